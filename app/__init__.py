@@ -1,0 +1,64 @@
+"""Coupon service: one coupon engine behind three HTTP dialects."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app import config as app_config
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the Flask app; `config` overrides values read from the environment."""
+    app = Flask(__name__, instance_relative_config=True)
+    settings = app_config.build(config)
+    app_config.check_production(settings)
+    app.config.update(settings)
+    app.json.sort_keys = False  # keep fields in schema order on the wire
+
+    from app.observability import configure_logging, init_request_ids
+
+    configure_logging(app.config["LOG_LEVEL"])
+    init_request_ids(app)
+    _register_extensions(app)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    _register_commands(app)
+    return app
+
+
+def _register_extensions(app: Flask) -> None:
+    import os
+
+    from app.extensions import api, db, limiter, migrate
+
+    os.makedirs(app.instance_path, exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    limiter.init_app(app)
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.components.security_scheme(
+        "apiToken", {"type": "apiKey", "in": "header", "name": "X-API-Token"}
+    )
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.api import register
+
+    register(app)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from app.api.common import install_request_guards
+    from app.errors import register_error_handlers
+
+    install_request_guards(app)
+    register_error_handlers(app)
+
+
+def _register_commands(app: Flask) -> None:
+    from app.cli import register
+
+    register(app)

@@ -1,0 +1,14 @@
+"""One blueprint per dialect; views are thin."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """Register every blueprint with the OpenAPI-aware Api."""
+    from app.api import ops
+    from app.extensions import api
+
+    for blueprint in (ops.blp,):
+        api.register_blueprint(blueprint)

@@ -1,0 +1,35 @@
+"""Operational endpoints: liveness and readiness."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from marshmallow import Schema, fields
+
+from app.api.common import Blueprint
+from app.services import health
+
+blp = Blueprint("ops", __name__, description="Liveness and readiness probes")
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+    database = fields.String(metadata={"example": "ok"})
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    def get(self):
+        """The process is up."""
+        return {"status": "ok"}
+
+
+@blp.route("/ready")
+class Ready(MethodView):
+    @blp.response(200, HealthSchema)
+    @blp.alt_response(503, schema=HealthSchema, description="Database unreachable")
+    def get(self):
+        """The database answers a query."""
+        if health.database_ok():
+            return {"status": "ok", "database": "ok"}
+        return {"status": "unavailable", "database": "unreachable"}, 503

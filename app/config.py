@@ -1,0 +1,86 @@
+"""Configuration read from the environment at app-creation time."""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key"
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def from_environment() -> dict:
+    """Build the settings dict; called by create_app so tests can set the env first."""
+    app_env = os.environ.get("APP_ENV", "development")
+    return {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "testing",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
+        # Relative SQLite paths are resolved by Flask-SQLAlchemy inside instance/.
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", "sqlite:///coupons.db"),
+        "EMAIL_VERIFIER_URL": os.environ.get("EMAIL_VERIFIER_URL", "http://127.0.0.1:5001"),
+        "COUPON_REALIZER_URL": os.environ.get("COUPON_REALIZER_URL", "http://127.0.0.1:5002"),
+        "EVENTS_URL": os.environ.get("EVENTS_URL") or None,
+        "EVENTS_SECRET": os.environ.get("EVENTS_SECRET") or None,
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
+        "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), app_env != "testing"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_GUESSING": os.environ.get("RATELIMIT_GUESSING", "60/minute"),
+        "RATELIMIT_AUTH": os.environ.get("RATELIMIT_AUTH", "20/minute"),
+        "OUTBOX_RETRY_BASE_SECONDS": _float("OUTBOX_RETRY_BASE_SECONDS", 2.0),
+        "OUTBOX_MAX_ATTEMPTS": _int("OUTBOX_MAX_ATTEMPTS", 10),
+        "OUTBOX_POLL_SECONDS": _float("OUTBOX_POLL_SECONDS", 1.0),
+        "OUTBOX_HTTP_TIMEOUT_SECONDS": _float("OUTBOX_HTTP_TIMEOUT_SECONDS", 5.0),
+        "ACCESS_TOKEN_TTL_SECONDS": _int("ACCESS_TOKEN_TTL_SECONDS", 3600),
+        "ACTIVATION_TTL_SECONDS": _int("ACTIVATION_TTL_SECONDS", 72 * 3600),
+        "IDEMPOTENCY_WAIT_SECONDS": _float("IDEMPOTENCY_WAIT_SECONDS", 10.0),
+        "JWT_ISSUER": os.environ.get("JWT_ISSUER", "coupon-service"),
+        "JWT_AUDIENCE": os.environ.get("JWT_AUDIENCE", "coupon-api"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+    }
+
+
+# Static settings for the extensions; not meant to be tuned per deployment.
+STATIC = {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "API_TITLE": "Coupon service",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+}
+
+
+def build(overrides: dict | None) -> dict:
+    """Environment settings, then static ones, then explicit overrides (tests)."""
+    settings = {**from_environment(), **STATIC}
+    if overrides:
+        settings.update(overrides)
+    return settings
+
+
+def check_production(settings: dict) -> None:
+    """Refuse to start in production with a missing or default secret."""
+    if settings["APP_ENV"] == "production" and settings.get("SECRET_KEY") in (
+        None,
+        "",
+        DEFAULT_SECRET_KEY,
+    ):
+        raise SystemExit("refusing to start: APP_ENV=production needs a non-default SECRET_KEY")

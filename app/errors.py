@@ -1,0 +1,270 @@
+"""Domain errors and the one place that renders them, per dialect.
+
+Services raise `DomainError` subclasses; HTTP-level failures (404 route, 405,
+415, malformed JSON, schema validation, rate limits) are translated into the
+same classes, then `render` picks the dialect from the request path:
+
+- tenant coupons, customers: {"status", "type", "message", "details"?}
+- promo codes:               {"statusCode", "error", "message", "code"?}
+- OAuth2 token endpoint:     RFC 6749 {"error", "error_description"}
+- everything else:           RFC 9457 problem+json
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A failure with a stable machine-readable type and an HTTP status."""
+
+    status: int = 400
+    type: str = "bad_request"
+    message: str = "Bad request"
+    # The promo dialect reports a short code for some failures (e.g. PROMO_IS_EXISTS).
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[dict] | None = None,
+        headers: dict | None = None,
+    ):
+        super().__init__(message or self.message)
+        if message is not None:
+            self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+class ValidationFailed(DomainError):
+    status, type, message = 400, "validation_failed", "Invalid request payload"
+
+
+class Unauthorized(DomainError):
+    status, type, message = 401, "unauthorized", "Authentication required"
+
+
+class InvalidToken(DomainError):
+    status, type, message = 401, "invalid_token", "The access token is invalid or expired"
+
+
+class InsufficientScope(DomainError):
+    status, type, message = 403, "insufficient_scope", "The token lacks the required scope"
+
+
+class Forbidden(DomainError):
+    status, type, message = 403, "forbidden", "Not allowed"
+
+
+class NotFound(DomainError):
+    status, type, message = 404, "not_found", "Resource not found"
+
+
+class MethodNotAllowed(DomainError):
+    status, type, message = 405, "method_not_allowed", "Method not allowed on this resource"
+
+
+class Conflict(DomainError):
+    status, type, message = 409, "conflict", "Conflict with the current state"
+
+
+class Gone(DomainError):
+    status, type, message = 410, "gone", "Resource is no longer available"
+
+
+class PayloadTooLarge(DomainError):
+    status, type, message = 413, "payload_too_large", "Request body too large"
+
+
+class UnsupportedMediaType(DomainError):
+    status, type, message = 415, "unsupported_media_type", "Send a JSON body (application/json)"
+
+
+class IdempotencyKeyReused(DomainError):
+    status, type = 422, "idempotency_key_reused"
+    message = "Idempotency-Key was already used with a different request"
+
+
+class IdempotencyInProgress(DomainError):
+    status, type = 409, "idempotency_in_progress"
+    message = "A request with this Idempotency-Key is still being processed"
+
+
+class RateLimited(DomainError):
+    status, type, message = 429, "rate_limited", "Too many requests"
+
+
+class InternalError(DomainError):
+    status, type, message = 500, "internal_error", "Internal Server Error"
+
+
+# --- HTTP exceptions and schema errors -> domain errors -------------------------
+
+_HTTP_TO_DOMAIN = {
+    401: Unauthorized,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    429: RateLimited,
+}
+
+
+def _flatten(messages, prefix: str = "") -> list[dict]:
+    """Marshmallow's nested messages as a flat list of {field, type, message}."""
+    details: list[dict] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key == "_schema":
+                name = prefix or None
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            details.extend(_flatten(value, name or ""))
+    elif isinstance(messages, list | tuple):
+        for item in messages:
+            if isinstance(item, dict | list):
+                details.extend(_flatten(item, prefix))
+            else:
+                details.append(_detail(prefix, str(item)))
+    else:
+        details.append(_detail(prefix, str(messages)))
+    return details
+
+
+def _detail(field: str, message: str) -> dict:
+    if message.startswith("Missing data"):
+        kind = "missing"
+    elif message.startswith("Unknown field"):
+        kind = "unknown_field"
+    else:
+        kind = "invalid"
+    return {"field": field or None, "type": kind, "message": message}
+
+
+def from_http_exception(exc: HTTPException) -> DomainError:
+    """Translate werkzeug/webargs/limiter exceptions into domain errors."""
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages")
+    if messages is not None:
+        # webargs nests by location ("json", "query", ...): drop that level.
+        if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "headers"}:
+            merged: dict = {}
+            for value in messages.values():
+                merged.update(value if isinstance(value, dict) else {"_schema": value})
+            messages = merged
+        if messages == {"_schema": ["Invalid JSON body."]}:
+            return ValidationFailed("Malformed JSON body")
+        return ValidationFailed(details=_flatten(messages))
+    code = exc.code or 500
+    cls = _HTTP_TO_DOMAIN.get(code)
+    if cls is not None:
+        error = cls()
+        retry_after = getattr(exc, "retry_after", None)
+        if code == 429 and retry_after:
+            error.headers["Retry-After"] = str(retry_after)
+        return error
+    if 400 <= code < 500:
+        error = DomainError(exc.description or HTTPStatus(code).phrase)
+        error.status, error.type = code, HTTPStatus(code).phrase.lower().replace(" ", "_")
+        return error
+    return InternalError()
+
+
+# --- rendering --------------------------------------------------------------------
+
+TENANT_PREFIXES = ("/coupon/", "/customer/")
+PROMO_PREFIX = "/promocodes"
+OAUTH_PREFIX = "/oauth2/"
+
+# RFC 6749 section 5.2 names for the failures the token endpoint can have.
+_OAUTH_ERRORS = {
+    "validation_failed": "invalid_request",
+    "unsupported_media_type": "invalid_request",
+    "invalid_client": "invalid_client",
+    "invalid_scope": "invalid_scope",
+    "unsupported_grant_type": "unsupported_grant_type",
+    "rate_limited": "slow_down",
+}
+
+
+def dialect_for(path: str) -> str:
+    """Which error shape a request path speaks."""
+    if path.startswith(TENANT_PREFIXES):
+        return "tenant"
+    if path == PROMO_PREFIX or path.startswith(PROMO_PREFIX + "/"):
+        return "promo"
+    if path.startswith(OAUTH_PREFIX):
+        return "oauth"
+    return "problem"
+
+
+def render(error: DomainError, dialect: str | None = None) -> Response:
+    """The JSON response for a domain error in the dialect of the current request."""
+    dialect = dialect or dialect_for(request.path)
+    status = error.status
+    if dialect == "tenant":
+        body: dict = {"status": status, "type": error.type, "message": error.message}
+        if error.details:
+            body["details"] = error.details
+        response = jsonify(body)
+    elif dialect == "promo":
+        body = {
+            "statusCode": status,
+            "error": HTTPStatus(status).phrase,
+            "message": error.message,
+        }
+        if error.code:
+            body["code"] = error.code
+        if error.details:
+            body["details"] = error.details
+        response = jsonify(body)
+    elif dialect == "oauth":
+        body = {
+            "error": _OAUTH_ERRORS.get(error.type, error.type),
+            "error_description": error.message,
+        }
+        response = jsonify(body)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="oauth2"'
+    else:
+        body = {
+            "type": f"urn:coupon-service:problem:{error.type}",
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+            "detail": error.message,
+        }
+        if error.details:
+            body["errors"] = error.details
+        response = jsonify(body)
+        response.mimetype = "application/problem+json"
+    response.status_code = status
+    if status == 401 and "WWW-Authenticate" not in response.headers and dialect != "oauth":
+        response.headers["WWW-Authenticate"] = "Bearer"
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def to_response(exc: Exception) -> Response:
+    """Render any exception; used by the handlers and by idempotent replays."""
+    if isinstance(exc, DomainError):
+        return render(exc)
+    if isinstance(exc, HTTPException):
+        return render(from_http_exception(exc))
+    log.exception("unhandled error", exc_info=exc)
+    return render(InternalError())
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers; must run after flask-smorest registered its own."""
+    app.register_error_handler(DomainError, to_response)
+    app.register_error_handler(HTTPException, to_response)
+    app.register_error_handler(Exception, to_response)

@@ -1,0 +1,46 @@
+"""Extension singletons, bound to the app in create_app."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from flask import request
+from flask_limiter import Limiter
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.database import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(compare_type=True, render_as_batch=True)
+api = Api()
+
+
+def _client_address() -> str:
+    # Behind a proxy, run with ProxyFix so remote_addr is the client, not the balancer.
+    return request.remote_addr or "unknown"
+
+
+limiter = Limiter(key_func=_client_address, headers_enabled=True)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_connect(dbapi_connection, _record):
+    """SQLite: enforce foreign keys, wait for locks, and let us issue BEGIN ourselves."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    # BEGIN IMMEDIATE takes the write lock up front, so a read-then-write transaction
+    # (redemption limits) is serialized instead of failing on lock upgrade.
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,44 @@
+"""Tenants (brands, merchant projects) and their OAuth2 clients."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.database import utcnow
+from app.extensions import db
+
+
+class Tenant(db.Model):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    # SHA-256 hex of the brand's X-API-Token; the token itself is never stored.
+    api_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    clients: Mapped[list[Client]] = relationship(back_populates="tenant")
+
+
+class Client(db.Model):
+    """An OAuth2 client (client credentials grant) bound to one tenant."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    # Space-separated scope names without the "hybris." prefix.
+    scopes: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="clients")
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())

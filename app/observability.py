@@ -1,0 +1,88 @@
+"""Structured JSON logs with a request id per request (echoed as X-Request-Id)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, g, has_request_context, request
+
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+access_log = logging.getLogger("app.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; never includes headers or bodies."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if has_request_context() and "request_id" in g:
+            entry["request_id"] = g.request_id
+        for key in ("method", "path", "status", "duration_ms"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at emit time (test capture swaps it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def configure_logging(level: str) -> None:
+    """Route the app's loggers to stderr as JSON lines (idempotent)."""
+    formatter = JsonFormatter()
+    formatter.converter = time.gmtime
+    logger = logging.getLogger("app")
+    if not any(getattr(h, "_coupon_json", False) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(formatter)
+        handler._coupon_json = True
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+def init_request_ids(app: Flask) -> None:
+    """Assign each request an id (the caller's, if sane) and log one access line."""
+
+    @app.before_request
+    def _assign_request_id():
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _echo_request_id(response):
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers["X-Request-Id"] = request_id
+            elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed, 2),
+                },
+            )
+        return response

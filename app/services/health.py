@@ -1,0 +1,24 @@
+"""Readiness checks."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def database_ok() -> bool:
+    """True when the database answers `SELECT 1`."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+        return True
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("database not reachable")
+        return False

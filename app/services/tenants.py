@@ -1,0 +1,83 @@
+"""Tenant bootstrap and lookup."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.extensions import db
+from app.models import Client, Tenant
+from app.security import hash_token, new_token
+from app.services.money import is_currency
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+ALL_SCOPES = ("coupon_manage", "coupon_redeem", "coupon_redeem_on_behalf")
+
+
+class TenantExists(Conflict):
+    type, message = "tenant_exists", "A tenant with this slug or API token already exists"
+
+
+def create_tenant(*, slug: str, api_token: str | None = None, currency: str = "EUR") -> dict:
+    """Create a tenant with its first OAuth client; returns the secrets, shown once."""
+    if not SLUG_PATTERN.match(slug):
+        raise ValidationFailed(
+            "slug must be 2-63 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"
+        )
+    currency = currency.upper()
+    if not is_currency(currency):
+        raise ValidationFailed(f"unknown ISO 4217 currency: {currency}")
+    if api_token is not None and len(api_token) < 8:
+        raise ValidationFailed("api token must be at least 8 characters")
+    api_token = api_token or new_token()
+    tenant = Tenant(slug=slug, currency=currency, api_token_hash=hash_token(api_token))
+    client, client_secret = _new_client()
+    tenant.clients.append(client)
+    db.session.add(tenant)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise TenantExists() from None
+    return {
+        "tenant": slug,
+        "api_token": api_token,
+        "client_id": client.client_id,
+        "client_secret": client_secret,
+    }
+
+
+def add_client(*, slug: str) -> dict:
+    """Another OAuth client for an existing tenant; returns its secret, shown once."""
+    tenant = get_tenant(slug)
+    client, client_secret = _new_client()
+    tenant.clients.append(client)
+    db.session.commit()
+    return {"tenant": slug, "client_id": client.client_id, "client_secret": client_secret}
+
+
+def _new_client() -> tuple[Client, str]:
+    secret = new_token(32)
+    client = Client(
+        client_id="cl_" + secrets.token_hex(8),
+        secret_hash=hash_token(secret),
+        scopes=" ".join(ALL_SCOPES),
+    )
+    return client, secret
+
+
+def find_tenant(slug: str) -> Tenant | None:
+    """The tenant with this slug, if any."""
+    return db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+
+
+def get_tenant(slug: str) -> Tenant:
+    """The tenant with this slug, or NotFound."""
+    tenant = find_tenant(slug)
+    if tenant is None:
+        raise NotFound("Tenant not found")
+    return tenant

@@ -1,0 +1,1 @@
+"""A recording stand-in for the downstream services (email verifier, realizer, events)."""

@@ -1,0 +1,107 @@
+"""Fixtures: `app`, `client`, `db`, `runner` on SQLite and, with TEST_DATABASE_URL, PostgreSQL.
+
+The schema is built once per backend by the real migrations; every test then
+runs against emptied tables.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from app.extensions import db as _db
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+BASE_CONFIG = {
+    "APP_ENV": "testing",
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-not-for-production",
+    "RATELIMIT_ENABLED": False,
+    "EVENTS_URL": None,
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def pytest_report_header(config):
+    return f"databases: {', '.join(BACKENDS)}" + ("" if PG_URL else " (set TEST_DATABASE_URL)")
+
+
+def reset_postgres_schema(url: str) -> None:
+    """Empty the public schema so the migrations start from nothing."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """A migrated database per backend, shared by the session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    else:
+        url = PG_URL
+        reset_postgres_schema(url)
+    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+    return url
+
+
+def _empty_tables() -> None:
+    tables = [t for t in reversed(_db.metadata.sorted_tables)]
+    if _db.engine.dialect.name == "postgresql":
+        names = ", ".join(t.name for t in tables)
+        _db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            _db.session.execute(table.delete())
+    _db.session.commit()
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        yield app
+        _db.session.rollback()
+        _db.session.remove()
+        _empty_tables()
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def backend(database_url) -> str:
+    return "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def tenant(app):
+    """A tenant `acme` with its secrets."""
+    from app.services.tenants import create_tenant
+
+    return create_tenant(slug="acme", api_token="acme-api-token-1", currency="USD")

@@ -1,0 +1,92 @@
+"""Helpers for tests that start real processes: free ports, waiting, stopping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+    """Poll `url` until it answers anything, or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a process group started by `spawn` and reap it."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+    for stream in (process.stdout, process.stderr):
+        if stream:
+            stream.close()
+
+
+def spawn(args: list[str], env: dict | None = None, **kwargs) -> subprocess.Popen:
+    """Start a process in its own group, output discarded unless redirected."""
+    full_env = {**os.environ, **(env or {})}
+    kwargs.setdefault("stdout", subprocess.DEVNULL)
+    kwargs.setdefault("stderr", subprocess.DEVNULL)
+    return subprocess.Popen(args, cwd=ROOT, env=full_env, start_new_session=True, **kwargs)
+
+
+def start_mock(fail: int = 0) -> tuple[subprocess.Popen, str]:
+    """A real `python -m mock_services` process; returns it and its base URL."""
+    port = free_port()
+    args = [sys.executable, "-m", "mock_services", "--port", str(port)]
+    if fail:
+        args += ["--fail", str(fail)]
+    process = spawn(args)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/_received", process=process)
+    return process, url
+
+
+def start_gunicorn(env: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
+    """The API under gunicorn with several workers; returns it and its base URL."""
+    port = free_port()
+    process = spawn(
+        [
+            str(BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "app:create_app()",
+        ],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/health", timeout=30, process=process)
+    return process, url

@@ -1,0 +1,57 @@
+"""The app factory and its configuration."""
+
+import pytest
+
+from app import create_app
+from app.config import DEFAULT_SECRET_KEY
+
+
+def test_config_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("OUTBOX_RETRY_BASE_SECONDS", "0.5")
+    monkeypatch.setenv("COUPON_REALIZER_URL", "http://realizer.example:9000")
+    monkeypatch.setenv("RATELIMIT_ENABLED", "false")
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/x.db"
+    assert app.config["OUTBOX_RETRY_BASE_SECONDS"] == 0.5
+    assert app.config["COUPON_REALIZER_URL"] == "http://realizer.example:9000"
+    assert app.config["RATELIMIT_ENABLED"] is False
+
+
+def test_explicit_config_overrides_environment(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "development")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:", "LOG_LEVEL": "ERROR"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///:memory:"
+
+
+def test_default_database_is_sqlite_under_instance(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app()
+    with app.app_context():
+        from app.extensions import db
+
+        assert db.engine.url.drivername == "sqlite"
+        assert db.engine.url.database.startswith(app.instance_path)
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("secret", [None, "", DEFAULT_SECRET_KEY])
+def test_production_refuses_missing_or_default_secret(monkeypatch, secret):
+    monkeypatch.setenv("APP_ENV", "production")
+    if secret is None:
+        monkeypatch.delenv("SECRET_KEY", raising=False)
+    else:
+        monkeypatch.setenv("SECRET_KEY", secret)
+    with pytest.raises(SystemExit) as excinfo:
+        create_app()
+    message = str(excinfo.value)
+    assert "SECRET_KEY" in message and "\n" not in message
+
+
+def test_production_starts_with_a_real_secret(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
+    assert app.config["APP_ENV"] == "production"
+    assert app.config["RATELIMIT_ENABLED"] is True
