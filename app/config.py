@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-DEFAULT_SECRET_KEY = "dev-insecure-secret-key"
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -84,3 +84,5 @@ def check_production(settings: dict) -> None:
         DEFAULT_SECRET_KEY,
     ):
         raise SystemExit("refusing to start: APP_ENV=production needs a non-default SECRET_KEY")
+    if settings["APP_ENV"] == "production" and len(settings["SECRET_KEY"]) < 32:
+        raise SystemExit("refusing to start: SECRET_KEY must be at least 32 characters")

@@ -268,3 +268,29 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, to_response)
     app.register_error_handler(HTTPException, to_response)
     app.register_error_handler(Exception, to_response)
+
+
+# --- coupon rule violations (DESIGN section 3; messages are the seed's table) -----
+
+_RULE_ERRORS = {
+    "coupon_not_found": (404, "Coupon not found"),
+    "coupon_redemption_forbidden": (403, "Current customer is not allowed to redeem the coupon"),
+    "coupon_not_active": (400, "Coupon is not active"),
+    "coupon_expired": (400, "Coupon has expired"),
+    "coupon_redemptions_exceeded": (400, "Coupon has reached maximum number of redemptions"),
+    "coupon_currency_incorrect": (400, "Currency inconsistent with coupon"),
+    "coupon_order_total_too_low": (400, "The order value is too low for the coupon"),
+    "coupon_required_product_missing": (400, "The order lacks the product the coupon requires"),
+    "coupon_discount_currency_incorrect": (400, "Discount currency invalid inconsistent coupon"),
+    "coupon_discount_amount_incorrect": (400, "Discount amount exceeds allowed coupon discount"),
+}
+
+
+class RuleViolated(DomainError):
+    """A coupon rule the request breaks; carries the evaluator's violation."""
+
+    def __init__(self, violation):
+        self.status, message = _RULE_ERRORS[violation.type]
+        self.type = violation.type
+        self.violation = violation
+        super().__init__(message)

@@ -26,6 +26,6 @@ if "$VENV/bin/flask" outbox --help >/dev/null 2>&1; then
   "$VENV/bin/flask" outbox dispatch & pids+=($!)
 fi
 "$VENV/bin/gunicorn" --bind 127.0.0.1:5000 --workers "${WEB_CONCURRENCY:-2}" \
-  --access-logfile - 'app:create_app()' & pids+=($!)
+  'app:create_app()' & pids+=($!)
 # Any one process exiting stops the rest.
 wait -n

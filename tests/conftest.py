@@ -21,7 +21,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 BASE_CONFIG = {
     "APP_ENV": "testing",
     "TESTING": True,
-    "SECRET_KEY": "test-secret-key-not-for-production",
+    "SECRET_KEY": "test-secret-key-not-for-production-0123456789",
     "RATELIMIT_ENABLED": False,
     "EVENTS_URL": None,
     "LOG_LEVEL": "WARNING",

@@ -51,7 +51,7 @@ def test_production_refuses_missing_or_default_secret(monkeypatch, secret):
 
 def test_production_starts_with_a_real_secret(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret")
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret-0123456789")
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
     assert app.config["APP_ENV"] == "production"
     assert app.config["RATELIMIT_ENABLED"] is True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
 
@@ -38,3 +38,24 @@ def install_request_guards(app: Flask) -> None:
         if not request.is_json:
             raise UnsupportedMediaType()
         return None
+
+
+def link_to(path: str) -> str:
+    """An absolute URL for a resource path (PUBLIC_BASE_URL when behind a proxy)."""
+    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+    return base.rstrip("/") + path
+
+
+def guessing_limit() -> str:
+    """Limit on endpoints that can be used to probe codes."""
+    return current_app.config["RATELIMIT_GUESSING"]
+
+
+def auth_limit() -> str:
+    """Limit on credential checks (token, login)."""
+    return current_app.config["RATELIMIT_AUTH"]
+
+
+def has_bearer_token() -> bool:
+    """Authenticated reads are not limited as code guessing."""
+    return request.headers.get("Authorization", "").lower().startswith("bearer ")

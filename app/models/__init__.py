@@ -1,5 +1,20 @@
 """Typed SQLAlchemy 2.0 models. Models never commit; services do."""
 
+from app.models.coupon import Coupon, DiscountType, Origin, Redemption
+from app.models.customer import Customer
+from app.models.idempotency import IdempotencyRecord
+from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.tenant import Client, Tenant
 
-__all__ = ["Client", "Tenant"]
+__all__ = [
+    "Client",
+    "Coupon",
+    "Customer",
+    "DiscountType",
+    "IdempotencyRecord",
+    "Origin",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Redemption",
+    "Tenant",
+]

@@ -1,0 +1,218 @@
+"""Tenant coupon dialect: /coupon/v1/{tenant}/coupons/..."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask.views import MethodView
+
+from app.api.common import Blueprint, guessing_limit, has_bearer_token, link_to
+from app.api.idempotency import idempotent
+from app.auth import current_caller, require_manage
+from app.extensions import limiter
+from app.schemas.coupons import (
+    CouponListArgs,
+    CouponPatchSchema,
+    CouponSchema,
+    CouponWriteSchema,
+    CreatedSchema,
+    CustomerArgs,
+    CouponErrorSchema,
+    PageArgs,
+    RedemptionRequestSchema,
+    RedemptionSchema,
+)
+from app.services import coupons, redemption, tenants
+from app.services.redemption import Order
+from app.services.rules import Money
+
+blp = Blueprint(
+    "coupons",
+    __name__,
+    url_prefix="/coupon/v1/<string:tenant>",
+    description="Tenant coupons: CRUD, validation and redemptions (OAuth2 scopes).",
+)
+
+ERRORS = (400, 401, 403, 404, 409, 422, 429)
+
+
+def _errors(*statuses):
+    """Document the dialect's error body for each status."""
+
+    def decorator(func):
+        for status in statuses:
+            func = blp.alt_response(status, schema=CouponErrorSchema, description="Error")(func)
+        return func
+
+    return decorator
+
+
+def _manager(tenant: str):
+    """The tenant and a caller holding the manage scope."""
+    caller = current_caller(tenant)
+    require_manage(caller)
+    return tenants.get_tenant(tenant)
+
+
+def _tenant_id(tenant: str, **_):
+    return tenants.get_tenant(tenant).id
+
+
+def _order(data: dict) -> Order:
+    return Order(
+        total=Money(**data["order_total"]),
+        discount=Money(**data["discount"]),
+        order_id=data.get("order_id"),
+    )
+
+
+@blp.route("/coupons")
+class Coupons(MethodView):
+    @blp.arguments(CouponListArgs, location="query")
+    @blp.response(
+        200, CouponSchema(many=True), headers={"X-Total-Count": {"schema": {"type": "integer"}}}
+    )
+    @_errors(400, 401, 403, 404)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, args, tenant):
+        """List coupons in creation order (scope coupon_manage)."""
+        items, total = coupons.list_coupons(
+            tenant=_manager(tenant),
+            page=args["page_number"],
+            page_size=args["page_size"],
+            show_deleted=args["show_deleted"],
+            deleted=args["deleted"],
+        )
+        return items, {"X-Total-Count": str(total)}
+
+    @idempotent(_tenant_id)
+    @blp.arguments(CouponWriteSchema)
+    @blp.response(201, CreatedSchema)
+    @_errors(400, 401, 403, 404, 409, 422)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def post(self, data, tenant):
+        """Create a coupon; a missing code is generated (scope coupon_manage)."""
+        coupon = coupons.create_coupon(tenant=_manager(tenant), values=data)
+        link = link_to(f"/coupon/v1/{tenant}/coupons/{coupon.code}")
+        return {"id": coupon.code, "link": link}, 201, {"Location": link}
+
+
+@blp.route("/coupons/<string:code>")
+class CouponResource(MethodView):
+    @limiter.limit(guessing_limit, exempt_when=has_bearer_token)
+    @blp.arguments(CustomerArgs, location="query")
+    @blp.response(200, CouponSchema)
+    @_errors(400, 401, 403, 404, 429)
+    def get(self, args, tenant, code):
+        """Read a coupon: managers any (deleted too), others what they may use."""
+        caller = current_caller(tenant)
+        return coupons.get_for_caller(
+            tenant=tenants.get_tenant(tenant),
+            code=code,
+            caller=caller,
+            customer_number=args["customer_number"],
+        )
+
+    @blp.arguments(CouponWriteSchema)
+    @blp.response(200, CouponSchema)
+    @_errors(400, 401, 403, 404, 409)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def put(self, data, tenant, code):
+        """Replace a coupon's definition (scope coupon_manage)."""
+        return coupons.replace_coupon(tenant=_manager(tenant), code=code, values=data)
+
+    @blp.arguments(CouponPatchSchema)
+    @blp.response(200, CouponSchema)
+    @_errors(400, 401, 403, 404, 409)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def patch(self, data, tenant, code):
+        """Change some fields of a coupon (scope coupon_manage)."""
+        return coupons.update_coupon(tenant=_manager(tenant), code=code, changes=data)
+
+    @blp.response(204)
+    @_errors(401, 403, 404)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def delete(self, tenant, code):
+        """Soft-delete a coupon; its code is never reusable (scope coupon_manage)."""
+        coupons.delete_coupon(tenant=_manager(tenant), code=code)
+
+
+@blp.route("/coupons/<string:code>/validation")
+class Validation(MethodView):
+    @limiter.limit(guessing_limit)
+    @blp.arguments(RedemptionRequestSchema)
+    @blp.response(200)
+    @_errors(400, 403, 404, 429)
+    def post(self, data, tenant, code):
+        """Check that the coupon could be redeemed for this order; stores nothing."""
+        caller = current_caller(tenant)
+        redemption.validate(
+            tenant=tenants.get_tenant(tenant),
+            code=code,
+            caller=caller,
+            order=_order(data),
+            customer_hint=data.get("customer_number"),
+        )
+        return Response(status=200)
+
+
+@blp.route("/coupons/<string:code>/redemptions")
+class Redemptions(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, RedemptionSchema(many=True))
+    @_errors(400, 401, 403, 404)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, args, tenant, code):
+        """List a coupon's redemptions in creation order (scope coupon_manage)."""
+        items, total = redemption.list_redemptions(
+            tenant=_manager(tenant),
+            code=code,
+            page=args["page_number"],
+            page_size=args["page_size"],
+        )
+        return items, {"X-Total-Count": str(total)}
+
+    @limiter.limit(guessing_limit)
+    @idempotent(_tenant_id)
+    @blp.arguments(RedemptionRequestSchema)
+    @blp.response(201, CreatedSchema)
+    @_errors(400, 403, 404, 409, 422, 429)
+    def post(self, data, tenant, code):
+        """Redeem the coupon once for this order (atomic; limits hold under concurrency)."""
+        caller = current_caller(tenant)
+        outcome = redemption.redeem(
+            tenant=tenants.get_tenant(tenant),
+            code=code,
+            caller=caller,
+            order=_order(data),
+            customer_hint=data.get("customer_number"),
+        )
+        created = outcome.redemption
+        link = link_to(
+            f"/coupon/v1/{tenant}/coupons/{created.coupon.code}/redemptions/{created.id}"
+        )
+        return {"id": created.id, "link": link}, 201 if outcome.created else 200, {"Location": link}
+
+
+@blp.route("/coupons/<string:code>/redemptions/<string:redemption_id>")
+class RedemptionResource(MethodView):
+    @blp.arguments(CustomerArgs, location="query")
+    @blp.response(200, RedemptionSchema)
+    @_errors(400, 401, 404)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, args, tenant, code, redemption_id):
+        """Read one redemption: managers any, customers their own, on behalf by customerNumber."""
+        caller = current_caller(tenant)
+        return redemption.get_redemption(
+            tenant=tenants.get_tenant(tenant),
+            code=code,
+            redemption_id=redemption_id,
+            caller=caller,
+            customer_hint=args["customer_number"],
+        )
+
+    @blp.response(204)
+    @_errors(401, 403, 404)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def delete(self, tenant, code, redemption_id):
+        """Remove a redemption and give its use back (scope coupon_manage)."""
+        redemption.cancel(tenant=_manager(tenant), code=code, redemption_id=redemption_id)

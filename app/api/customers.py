@@ -1,0 +1,73 @@
+"""Customer accounts: /customer/v1/{tenant}/signup, login, me."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from app.api.common import Blueprint, auth_limit
+from app.api.idempotency import idempotent
+from app.auth import current_caller, require_client, require_customer
+from app.extensions import limiter
+from app.schemas.accounts import (
+    CredentialsSchema,
+    CustomerSchema,
+    LoginResultSchema,
+    SignupResultSchema,
+)
+from app.schemas.coupons import CouponErrorSchema
+from app.services import customers, tenants
+
+blp = Blueprint(
+    "customers",
+    __name__,
+    url_prefix="/customer/v1/<string:tenant>",
+    description="Customer accounts; a customer token redeems as that customer.",
+)
+
+
+def _client_tenant(tenant: str):
+    require_client(current_caller(tenant))
+    return tenants.get_tenant(tenant)
+
+
+@blp.route("/signup")
+class Signup(MethodView):
+    @idempotent(lambda tenant, **_: tenants.get_tenant(tenant).id)
+    @blp.arguments(CredentialsSchema)
+    @blp.response(201, SignupResultSchema)
+    @blp.alt_response(400, schema=CouponErrorSchema, description="Invalid email or password")
+    @blp.alt_response(401, schema=CouponErrorSchema, description="No client token")
+    @blp.alt_response(409, schema=CouponErrorSchema, description="Email already registered")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def post(self, data, tenant):
+        """Register a customer (with a client token of the tenant)."""
+        customer = customers.signup(tenant=_client_tenant(tenant), **data)
+        return {"customer_number": customer.customer_number, "id": customer.customer_number}
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @limiter.limit(auth_limit)
+    @blp.arguments(CredentialsSchema)
+    @blp.response(200, LoginResultSchema)
+    @blp.alt_response(400, schema=CouponErrorSchema, description="Invalid payload")
+    @blp.alt_response(401, schema=CouponErrorSchema, description="Wrong credentials")
+    @blp.alt_response(429, schema=CouponErrorSchema, description="Too many attempts")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def post(self, data, tenant):
+        """Log a customer in; returns a customer access token."""
+        return customers.login(tenant=_client_tenant(tenant), **data)
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, CustomerSchema)
+    @blp.alt_response(401, schema=CouponErrorSchema, description="No customer token")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def get(self, tenant):
+        """The logged-in customer's account."""
+        caller = current_caller(tenant)
+        require_customer(caller)
+        return customers.get_by_number(
+            tenant=tenants.get_tenant(tenant), customer_number=caller.customer_number
+        )

@@ -1,0 +1,63 @@
+"""OAuth2 token endpoint (client credentials), RFC 6749 errors."""
+
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+
+from app.api.common import Blueprint, auth_limit
+from app.errors import UnsupportedMediaType, ValidationFailed
+from app.extensions import limiter
+from app.schemas.accounts import OAuthErrorSchema, TokenRequestSchema, TokenSchema
+from app.services import tokens
+
+blp = Blueprint("oauth2", __name__, url_prefix="/oauth2/v1", description="OAuth2 tokens.")
+
+
+def _token_request() -> dict:
+    """Form (RFC 6749) or JSON body; HTTP Basic client authentication also accepted."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        raw = request.form.to_dict()
+    elif request.is_json:
+        raw = request.get_json(silent=True)
+        if not isinstance(raw, dict):
+            raise ValidationFailed("Body must be a JSON object")
+    elif not request.get_data():
+        raw = {}
+    else:
+        raise UnsupportedMediaType("Send application/x-www-form-urlencoded or JSON")
+    if request.authorization and request.authorization.type == "basic":
+        raw.setdefault("client_id", request.authorization.username)
+        raw.setdefault("client_secret", request.authorization.password)
+    errors = TokenRequestSchema().validate(raw)
+    if errors:
+        raise ValidationFailed("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+    return TokenRequestSchema().load(raw)
+
+
+@blp.route("/token")
+class Token(MethodView):
+    @limiter.limit(auth_limit)
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": TokenRequestSchema},
+                "application/json": {"schema": TokenRequestSchema},
+            },
+        }
+    )
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(400, schema=OAuthErrorSchema, description="invalid_request, invalid_scope")
+    @blp.alt_response(401, schema=OAuthErrorSchema, description="invalid_client")
+    @blp.alt_response(429, schema=OAuthErrorSchema, description="slow_down")
+    def post(self):
+        """Client credentials grant: a JWT bound to the client's tenant."""
+        data = _token_request()
+        token = tokens.client_credentials(
+            grant_type=data.get("grant_type"),
+            client_id=data.get("client_id"),
+            client_secret=data.get("client_secret"),
+            scope=data.get("scope"),
+        )
+        return token, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -1,0 +1,163 @@
+"""Who is calling: bearer JWTs (clients and customers), scopes, tenant binding."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+from flask import current_app, g, request
+
+from app.database import utcnow
+from app.errors import InsufficientScope, InvalidToken, NotFound, Unauthorized
+
+ALGORITHMS = ["HS256"]  # fixed: never taken from the token header
+MANAGE = "coupon_manage"
+REDEEM = "coupon_redeem"
+REDEEM_ON_BEHALF = "coupon_redeem_on_behalf"
+SCOPE_PREFIX = "hybris."
+TENANT_SCOPE = "hybris.tenant="
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated principal of a request (or the anonymous one)."""
+
+    kind: str  # "anonymous" | "client" | "customer"
+    tenant: str | None = None
+    scopes: frozenset[str] = frozenset()
+    subject: str | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.kind == "anonymous"
+
+    @property
+    def customer_number(self) -> str | None:
+        """The customer a customer token speaks for."""
+        return self.subject if self.kind == "customer" else None
+
+    @property
+    def manages(self) -> bool:
+        return MANAGE in self.scopes
+
+    @property
+    def on_behalf(self) -> bool:
+        return REDEEM_ON_BEHALF in self.scopes
+
+    @property
+    def identified(self) -> bool:
+        """May use coupons that are not granted to anonymous users."""
+        return self.kind == "customer" or bool({REDEEM, REDEEM_ON_BEHALF} & self.scopes)
+
+    def acting_customer(self, requested: str | None) -> str | None:
+        """The customer a redemption is for: the token's, or the requested one on behalf."""
+        if self.kind == "customer":
+            return self.subject
+        if self.on_behalf:
+            return requested
+        return None
+
+
+ANONYMOUS = Caller(kind="anonymous")
+
+
+def parse_scope(text: str | None) -> tuple[str | None, set[str]]:
+    """Split an OAuth scope string into its tenant and its unprefixed scopes."""
+    tenant = None
+    scopes: set[str] = set()
+    for item in (text or "").split():
+        if item.startswith(TENANT_SCOPE):
+            tenant = item[len(TENANT_SCOPE) :]
+        else:
+            scopes.add(item.removeprefix(SCOPE_PREFIX))
+    return tenant, scopes
+
+
+def format_scope(tenant: str, scopes: frozenset[str] | set[str]) -> str:
+    """The scope string as the seed spells it: `hybris.tenant=T hybris.coupon_manage`."""
+    return " ".join([TENANT_SCOPE + tenant, *(SCOPE_PREFIX + s for s in sorted(scopes))])
+
+
+def issue_token(*, tenant: str, subject: str, kind: str, scopes: frozenset[str] | set[str]):
+    """A signed JWT for a client or a customer; returns (token, lifetime seconds)."""
+    ttl = current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
+    now = utcnow()
+    claims = {
+        "iss": current_app.config["JWT_ISSUER"],
+        "aud": current_app.config["JWT_AUDIENCE"],
+        "sub": subject,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl),
+        "jti": uuid.uuid4().hex,
+        "tenant": tenant,
+        "kind": kind,
+        "scope": " ".join(sorted(scopes)),
+    }
+    token = jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm=ALGORITHMS[0])
+    return token, ttl
+
+
+def decode_token(token: str) -> Caller:
+    """Verify signature, expiry, issuer and audience; InvalidToken otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            current_app.config["SECRET_KEY"],
+            algorithms=ALGORITHMS,
+            audience=current_app.config["JWT_AUDIENCE"],
+            issuer=current_app.config["JWT_ISSUER"],
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+    except jwt.PyJWTError:
+        raise InvalidToken() from None
+    kind = claims.get("kind")
+    tenant = claims.get("tenant")
+    if kind not in ("client", "customer") or not isinstance(tenant, str):
+        raise InvalidToken()
+    return Caller(
+        kind=kind,
+        tenant=tenant,
+        scopes=frozenset(str(claims.get("scope", "")).split()),
+        subject=str(claims["sub"]),
+    )
+
+
+def current_caller(tenant: str) -> Caller:
+    """The caller of this request on `tenant`'s resources (cached per request)."""
+    caller = g.get("caller")
+    if caller is None:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            caller = ANONYMOUS
+        else:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise InvalidToken("Use an 'Authorization: Bearer <token>' header")
+            caller = decode_token(token.strip())
+        g.caller = caller
+    # A token is bound to one tenant; other tenants' resources do not exist for it.
+    if not caller.is_anonymous and caller.tenant != tenant:
+        raise NotFound("Tenant not found")
+    return caller
+
+
+def require_manage(caller: Caller) -> None:
+    """Management operations need the manage scope."""
+    if caller.is_anonymous:
+        raise Unauthorized("Requires scope hybris.coupon_manage")
+    if not caller.manages:
+        raise InsufficientScope("Requires scope hybris.coupon_manage")
+
+
+def require_client(caller: Caller) -> None:
+    """Customer account operations are called with a client token of the tenant."""
+    if caller.kind != "client":
+        raise Unauthorized("Requires a client access token of the tenant")
+
+
+def require_customer(caller: Caller) -> None:
+    """Operations on one's own account need a customer token."""
+    if caller.kind != "customer":
+        raise Unauthorized("Requires a customer access token")

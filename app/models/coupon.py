@@ -1,0 +1,126 @@
+"""Coupons and their redemptions: the one model every dialect shares."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.database import utcnow
+from app.extensions import db
+
+
+class DiscountType:
+    PERCENT = "PERCENT"
+    ABSOLUTE = "ABSOLUTE"
+    FREE_PRODUCT = "FREE_PRODUCT"
+    ALL = (PERCENT, ABSOLUTE, FREE_PRODUCT)
+
+
+class Origin:
+    """Which dialect created a coupon."""
+
+    COUPON = "coupon"
+    PROMO = "promo"
+    BRANDS = "brands"
+
+
+UNLIMITED = -1
+
+
+class Coupon(db.Model):
+    __tablename__ = "coupons"
+    __table_args__ = (
+        # Codes are unique per tenant regardless of case, deleted ones included.
+        UniqueConstraint("tenant_id", "code_key"),
+        CheckConstraint("redemption_count >= 0", name="redemption_count_non_negative"),
+        CheckConstraint(
+            "max_redemptions = -1 OR max_redemptions > 0", name="max_redemptions_valid"
+        ),
+        CheckConstraint(
+            "max_redemptions_per_customer = -1 OR max_redemptions_per_customer > 0",
+            name="max_redemptions_per_customer_valid",
+        ),
+        Index("ix_coupons_tenant_listing", "tenant_id", "deleted", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    code_key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+
+    discount_type: Mapped[str] = mapped_column(String(16))
+    discount_percentage: Mapped[Decimal | None] = mapped_column(Numeric(7, 4))
+    discount_amount: Mapped[Decimal | None]
+    # Currency of the coupon: the discount's for ABSOLUTE, else the minimum order's.
+    currency: Mapped[str | None] = mapped_column(String(3))
+    free_products: Mapped[list] = mapped_column(default=list)
+    free_shipping: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    min_order_amount: Mapped[Decimal | None]
+    required_product: Mapped[str | None] = mapped_column(String(128))
+    valid_for: Mapped[list] = mapped_column(default=list)
+
+    allow_anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_redemptions: Mapped[int] = mapped_column(default=UNLIMITED)
+    max_redemptions_per_customer: Mapped[int] = mapped_column(default=UNLIMITED)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    redemption_count: Mapped[int] = mapped_column(default=0)
+
+    origin: Mapped[str] = mapped_column(String(16), default=Origin.COUPON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    redemptions: Mapped[list[Redemption]] = relationship(
+        back_populates="coupon", order_by="Redemption.seq", passive_deletes=True
+    )
+
+    @staticmethod
+    def key_for(code: str) -> str:
+        """The case-insensitive lookup key of a code."""
+        return code.casefold()
+
+
+def _redemption_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Redemption(db.Model):
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        # One redemption per order and coupon: a repeated order id records nothing.
+        UniqueConstraint("coupon_id", "order_id"),
+        Index("ix_redemptions_coupon_customer", "coupon_id", "customer_number"),
+    )
+
+    # `seq` orders redemptions by creation; `id` is the public, unguessable id.
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True, default=_redemption_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id", ondelete="CASCADE"))
+    customer_number: Mapped[str | None] = mapped_column(String(64))
+    order_total_amount: Mapped[Decimal | None]
+    order_total_currency: Mapped[str | None] = mapped_column(String(3))
+    discount_amount: Mapped[Decimal | None]
+    discount_currency: Mapped[str | None] = mapped_column(String(3))
+    order_id: Mapped[str | None] = mapped_column(String(128))
+    redeemed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    coupon: Mapped[Coupon] = relationship(back_populates="redemptions")
