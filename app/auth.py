@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
-from flask import current_app, g, request
+from flask import current_app, request
 
 from app.database import utcnow
 from app.errors import InsufficientScope, InvalidToken, NotFound, Unauthorized
@@ -126,7 +126,8 @@ def decode_token(token: str) -> Caller:
 
 def current_caller(tenant: str) -> Caller:
     """The caller of this request on `tenant`'s resources (cached per request)."""
-    caller = g.get("caller")
+    # Cached on the request (not on g: an app context can outlive one request).
+    caller = request.environ.get("coupon.caller")
     if caller is None:
         header = request.headers.get("Authorization", "")
         if not header:
@@ -136,7 +137,7 @@ def current_caller(tenant: str) -> Caller:
             if scheme.lower() != "bearer" or not token.strip():
                 raise InvalidToken("Use an 'Authorization: Bearer <token>' header")
             caller = decode_token(token.strip())
-        g.caller = caller
+        request.environ["coupon.caller"] = caller
     # A token is bound to one tenant; other tenants' resources do not exist for it.
     if not caller.is_anonymous and caller.tenant != tenant:
         raise NotFound("Tenant not found")

@@ -31,7 +31,7 @@ def wait_http(url: str, timeout: float = 20.0, process: subprocess.Popen | None 
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
@@ -69,8 +69,16 @@ def start_mock(fail: int = 0) -> tuple[subprocess.Popen, str]:
         args += ["--fail", str(fail)]
     process = spawn(args)
     url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/_received", process=process)
+    _wait_or_stop(process, url + "/_received", 20)
     return process, url
+
+
+def _wait_or_stop(process: subprocess.Popen, url: str, timeout: float) -> None:
+    try:
+        wait_http(url, timeout=timeout, process=process)
+    except BaseException:
+        stop(process)
+        raise
 
 
 def start_gunicorn(env: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
@@ -88,5 +96,5 @@ def start_gunicorn(env: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/health", timeout=30, process=process)
+    _wait_or_stop(process, url + "/health", 60)
     return process, url

@@ -10,13 +10,13 @@ from app.api.idempotency import idempotent
 from app.auth import current_caller, require_manage
 from app.extensions import limiter
 from app.schemas.coupons import (
+    CouponErrorSchema,
     CouponListArgs,
     CouponPatchSchema,
     CouponSchema,
     CouponWriteSchema,
     CreatedSchema,
     CustomerArgs,
-    CouponErrorSchema,
     PageArgs,
     RedemptionRequestSchema,
     RedemptionSchema,

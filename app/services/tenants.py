@@ -36,6 +36,12 @@ def create_tenant(*, slug: str, api_token: str | None = None, currency: str = "E
     api_token = api_token or new_token()
     tenant = Tenant(slug=slug, currency=currency, api_token_hash=hash_token(api_token))
     client, client_secret = _new_client()
+    created = {
+        "tenant": slug,
+        "api_token": api_token,
+        "client_id": client.client_id,
+        "client_secret": client_secret,
+    }
     tenant.clients.append(client)
     db.session.add(tenant)
     try:
@@ -43,21 +49,17 @@ def create_tenant(*, slug: str, api_token: str | None = None, currency: str = "E
     except IntegrityError:
         db.session.rollback()
         raise TenantExists() from None
-    return {
-        "tenant": slug,
-        "api_token": api_token,
-        "client_id": client.client_id,
-        "client_secret": client_secret,
-    }
+    return created
 
 
 def add_client(*, slug: str) -> dict:
     """Another OAuth client for an existing tenant; returns its secret, shown once."""
     tenant = get_tenant(slug)
     client, client_secret = _new_client()
+    created = {"tenant": slug, "client_id": client.client_id, "client_secret": client_secret}
     tenant.clients.append(client)
     db.session.commit()
-    return {"tenant": slug, "client_id": client.client_id, "client_secret": client_secret}
+    return created
 
 
 def _new_client() -> tuple[Client, str]:

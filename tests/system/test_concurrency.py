@@ -1,0 +1,122 @@
+"""Limits hold exactly under real parallel clients: gunicorn, 4 workers, PostgreSQL."""
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from tests.api.conftest import coupon_body, order
+
+
+def token(api, tenant, scope):
+    response = requests.post(
+        f"{api}/oauth2/v1/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": tenant["client_id"],
+            "client_secret": tenant["client_secret"],
+            "scope": f"hybris.tenant=acme {scope}",
+        },
+        timeout=10,
+    )
+    response.raise_for_status()
+    return {"Authorization": "Bearer " + response.json()["access_token"]}
+
+
+def fire(count, request):
+    """Run `request(i)` from `count` threads released at the same instant."""
+    barrier = threading.Barrier(count)
+
+    def one(i):
+        barrier.wait()
+        return request(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def outcome(response):
+    body = response.json() if response.content else {}
+    return response.status_code, body.get("type")
+
+
+def test_total_limit_is_exact(api, pg_tenant):
+    manage = token(api, pg_tenant, "hybris.coupon_manage")
+    on_behalf = token(api, pg_tenant, "hybris.coupon_redeem_on_behalf")
+    created = requests.post(
+        f"{api}/coupon/v1/acme/coupons",
+        json=coupon_body(code="TWENTY", maxRedemptions=20),
+        headers=manage,
+        timeout=10,
+    )
+    assert created.status_code == 201
+
+    responses = fire(
+        100,
+        lambda i: requests.post(
+            f"{api}/coupon/v1/acme/coupons/TWENTY/redemptions",
+            json=order(customerNumber=f"C{i:04d}"),
+            headers=on_behalf,
+            timeout=60,
+        ),
+    )
+    counts = Counter(outcome(r) for r in responses)
+    assert counts == {(201, None): 20, (400, "coupon_redemptions_exceeded"): 80}, counts
+    coupon = requests.get(f"{api}/coupon/v1/acme/coupons/TWENTY", headers=manage, timeout=10)
+    assert coupon.json()["redemptionCount"] == 20
+    assert coupon.json()["status"] == "USED"
+    listed = requests.get(
+        f"{api}/coupon/v1/acme/coupons/TWENTY/redemptions?pageSize=100", headers=manage, timeout=10
+    )
+    assert listed.headers["X-Total-Count"] == "20"
+
+
+def test_per_customer_limit_is_exact(api, pg_tenant):
+    manage = token(api, pg_tenant, "hybris.coupon_manage")
+    on_behalf = token(api, pg_tenant, "hybris.coupon_redeem_on_behalf")
+    requests.post(
+        f"{api}/coupon/v1/acme/coupons",
+        json=coupon_body(code="ONCE_EACH", maxRedemptionsPerCustomer=1),
+        headers=manage,
+        timeout=10,
+    ).raise_for_status()
+    responses = fire(
+        30,
+        lambda i: requests.post(
+            f"{api}/coupon/v1/acme/coupons/ONCE_EACH/redemptions",
+            json=order(customerNumber="C0123456789"),
+            headers=on_behalf,
+            timeout=60,
+        ),
+    )
+    counts = Counter(outcome(r) for r in responses)
+    assert counts == {(201, None): 1, (400, "coupon_redemptions_exceeded"): 29}, counts
+    coupon = requests.get(f"{api}/coupon/v1/acme/coupons/ONCE_EACH", headers=manage, timeout=10)
+    assert coupon.json()["redemptionCount"] == 1
+
+
+def test_one_idempotency_key_creates_one_redemption(api, pg_tenant):
+    manage = token(api, pg_tenant, "hybris.coupon_manage")
+    on_behalf = token(api, pg_tenant, "hybris.coupon_redeem_on_behalf")
+    requests.post(
+        f"{api}/coupon/v1/acme/coupons",
+        json=coupon_body(code="IDEMPOTENT"),
+        headers=manage,
+        timeout=10,
+    ).raise_for_status()
+    headers = {**on_behalf, "Idempotency-Key": "checkout-7f3a"}
+    responses = fire(
+        20,
+        lambda i: requests.post(
+            f"{api}/coupon/v1/acme/coupons/IDEMPOTENT/redemptions",
+            json=order(customerNumber="C1"),
+            headers=headers,
+            timeout=60,
+        ),
+    )
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 19
+    coupon = requests.get(f"{api}/coupon/v1/acme/coupons/IDEMPOTENT", headers=manage, timeout=10)
+    assert coupon.json()["redemptionCount"] == 1
