@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import time
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from app.errors import DomainError
@@ -57,6 +59,66 @@ def add_client_command(slug: str) -> None:
     click.echo(json.dumps(created))
 
 
+outbox_cli = AppGroup("outbox", help="Deliver and inspect downstream messages.")
+
+
+@outbox_cli.command("dispatch")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+def dispatch_command(once: bool) -> None:
+    """Run the outbox worker (until SIGINT/SIGTERM unless --once)."""
+    from app.services.outbox import dispatch_once
+
+    config = current_app.config
+    if once:
+        while dispatch_once(config):
+            pass
+        return
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    click.echo("outbox worker started", err=True)
+    try:
+        while not stopping:
+            if not dispatch_once(config):
+                time.sleep(config["OUTBOX_POLL_SECONDS"])
+    except KeyboardInterrupt:
+        pass
+    click.echo("outbox worker stopped", err=True)
+
+
+@outbox_cli.command("list")
+@click.option("--dead", is_flag=True, help="Dead messages instead of pending ones.")
+def list_command(dead: bool) -> None:
+    """One JSON line per pending (or dead) message."""
+    from app.services.outbox import list_messages
+
+    for message in list_messages(dead=dead):
+        click.echo(
+            json.dumps(
+                {
+                    "id": message.id,
+                    "destination": message.destination,
+                    "path": message.path,
+                    "status": message.status,
+                    "attempts": message.attempts,
+                    "next_attempt_at": message.next_attempt_at.isoformat(),
+                    "last_error": message.last_error,
+                }
+            )
+        )
+
+
+@outbox_cli.command("retry")
+@click.argument("message_id")
+def retry_command(message_id: str) -> None:
+    """Make a dead message due again."""
+    from app.services.outbox import retry
+
+    if not retry(message_id):
+        _fail(f"no undelivered message {message_id}")
+    click.echo(f"message {message_id} is due again")
+
+
 def register(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(tenant_cli)
+    app.cli.add_command(outbox_cli)

@@ -1,5 +1,6 @@
 """Typed SQLAlchemy 2.0 models. Models never commit; services do."""
 
+from app.models.brand import BrandDiscountType, Discount, Fan
 from app.models.coupon import Coupon, DiscountType, Origin, Redemption
 from app.models.customer import Customer
 from app.models.idempotency import IdempotencyRecord
@@ -7,6 +8,9 @@ from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.tenant import Client, Tenant
 
 __all__ = [
+    "BrandDiscountType",
+    "Discount",
+    "Fan",
     "Client",
     "Coupon",
     "Customer",

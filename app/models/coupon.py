@@ -85,6 +85,10 @@ class Coupon(db.Model):
     redemption_count: Mapped[int] = mapped_column(default=0)
 
     origin: Mapped[str] = mapped_column(String(16), default=Origin.COUPON)
+    # The brands dialect's discount that issued this coupon, if any.
+    discount_id: Mapped[int | None] = mapped_column(
+        ForeignKey("discounts.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,131 @@
+"""Brands dialect: /brands, /brands/{brand}/discounts, /brands/{brand}/fans, /fans/{token}."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask.views import MethodView
+
+from app.api.common import Blueprint, guessing_limit, link_to
+from app.api.idempotency import idempotent
+from app.extensions import limiter
+from app.schemas.brands import (
+    DiscountPatchSchema,
+    DiscountSchema,
+    DiscountWriteSchema,
+    FanSchema,
+    ProblemSchema,
+)
+from app.services import brands
+
+blp = Blueprint(
+    "brands", __name__, description="Brands: discounts and fans (X-API-Token authentication)."
+)
+SECURITY = [{"apiToken": []}]
+
+
+def _brand(brand: str | None = None):
+    return brands.authenticate(api_token=request.headers.get("X-API-Token"), brand=brand)
+
+
+def _problems(*statuses):
+    def decorator(func):
+        for status in statuses:
+            func = blp.alt_response(status, schema=ProblemSchema, description="Problem")(func)
+        return func
+
+    return decorator
+
+
+def _ok() -> Response:
+    # The seed's clients read a plain "OK".
+    return Response("OK", status=200, mimetype="text/plain")
+
+
+@blp.route("/brands")
+@blp.route("/brands/", endpoint="brands_slash")
+class Brands(MethodView):
+    @blp.response(200, DiscountSchema(many=True))
+    @_problems(401)
+    @blp.doc(security=SECURITY)
+    def get(self):
+        """The calling brand's discounts."""
+        return brands.list_discounts(tenant=_brand())
+
+
+@blp.route("/brands/<string:brand>/discounts")
+class Discounts(MethodView):
+    @blp.response(200, DiscountSchema(many=True))
+    @_problems(401, 403)
+    @blp.doc(security=SECURITY)
+    def get(self, brand):
+        """The brand's discounts in creation order."""
+        return brands.list_discounts(tenant=_brand(brand))
+
+    @idempotent(lambda brand, **_: _brand(brand).id)
+    @blp.arguments(DiscountWriteSchema)
+    @blp.response(200, DiscountSchema)
+    @_problems(400, 401, 403, 409)
+    @blp.doc(security=SECURITY)
+    def post(self, data, brand):
+        """Create a discount (the seed answers 200)."""
+        return brands.create_discount(tenant=_brand(brand), values=data)
+
+
+@blp.route("/brands/<string:brand>/discounts/<int:discount_id>")
+class DiscountResource(MethodView):
+    @blp.response(200, DiscountSchema)
+    @_problems(401, 403, 404)
+    @blp.doc(security=SECURITY)
+    def get(self, brand, discount_id):
+        """One discount."""
+        return brands.get_discount(tenant=_brand(brand), discount_id=discount_id)
+
+    @blp.arguments(DiscountWriteSchema)
+    @blp.response(200, DiscountSchema)
+    @_problems(400, 401, 403, 404)
+    @blp.doc(security=SECURITY)
+    def put(self, data, brand, discount_id):
+        """Replace a discount (affects codes issued from now on)."""
+        return brands.update_discount(
+            tenant=_brand(brand), discount_id=discount_id, values=data, replace=True
+        )
+
+    @blp.arguments(DiscountPatchSchema)
+    @blp.response(200, DiscountSchema)
+    @_problems(400, 401, 403, 404)
+    @blp.doc(security=SECURITY)
+    def patch(self, data, brand, discount_id):
+        """Change some fields of a discount."""
+        return brands.update_discount(
+            tenant=_brand(brand), discount_id=discount_id, values=data, replace=False
+        )
+
+    @blp.response(204)
+    @_problems(401, 403, 404)
+    @blp.doc(security=SECURITY)
+    def delete(self, brand, discount_id):
+        """Retire a discount; codes already issued stay valid."""
+        brands.delete_discount(tenant=_brand(brand), discount_id=discount_id)
+
+
+@blp.route("/brands/<string:brand>/fans")
+class Fans(MethodView):
+    @blp.arguments(FanSchema)
+    @blp.response(200, description="OK (text/plain)")
+    @_problems(400, 401, 403, 422)
+    @blp.doc(security=SECURITY)
+    def post(self, data, brand):
+        """Register a fan: code issued now, or after email verification."""
+        brands.register_fan(tenant=_brand(brand), activation_base_url=link_to(""), **data)
+        return _ok()
+
+
+@blp.route("/fans/<string:token>")
+class Activation(MethodView):
+    @limiter.limit(guessing_limit)
+    @blp.response(200, description="OK (text/plain)")
+    @_problems(404, 410, 429)
+    def get(self, token):
+        """The activation link from the verification email: issues the code once."""
+        brands.activate(token=token)
+        return _ok()

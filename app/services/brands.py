@@ -1,0 +1,328 @@
+"""Brands dialect: API-token authentication, discounts, fans and their codes.
+
+A discount is a template; each fan gets a coupon of the brand's tenant (the
+same engine every dialect uses), and the downstream posts go through the outbox
+in the same transaction, so the API answers at once and never loses a message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from app.database import utcnow
+from app.errors import DomainError, Forbidden, Gone, NotFound, Unauthorized, ValidationFailed
+from app.extensions import db
+from app.models import BrandDiscountType, Coupon, Discount, DiscountType, Fan, Origin, Tenant
+from app.security import hash_token
+from app.services import coupons, outbox
+
+
+class InvalidEmail(DomainError):
+    status, type, message = 422, "invalid_email", "The email address is not valid"
+
+
+class NoActiveDiscount(DomainError):
+    status, type, message = 422, "no_active_discount", "The brand has no matching active discount"
+
+
+# --- authentication -------------------------------------------------------------------
+
+
+def authenticate(*, api_token: str | None, brand: str | None = None) -> Tenant:
+    """The brand owning this X-API-Token; 401 if unknown, 403 for another brand's path."""
+    if not api_token:
+        raise Unauthorized("X-API-Token header required")
+    # The lookup is by SHA-256 of the token, so no plaintext comparison happens at all.
+    tenant = db.session.scalar(select(Tenant).where(Tenant.api_token_hash == hash_token(api_token)))
+    if tenant is None:
+        raise Unauthorized("Unknown API token")
+    if brand is not None and brand != tenant.slug:
+        raise Forbidden("The API token belongs to another brand")
+    return tenant
+
+
+# --- discounts ------------------------------------------------------------------------
+
+DISCOUNT_DEFAULTS = {
+    "description": None,
+    "usage_limit": 1,
+    "free_shipping": False,
+    "verify_email": False,
+    "fixed_code": None,
+    "date_expires": None,
+}
+
+
+def _check_discount(values: dict) -> None:
+    problems = []
+    kind, amount = values.get("discount_type"), values.get("discount_amount")
+    if kind == BrandDiscountType.PERCENT and amount is not None and not 0 < amount <= 100:
+        problems.append(
+            {
+                "field": "discount_amount",
+                "type": "invalid",
+                "message": "A PERCENT discount is greater than 0 and at most 100",
+            }
+        )
+    if kind == BrandDiscountType.FIXED_CART and amount is not None and amount <= 0:
+        problems.append(
+            {
+                "field": "discount_amount",
+                "type": "invalid",
+                "message": "A FIXED_CART discount is positive",
+            }
+        )
+    if problems:
+        raise ValidationFailed(details=problems)
+
+
+def _coupon_values(tenant: Tenant, discount: Discount) -> dict:
+    """The engine definition of the coupons this discount issues."""
+    values = {
+        "name": discount.name,
+        "description": discount.description,
+        "free_shipping": discount.free_shipping,
+        "valid_until": discount.date_expires,
+    }
+    if discount.discount_type == BrandDiscountType.PERCENT:
+        values.update(
+            discount_type=DiscountType.PERCENT, discount_percentage=discount.discount_amount
+        )
+    else:
+        values.update(
+            discount_type=DiscountType.ABSOLUTE,
+            discount_amount=discount.discount_amount,
+            discount_currency=tenant.currency,
+        )
+    if discount.fixed_code:
+        # One shared code: the usage limit applies to each customer.
+        values.update(code=discount.fixed_code, max_redemptions_per_customer=discount.usage_limit)
+    else:
+        values.update(max_redemptions=discount.usage_limit)
+    return values
+
+
+def create_discount(*, tenant: Tenant, values: dict) -> Discount:
+    """A new discount; a fixed code becomes its (shared) tenant coupon right away."""
+    values = {**DISCOUNT_DEFAULTS, **values}
+    _check_discount(values)
+    discount = Discount(tenant_id=tenant.id, **values)
+    db.session.add(discount)
+    db.session.flush()
+    if discount.fixed_code:
+        coupon = coupons.new_coupon(
+            tenant=tenant, values=_coupon_values(tenant, discount), origin=Origin.BRANDS
+        )
+        coupon.discount_id = discount.id
+        db.session.add(coupon)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise coupons.CouponCodeExists(
+            "fixed_code is already a coupon code of this brand"
+        ) from None
+    return discount
+
+
+def list_discounts(*, tenant: Tenant) -> list[Discount]:
+    """The brand's discounts in creation order."""
+    return list(
+        db.session.scalars(
+            select(Discount)
+            .where(Discount.tenant_id == tenant.id, Discount.deleted.is_(False))
+            .order_by(Discount.id)
+        )
+    )
+
+
+def get_discount(*, tenant: Tenant, discount_id: int) -> Discount:
+    """One of the brand's discounts."""
+    discount = db.session.scalar(
+        select(Discount).where(
+            Discount.id == discount_id, Discount.tenant_id == tenant.id, Discount.deleted.is_(False)
+        )
+    )
+    if discount is None:
+        raise NotFound("Discount not found")
+    return discount
+
+
+def update_discount(*, tenant: Tenant, discount_id: int, values: dict, replace: bool) -> Discount:
+    """PUT (replace) or PATCH; applies to codes issued from now on."""
+    discount = get_discount(tenant=tenant, discount_id=discount_id)
+    if "fixed_code" in values and values["fixed_code"] != discount.fixed_code:
+        raise ValidationFailed(
+            details=[
+                {
+                    "field": "fixed_code",
+                    "type": "invalid",
+                    "message": "fixed_code cannot change; create a new discount",
+                }
+            ]
+        )
+    merged = (
+        {**DISCOUNT_DEFAULTS, "fixed_code": discount.fixed_code, **values}
+        if replace
+        else {
+            "discount_type": discount.discount_type,
+            "discount_amount": discount.discount_amount,
+            **values,
+        }
+    )
+    _check_discount(merged)
+    for key, value in merged.items():
+        setattr(discount, key, value)
+    db.session.commit()
+    return discount
+
+
+def delete_discount(*, tenant: Tenant, discount_id: int) -> None:
+    """Retire a discount: no new fans; codes already issued stay valid."""
+    discount = get_discount(tenant=tenant, discount_id=discount_id)
+    discount.deleted = True
+    db.session.commit()
+
+
+# --- fans -------------------------------------------------------------------------------
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _pick_discount(tenant: Tenant, discount_id: int | None) -> Discount:
+    """The requested discount, else the brand's newest one that has not expired."""
+    query = select(Discount).where(
+        Discount.tenant_id == tenant.id,
+        Discount.deleted.is_(False),
+        or_(Discount.date_expires.is_(None), Discount.date_expires > utcnow()),
+    )
+    if discount_id is not None:
+        query = query.where(Discount.id == discount_id)
+    discount = db.session.scalars(query.order_by(Discount.id.desc()).limit(1)).first()
+    if discount is None:
+        raise NoActiveDiscount()
+    return discount
+
+
+def register_fan(
+    *,
+    tenant: Tenant,
+    name: str,
+    email: str,
+    facebook_handle: str | None,
+    discount_id: int | None,
+    activation_base_url: str,
+) -> str:
+    """Register a fan: issue the code now, or send the verification email first.
+
+    Returns "issued", "verification_sent" or "already_issued".
+    """
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise InvalidEmail(
+            details=[{"field": "email", "type": "invalid", "message": str(error)}]
+        ) from None
+    discount = _pick_discount(tenant, discount_id)
+    fan = db.session.scalar(
+        select(Fan).where(Fan.discount_id == discount.id, Fan.email == email).with_for_update()
+    )
+    if fan is not None and fan.coupon_id is not None:
+        db.session.rollback()
+        return "already_issued"
+    if fan is None:
+        fan = Fan(tenant_id=tenant.id, discount_id=discount.id, email=email)
+        db.session.add(fan)
+    fan.name, fan.facebook_handle = name, facebook_handle
+    if discount.verify_email:
+        token = secrets.token_hex(16)
+        fan.activation_token_hash = hash_token(token)
+        fan.activation_expires_at = utcnow() + timedelta(seconds=_activation_ttl())
+        outbox.enqueue(
+            tenant_id=tenant.id,
+            destination=outbox.EMAIL_VERIFIER,
+            path="/email",
+            payload={
+                "email": email,
+                "token": token,
+                "brand": tenant.slug,
+                "brand_id": tenant.id,
+                "activation_url": f"{activation_base_url.rstrip('/')}/fans/{token}",
+            },
+        )
+        outcome = "verification_sent"
+    else:
+        _issue(tenant, discount, fan)
+        outcome = "issued"
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A simultaneous registration of the same fan won; it issued the one code.
+        db.session.rollback()
+        return "already_issued"
+    return outcome
+
+
+def _activation_ttl() -> int:
+    from flask import current_app
+
+    return current_app.config["ACTIVATION_TTL_SECONDS"]
+
+
+def _issue(tenant: Tenant, discount: Discount, fan: Fan) -> Coupon:
+    """Give the fan its code and queue the realizer post (caller commits)."""
+    if discount.fixed_code:
+        coupon = coupons.find(tenant=tenant, code=discount.fixed_code)
+    else:
+        coupon = coupons.new_coupon(
+            tenant=tenant, values=_coupon_values(tenant, discount), origin=Origin.BRANDS
+        )
+        coupon.discount_id = discount.id
+        db.session.add(coupon)
+        db.session.flush()
+    fan.coupon_id = coupon.id
+    fan.issued_at = utcnow()
+    fan.activation_token_hash = None  # used: the link answers 404 from now on
+    outbox.enqueue(
+        tenant_id=tenant.id,
+        destination=outbox.COUPON_REALIZER,
+        path="/coupon",
+        payload={
+            "fan_name": fan.name,
+            "email": fan.email,
+            "facebook_handle": fan.facebook_handle,
+            "discount_name": discount.name,
+            "coupon_code": coupon.code,
+            "discount_type": discount.discount_type,
+            "discount_amount": _number(discount.discount_amount),
+            "description": discount.description,
+            "usage_limit": discount.usage_limit,
+            "free_shipping": discount.free_shipping,
+        },
+    )
+    return coupon
+
+
+def activate(*, token: str) -> None:
+    """The activation link: issue the code once; unknown or used 404, expired 410."""
+    fan = db.session.scalar(
+        select(Fan).where(Fan.activation_token_hash == hash_token(token)).with_for_update()
+    )
+    if fan is None:
+        db.session.rollback()
+        raise NotFound("Unknown or already used activation token")
+    if fan.activation_expires_at is None or fan.activation_expires_at <= utcnow():
+        db.session.rollback()
+        raise Gone("The activation link has expired")
+    discount = db.session.get(Discount, fan.discount_id)
+    tenant = db.session.get(Tenant, fan.tenant_id)
+    _issue(tenant, discount, fan)
+    db.session.commit()
