@@ -22,9 +22,7 @@ trap cleanup INT TERM EXIT
 
 "$VENV/bin/python" -m mock_services --port 5001 & pids+=($!)
 "$VENV/bin/python" -m mock_services --port 5002 & pids+=($!)
-if "$VENV/bin/flask" outbox --help >/dev/null 2>&1; then
-  "$VENV/bin/flask" outbox dispatch & pids+=($!)
-fi
+"$VENV/bin/flask" outbox dispatch & pids+=($!)
 "$VENV/bin/gunicorn" --bind 127.0.0.1:5000 --workers "${WEB_CONCURRENCY:-2}" \
   'app:create_app()' & pids+=($!)
 # Any one process exiting stops the rest.

@@ -43,9 +43,15 @@ def _check_command(argv: list[str]) -> None:
 def test_compose_services_and_commands_exist():
     compose = _compose()
     services = compose["services"]
-    assert {"api", "migrate", "postgres", "redis", "email_verifier", "coupon_realizer"} <= set(
-        services
-    )
+    assert {
+        "api",
+        "migrate",
+        "worker",
+        "postgres",
+        "redis",
+        "email_verifier",
+        "coupon_realizer",
+    } <= set(services)
     for name, service in services.items():
         if "build" in service:
             assert (ROOT / service["build"] / "Dockerfile").exists()

@@ -23,8 +23,20 @@ blp = Blueprint(
 SECURITY = [{"apiToken": []}]
 
 
+@blp.before_request
+def _authenticate():
+    """Authenticate before any body is parsed: a missing token is a 401, not a 400."""
+    if request.endpoint == "brands.Activation" or request.routing_exception:
+        return
+    brand = (request.view_args or {}).get("brand")
+    request.environ["coupon.brand"] = brands.authenticate(
+        api_token=request.headers.get("X-API-Token"), brand=brand
+    )
+
+
 def _brand(brand: str | None = None):
-    return brands.authenticate(api_token=request.headers.get("X-API-Token"), brand=brand)
+    """The authenticated brand (checked against the path in _authenticate)."""
+    return request.environ["coupon.brand"]
 
 
 def _problems(*statuses):

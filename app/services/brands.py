@@ -217,9 +217,9 @@ def register_fan(
     tenant: Tenant,
     name: str,
     email: str,
-    facebook_handle: str | None,
-    discount_id: int | None,
     activation_base_url: str,
+    facebook_handle: str | None = None,
+    discount_id: int | None = None,
 ) -> str:
     """Register a fan: issue the code now, or send the verification email first.
 
