@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -98,3 +99,21 @@ def start_gunicorn(env: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
     url = f"http://127.0.0.1:{port}"
     _wait_or_stop(process, url + "/health", 60)
     return process, url
+
+
+@contextlib.contextmanager
+def new_postgres_database(pg_url: str, prefix: str):
+    """Create an empty PostgreSQL database next to `pg_url`; yields its URL, drops it after."""
+    from sqlalchemy import create_engine, text
+
+    base = pg_url.rsplit("/", 1)[0]
+    name = f"{prefix}_{os.urandom(4).hex()}"
+    admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()

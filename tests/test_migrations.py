@@ -8,12 +8,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 
 from app import create_app
 from app.extensions import db
 from tests.conftest import BASE_CONFIG, PG_URL
-from tests.support import ROOT
+from tests.support import ROOT, new_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -24,17 +24,8 @@ def fresh_url(request, tmp_path):
         return
     if not PG_URL:
         pytest.skip("TEST_DATABASE_URL not set")
-    base = PG_URL.rsplit("/", 1)[0]
-    name = "coupon_migr_" + os.urandom(4).hex()
-    admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    with new_postgres_database(PG_URL, "coupon_migr") as url:
+        yield url
 
 
 def test_flask_db_upgrade_command_builds_schema(fresh_url):

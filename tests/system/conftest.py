@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.conftest import PG_URL
-from tests.support import ROOT, start_gunicorn, stop
+from tests.support import ROOT, new_postgres_database, start_gunicorn, stop
 
 SECRET = "system-test-secret-key-0123456789abcdef"
 
@@ -19,19 +18,9 @@ def pg_database():
     """A new PostgreSQL database, migrated with `flask db upgrade`."""
     if not PG_URL:
         pytest.skip("TEST_DATABASE_URL not set: concurrency tests need PostgreSQL")
-    base = PG_URL.rsplit("/", 1)[0]
-    name = "coupon_sys_" + os.urandom(4).hex()
-    admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    url = f"{base}/{name}"
-    try:
+    with new_postgres_database(PG_URL, "coupon_sys") as url:
         run_flask(url, "db", "upgrade")
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 def app_env(url: str, **extra) -> dict:

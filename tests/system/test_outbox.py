@@ -10,10 +10,18 @@ import time
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from tests.conftest import PG_URL
-from tests.support import BIN, ROOT, free_port, spawn, start_gunicorn, start_mock, stop
+from tests.support import (
+    BIN,
+    ROOT,
+    free_port,
+    new_postgres_database,
+    spawn,
+    start_gunicorn,
+    start_mock,
+    stop,
+)
 from tests.system.conftest import app_env, run_flask
 
 
@@ -22,19 +30,9 @@ def fresh_pg():
     """A new migrated database per test, so no message leaks between tests."""
     if not PG_URL:
         pytest.skip("TEST_DATABASE_URL not set: outbox fault tests need PostgreSQL")
-    base = PG_URL.rsplit("/", 1)[0]
-    name = "coupon_outbox_" + os.urandom(4).hex()
-    admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    url = f"{base}/{name}"
-    try:
+    with new_postgres_database(PG_URL, "coupon_outbox") as url:
         run_flask(url, "db", "upgrade")
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 @pytest.fixture
