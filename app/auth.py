@@ -124,8 +124,8 @@ def decode_token(token: str) -> Caller:
     )
 
 
-def current_caller(tenant: str) -> Caller:
-    """The caller of this request on `tenant`'s resources (cached per request)."""
+def bearer_caller() -> Caller:
+    """The caller named by this request's bearer token, or ANONYMOUS (cached per request)."""
     # Cached on the request (not on g: an app context can outlive one request).
     caller = request.environ.get("coupon.caller")
     if caller is None:
@@ -138,6 +138,12 @@ def current_caller(tenant: str) -> Caller:
                 raise InvalidToken("Use an 'Authorization: Bearer <token>' header")
             caller = decode_token(token.strip())
         request.environ["coupon.caller"] = caller
+    return caller
+
+
+def current_caller(tenant: str) -> Caller:
+    """The caller of this request on `tenant`'s resources."""
+    caller = bearer_caller()
     # A token is bound to one tenant; other tenants' resources do not exist for it.
     if not caller.is_anonymous and caller.tenant != tenant:
         raise NotFound("Tenant not found")

@@ -18,6 +18,8 @@ from http import HTTPStatus
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.i18n import promo_text
+
 log = logging.getLogger(__name__)
 
 
@@ -29,6 +31,8 @@ class DomainError(Exception):
     message: str = "Bad request"
     # The promo dialect reports a short code for some failures (e.g. PROMO_IS_EXISTS).
     code: str | None = None
+    # Values for a localised message text (the promo dialect's, see app.i18n).
+    params: dict = {}
 
     def __init__(
         self,
@@ -215,12 +219,11 @@ def render(error: DomainError, dialect: str | None = None) -> Response:
         if error.details:
             body["details"] = error.details
         response = jsonify(body)
+    elif dialect == "promo" and status >= 500:
+        response = jsonify({"error": HTTPStatus(status).phrase})  # the seed's 500 body
     elif dialect == "promo":
-        body = {
-            "statusCode": status,
-            "error": HTTPStatus(status).phrase,
-            "message": error.message,
-        }
+        message = promo_text(error.code or error.type, error.message, **error.params)
+        body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
         if error.code:
             body["code"] = error.code
         if error.details:

@@ -7,8 +7,8 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Register every blueprint with the OpenAPI-aware Api."""
-    from app.api import brands, coupons, customers, oauth, ops
+    from app.api import brands, coupons, customers, oauth, ops, promocodes
     from app.extensions import api
 
-    for blueprint in (ops.blp, oauth.blp, coupons.blp, customers.blp, brands.blp):
+    for blueprint in (ops.blp, oauth.blp, coupons.blp, customers.blp, brands.blp, promocodes.blp):
         api.register_blueprint(blueprint)

@@ -26,10 +26,13 @@ class Amount(fields.Decimal):
         return result
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        value = Decimal(value)
-        return int(value) if value == value.to_integral_value() else float(value)
+        return None if value is None else json_number(value)
+
+
+def json_number(value) -> int | float:
+    """A Decimal amount as the JSON number clients expect: 500, not 500.0000."""
+    value = Decimal(value)
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 class Currency(fields.String):

@@ -9,7 +9,8 @@ import secrets
 # No 0/O, 1/I/L: codes are read aloud and typed from print.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 DEFAULT_LENGTH = 13  # 13 * log2(31) = 64.4 bits
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Letters of any script (promo codes like "ВЕСНА"), digits, '_', '.', '-'.
+CODE_PATTERN = re.compile(r"[^\W_][\w.-]{0,63}")
 
 
 def generate(length: int = DEFAULT_LENGTH, prefix: str = "") -> str:
@@ -23,5 +24,5 @@ def entropy_bits(length: int = DEFAULT_LENGTH) -> float:
 
 
 def is_valid(code: str) -> bool:
-    """Codes travel in URL paths: letters, digits, '_', '.', '-', at most 64."""
-    return bool(CODE_PATTERN.match(code))
+    """Letters, digits, '_', '.', '-', at most 64, also once case-folded ("ß" -> "ss")."""
+    return bool(CODE_PATTERN.fullmatch(code)) and len(code.casefold()) <= 64

@@ -60,6 +60,9 @@ FIELD_NAMES = {
 }
 
 
+CODE_RULE = "Letters, digits, '_', '.', '-'; 1-64"
+
+
 class CouponCodeExists(Conflict):
     type, message = "coupon_code_exists", "A coupon with this code already exists"
 
@@ -187,7 +190,7 @@ def new_coupon(
     values = dict(values)
     code = values.pop("code", None)
     if code is not None and not codes.is_valid(code):
-        raise ValidationFailed(details=[_invalid("code", "Letters, digits, '_', '.', '-'; 1-64")])
+        raise ValidationFailed(details=[_invalid("code", CODE_RULE)])
     definition = _validated({**DEFAULTS, **values}, set(values))
     coupon = Coupon(tenant_id=tenant.id, origin=origin, redemption_count=0, deleted=False)
     coupon.code = code or codes.generate(prefix=code_prefix)
@@ -210,6 +213,14 @@ def create_coupon(*, tenant: Tenant, values: dict, origin: str = Origin.COUPON) 
             if attempt == attempts - 1:
                 raise CouponCodeExists() from None
     raise AssertionError("unreachable")
+
+
+def find_by_id(*, tenant: Tenant, coupon_id: int, origin: str | None = None) -> Coupon | None:
+    """The tenant's live (not deleted) coupon with this numeric id, optionally of one origin."""
+    conditions = [Coupon.tenant_id == tenant.id, Coupon.id == coupon_id, Coupon.deleted.is_(False)]
+    if origin is not None:
+        conditions.append(Coupon.origin == origin)
+    return db.session.scalar(select(Coupon).where(*conditions))
 
 
 def find(*, tenant: Tenant, code: str, for_update: bool = False) -> Coupon | None:
@@ -248,13 +259,13 @@ def get_for_caller(*, tenant: Tenant, code: str, caller: Caller, customer_number
 def list_coupons(
     *,
     tenant: Tenant,
-    page: int,
-    page_size: int,
+    page: int = 1,
+    page_size: int | None,
     show_deleted: bool = False,
     deleted: bool | None = None,
     origin: str | None = None,
 ) -> tuple[list[Coupon], int]:
-    """One page of the tenant's coupons in creation order, and the total count."""
+    """One page of the tenant's coupons in creation order (all if no page size), and the count."""
     conditions = [Coupon.tenant_id == tenant.id]
     # An explicit `deleted` filter wins over showDeleted (the seed's rule).
     if deleted is not None:
@@ -264,14 +275,10 @@ def list_coupons(
     if origin is not None:
         conditions.append(Coupon.origin == origin)
     total = db.session.scalar(select(func.count()).select_from(Coupon).where(*conditions))
-    items = db.session.scalars(
-        select(Coupon)
-        .where(*conditions)
-        .order_by(Coupon.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
-    return list(items), total or 0
+    query = select(Coupon).where(*conditions).order_by(Coupon.id)
+    if page_size is not None:
+        query = query.offset((page - 1) * page_size).limit(page_size)
+    return list(db.session.scalars(query).all()), total or 0
 
 
 def replace_coupon(*, tenant: Tenant, code: str, values: dict) -> Coupon:
@@ -284,6 +291,21 @@ def update_coupon(*, tenant: Tenant, code: str, changes: dict) -> Coupon:
     """PATCH: only the given fields change."""
     coupon = get_coupon(tenant=tenant, code=code)
     return _save(coupon, {**definition_of(coupon), **_without_code(coupon, changes)}, set(changes))
+
+
+def change_coupon(coupon: Coupon, changes: dict, *, new_code: str | None = None) -> Coupon:
+    """PATCH a loaded coupon, renaming it too (for dialects whose ids are not codes)."""
+    if new_code is not None and Coupon.key_for(new_code) != coupon.code_key:
+        if not codes.is_valid(new_code):
+            raise ValidationFailed(details=[_invalid("code", CODE_RULE)])
+        coupon.code, coupon.code_key = new_code, Coupon.key_for(new_code)
+    elif new_code is not None:
+        coupon.code = new_code  # same code in another case: kept as given
+    try:
+        return _save(coupon, {**definition_of(coupon), **changes}, set(changes))
+    except IntegrityError:
+        db.session.rollback()
+        raise CouponCodeExists() from None
 
 
 def _without_code(coupon: Coupon, values: dict) -> dict:

@@ -82,7 +82,10 @@ def evaluate(coupon: CouponLike, context: Context, now: datetime) -> list[Violat
     if not may_use(coupon, context):
         violations.append(Violation(FORBIDDEN))
     if not coupon.active or (coupon.valid_from is not None and now < coupon.valid_from):
-        violations.append(Violation(NOT_ACTIVE, {"valid_from": coupon.valid_from}))
+        # `inactive` tells "switched off" from "not started yet" (the promo dialect says which).
+        violations.append(
+            Violation(NOT_ACTIVE, {"valid_from": coupon.valid_from, "inactive": not coupon.active})
+        )
     if coupon.valid_until is not None and now > coupon.valid_until:
         violations.append(Violation(EXPIRED, {"valid_until": coupon.valid_until}))
     if _limit_reached(coupon, context):

@@ -158,7 +158,7 @@ def test_openapi_documents_every_route_with_errors(client, app):
 
     spec = client.get("/openapi.json").get_json()
     rules = {
-        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule.rule)
         for rule in app.url_map.iter_rules()
         if not rule.rule.startswith(("/static", "/docs", "/openapi"))
     }

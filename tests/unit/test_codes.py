@@ -20,5 +20,6 @@ def test_entropy_is_at_least_sixty_bits():
 
 def test_code_shape():
     assert codes.is_valid("WINTER_SALE") and codes.is_valid("promo-1.a")
-    for bad in ("", "a b", "x/y", "-lead", "é", "A" * 65):
+    assert codes.is_valid("ВЕСНА2024") and codes.is_valid("été")
+    for bad in ("", "a b", "x/y", "-lead", "_lead", "A\n", "A" * 65, "ß" * 33):
         assert not codes.is_valid(bad)

@@ -1,0 +1,203 @@
+"""Promo dialect: /promocodes/ (seed promocodes-ru.txt), on the caller's tenant.
+
+The tenant is the one the bearer token is bound to. Admin routes need the
+manage scope; check and redeem need the user role (a redeem scope or a
+customer token). Texts are Russian unless Accept-Language prefers English.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import request
+from flask.views import MethodView
+
+from app.api.common import Blueprint, guessing_limit
+from app.api.idempotency import idempotent
+from app.auth import Caller, bearer_caller
+from app.errors import InsufficientScope, InvalidToken, Unauthorized
+from app.extensions import limiter
+from app.i18n import promo_text
+from app.models import Tenant
+from app.schemas.promocodes import (
+    PromoCheckResultSchema,
+    PromoCheckSchema,
+    PromoCreatedSchema,
+    PromoDeletedSchema,
+    PromoErrorSchema,
+    PromoPatchSchema,
+    PromoRedeemSchema,
+    PromoSchema,
+    PromoWriteSchema,
+)
+from app.services import promocodes, rules, tenants
+from app.services.promocodes import PromoOrder, Verdict
+
+blp = Blueprint(
+    "promocodes",
+    __name__,
+    url_prefix="/promocodes",
+    description="Promo codes with gifts (Russian texts; Accept-Language: en for English).",
+)
+SECURITY = [{"bearerAuth": []}]
+
+
+class AdminRoleRequired(InsufficientScope):
+    type = "admin_role_required"
+
+
+class UserRoleRequired(InsufficientScope):
+    type = "user_role_required"
+
+
+def _admin(caller: Caller) -> bool:
+    return caller.manages
+
+
+def _user(caller: Caller) -> bool:
+    return caller.identified
+
+
+def _role(allowed, denied: type[InsufficientScope]):
+    """Authenticate and authorize before the body is parsed (a missing token is a 401)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            caller = bearer_caller()
+            if caller.is_anonymous:
+                raise Unauthorized()
+            tenant = tenants.find_tenant(caller.tenant)
+            if tenant is None:
+                raise InvalidToken()
+            if not allowed(caller):
+                raise denied()
+            request.environ["coupon.tenant"] = tenant
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+admin_only = _role(_admin, AdminRoleRequired)
+user_only = _role(_user, UserRoleRequired)
+
+
+def _tenant() -> Tenant:
+    return request.environ["coupon.tenant"]
+
+
+def _tenant_id(**_) -> int:
+    return _tenant().id
+
+
+def _errors(*statuses):
+    def decorator(func):
+        for status in statuses:
+            func = blp.alt_response(status, schema=PromoErrorSchema, description="Error")(func)
+        return func
+
+    return decorator
+
+
+def _order(data: dict) -> PromoOrder:
+    return PromoOrder(
+        coupon=data.get("coupon"),
+        total=data.get("total"),
+        products=data["products"],
+        order_id=(data.get("order") or {}).get("id"),
+    )
+
+
+def _answer(verdict: Verdict) -> dict:
+    """The seed's check answer; refusals are messages, not HTTP errors."""
+    if verdict.applies:
+        messages = [promo_text("applied")]
+    else:
+        messages = [_refusal(violation) for violation in verdict.violations]
+    return {
+        "discount_total": verdict.discount,
+        "discounts": verdict.discounts,
+        "loyalty_program_errors": messages,
+        "free_products": verdict.free_products,
+        "lost_gift": verdict.lost_gifts,
+    }
+
+
+def _refusal(violation: rules.Violation) -> str:
+    key = violation.type
+    if key == rules.NOT_ACTIVE:
+        key = "inactive" if violation.data.get("inactive") else "not_yet_valid"
+    return promo_text(key, None, **violation.data) or promo_text("not_applicable")
+
+
+@blp.route("/")
+class Promocodes(MethodView):
+    @admin_only
+    @blp.response(200, PromoSchema(many=True))
+    @_errors(401, 403)
+    @blp.doc(security=SECURITY)
+    def get(self):
+        """Every promo code of the tenant (admin role)."""
+        return promocodes.list_promos(tenant=_tenant())
+
+    @user_only
+    @limiter.limit(guessing_limit)
+    @blp.arguments(PromoCheckSchema)
+    @blp.response(200, PromoCheckResultSchema)
+    @_errors(400, 401, 403, 429)
+    @blp.doc(security=SECURITY)
+    def post(self, data):
+        """Check a promo code against an order; changes nothing (user role)."""
+        verdict = promocodes.check(tenant=_tenant(), caller=bearer_caller(), order=_order(data))
+        return _answer(verdict)
+
+
+@blp.route("/add")
+class AddPromocode(MethodView):
+    @admin_only
+    @idempotent(_tenant_id)
+    @blp.arguments(PromoWriteSchema)
+    @blp.response(201, PromoCreatedSchema)
+    @_errors(400, 401, 403, 409, 422)
+    @blp.doc(security=SECURITY)
+    def post(self, data):
+        """Add a promo code (admin role); 409 PROMO_IS_EXISTS when the code is taken."""
+        return promocodes.create_promo(tenant=_tenant(), values=data)
+
+
+@blp.route("/redeem")
+class RedeemPromocode(MethodView):
+    @user_only
+    @limiter.limit(guessing_limit)
+    @idempotent(_tenant_id)
+    @blp.arguments(PromoRedeemSchema)
+    @blp.response(200, PromoCheckResultSchema)
+    @_errors(400, 401, 403, 422, 429)
+    @blp.doc(security=SECURITY)
+    def post(self, data):
+        """Use the code once for `order.id`: answers like the check; a repeat records nothing."""
+        verdict = promocodes.redeem(tenant=_tenant(), caller=bearer_caller(), order=_order(data))
+        return _answer(verdict)
+
+
+@blp.route("/<int(min=1, max=2147483647):promo_id>")
+class PromocodeResource(MethodView):
+    @admin_only
+    @blp.arguments(PromoPatchSchema)
+    @blp.response(201, PromoCreatedSchema)
+    @_errors(400, 401, 403, 404, 409)
+    @blp.doc(security=SECURITY)
+    def patch(self, data, promo_id):
+        """Change a promo code's fields (admin role); answers 201 as the seed does."""
+        return promocodes.update_promo(tenant=_tenant(), promo_id=promo_id, changes=data)
+
+    @admin_only
+    @blp.response(201, PromoDeletedSchema)
+    @_errors(401, 403, 404)
+    @blp.doc(security=SECURITY)
+    def delete(self, promo_id):
+        """Delete a promo code (admin role); its history stays and its code stays taken."""
+        promocodes.delete_promo(tenant=_tenant(), promo_id=promo_id)
+        return {"status_code": 201, "message": promo_text("deleted")}
