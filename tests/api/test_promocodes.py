@@ -617,3 +617,36 @@ def test_malformed_and_non_json_bodies(client, admin, user):
     assert form.status_code == 415
     assert form.get_json()["statusCode"] == 415
     assert client.put("/promocodes/1", json={}, headers=admin).status_code == 405
+
+
+def test_check_and_redeem_are_rate_limited(app, user, database_url):
+    from app import create_app
+    from app.extensions import limiter
+    from tests.conftest import BASE_CONFIG
+
+    limited_app = create_app(
+        {
+            **BASE_CONFIG,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_GUESSING": "3/minute",
+        }
+    )
+    client = limited_app.test_client()
+    app.extensions["sqlalchemy"].session.remove()  # SQLite: release the outer lock
+    try:
+        body = {"coupon": "GUESS1"}
+        statuses = [
+            client.post("/promocodes/", json=body, headers=user).status_code for _ in range(5)
+        ]
+        assert statuses == [200, 200, 200, 429, 429]
+        limited = client.post("/promocodes/", json=body, headers=user)
+        assert limited.get_json() == {
+            "statusCode": 429,
+            "error": "Too Many Requests",
+            "message": "Слишком много запросов",
+        }
+    finally:
+        with limited_app.app_context():
+            limiter.reset()
+            limited_app.extensions["sqlalchemy"].engine.dispose()

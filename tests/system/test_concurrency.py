@@ -120,3 +120,75 @@ def test_one_idempotency_key_creates_one_redemption(api, pg_tenant):
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 19
     coupon = requests.get(f"{api}/coupon/v1/acme/coupons/IDEMPOTENT", headers=manage, timeout=10)
     assert coupon.json()["redemptionCount"] == 1
+
+
+def promo_redeem(api, headers, order_id):
+    return requests.post(
+        f"{api}/promocodes/redeem",
+        json={
+            "coupon": "TWO_GIFTS",
+            "notGiftsAndNotDeliveryTotal": 600,
+            "order": {"id": order_id, "items": [{"code": "pizza"}]},
+        },
+        headers=headers,
+        timeout=60,
+    )
+
+
+def test_promo_times_is_exact(api, pg_tenant):
+    admin = token(api, pg_tenant, "hybris.coupon_manage")
+    user = token(api, pg_tenant, "hybris.coupon_redeem")
+    requests.post(
+        f"{api}/promocodes/add",
+        json={"coupon": "TWO_GIFTS", "code": "FREE_PIZZA", "times": 2, "hasProduct": "pizza"},
+        headers=admin,
+        timeout=10,
+    ).raise_for_status()
+
+    responses = fire(20, lambda i: promo_redeem(api, user, f"order-{i}"))
+    assert {r.status_code for r in responses} == {200}
+    gifts = Counter(tuple(r.json()["freeProducts"]) for r in responses)
+    assert gifts == {("FREE_PIZZA",): 2, (): 18}, gifts
+    refusals = Counter(tuple(r.json()["loyaltyProgramErrors"]) for r in responses)
+    assert refusals[("Промокод больше не действует: исчерпан лимит использований",)] == 18
+    coupon = requests.get(f"{api}/coupon/v1/acme/coupons/TWO_GIFTS", headers=admin, timeout=10)
+    assert coupon.json()["redemptionCount"] == 2
+
+
+def test_promo_one_order_id_redeems_once(api, pg_tenant):
+    admin = token(api, pg_tenant, "hybris.coupon_manage")
+    user = token(api, pg_tenant, "hybris.coupon_redeem")
+    requests.post(
+        f"{api}/promocodes/add",
+        json={"coupon": "ONE_ORDER", "code": "FREE_PIZZA", "times": 5},
+        headers=admin,
+        timeout=10,
+    ).raise_for_status()
+    responses = fire(
+        20,
+        lambda i: requests.post(
+            f"{api}/promocodes/redeem",
+            json={"coupon": "ONE_ORDER", "order": {"id": "same-order"}},
+            headers=user,
+            timeout=60,
+        ),
+    )
+    assert {tuple(r.json()["freeProducts"]) for r in responses} == {("FREE_PIZZA",)}
+    coupon = requests.get(f"{api}/coupon/v1/acme/coupons/ONE_ORDER", headers=admin, timeout=10)
+    assert coupon.json()["redemptionCount"] == 1
+
+
+def test_promo_concurrent_adds_of_one_code(api, pg_tenant):
+    admin = token(api, pg_tenant, "hybris.coupon_manage")
+    responses = fire(
+        10,
+        lambda i: requests.post(
+            f"{api}/promocodes/add",
+            json={"coupon": "RACE" if i % 2 else "race", "code": "FREE_PIZZA"},
+            headers=admin,
+            timeout=60,
+        ),
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 409: 9}, statuses
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"PROMO_IS_EXISTS"}
