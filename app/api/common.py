@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from flask import Flask, current_app, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
@@ -59,3 +62,21 @@ def auth_limit() -> str:
 def has_bearer_token() -> bool:
     """Authenticated reads are not limited as code guessing."""
     return request.headers.get("Authorization", "").lower().startswith("bearer ")
+
+
+def before_body(check: Callable[..., None]):
+    """Run `check(**view_args)` before the view parses its body.
+
+    Put it outermost, so a request without credentials is a 401 even when its
+    body is bad too.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            check(**kwargs)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 
-from app.api.common import Blueprint, guessing_limit, has_bearer_token, link_to
+from app.api.common import Blueprint, before_body, guessing_limit, has_bearer_token, link_to
 from app.api.idempotency import idempotent
 from app.auth import current_caller, require_manage
 from app.extensions import limiter
@@ -46,6 +46,18 @@ def _errors(*statuses):
     return decorator
 
 
+@blp.before_request
+def _authenticate():
+    """Decode the token before any body is parsed: a bad token is a 401, not a 400."""
+    tenant = (request.view_args or {}).get("tenant")
+    if tenant is not None and not request.routing_exception:
+        current_caller(tenant)
+
+
+# Management operations: the manage scope, checked before the body is parsed.
+managers_only = before_body(lambda tenant, **_: require_manage(current_caller(tenant)))
+
+
 def _manager(tenant: str):
     """The tenant and a caller holding the manage scope."""
     caller = current_caller(tenant)
@@ -67,6 +79,7 @@ def _order(data: dict) -> Order:
 
 @blp.route("/coupons")
 class Coupons(MethodView):
+    @managers_only
     @blp.arguments(CouponListArgs, location="query")
     @blp.response(
         200, CouponSchema(many=True), headers={"X-Total-Count": {"schema": {"type": "integer"}}}
@@ -84,6 +97,7 @@ class Coupons(MethodView):
         )
         return items, {"X-Total-Count": str(total)}
 
+    @managers_only
     @idempotent(_tenant_id)
     @blp.arguments(CouponWriteSchema)
     @blp.response(201, CreatedSchema)
@@ -112,6 +126,7 @@ class CouponResource(MethodView):
             customer_number=args["customer_number"],
         )
 
+    @managers_only
     @blp.arguments(CouponWriteSchema)
     @blp.response(200, CouponSchema)
     @_errors(400, 401, 403, 404, 409)
@@ -120,6 +135,7 @@ class CouponResource(MethodView):
         """Replace a coupon's definition (scope coupon_manage)."""
         return coupons.replace_coupon(tenant=_manager(tenant), code=code, values=data)
 
+    @managers_only
     @blp.arguments(CouponPatchSchema)
     @blp.response(200, CouponSchema)
     @_errors(400, 401, 403, 404, 409)
@@ -128,6 +144,7 @@ class CouponResource(MethodView):
         """Change some fields of a coupon (scope coupon_manage)."""
         return coupons.update_coupon(tenant=_manager(tenant), code=code, changes=data)
 
+    @managers_only
     @blp.response(204)
     @_errors(401, 403, 404)
     @blp.doc(security=[{"bearerAuth": []}])
@@ -157,6 +174,7 @@ class Validation(MethodView):
 
 @blp.route("/coupons/<string:code>/redemptions")
 class Redemptions(MethodView):
+    @managers_only
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, RedemptionSchema(many=True))
     @_errors(400, 401, 403, 404)
@@ -210,6 +228,7 @@ class RedemptionResource(MethodView):
             customer_hint=args["customer_number"],
         )
 
+    @managers_only
     @blp.response(204)
     @_errors(401, 403, 404)
     @blp.doc(security=[{"bearerAuth": []}])

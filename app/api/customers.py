@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from app.api.common import Blueprint, auth_limit
+from app.api.common import Blueprint, auth_limit, before_body
 from app.api.idempotency import idempotent
 from app.auth import current_caller, require_client, require_customer
 from app.extensions import limiter
@@ -25,6 +25,10 @@ blp = Blueprint(
 )
 
 
+# Signup and login are called by the tenant's client: checked before the body is parsed.
+clients_only = before_body(lambda tenant, **_: require_client(current_caller(tenant)))
+
+
 def _client_tenant(tenant: str):
     require_client(current_caller(tenant))
     return tenants.get_tenant(tenant)
@@ -32,6 +36,7 @@ def _client_tenant(tenant: str):
 
 @blp.route("/signup")
 class Signup(MethodView):
+    @clients_only
     @idempotent(lambda tenant, **_: tenants.get_tenant(tenant).id)
     @blp.arguments(CredentialsSchema)
     @blp.response(201, SignupResultSchema)
@@ -47,6 +52,7 @@ class Signup(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
+    @clients_only
     @limiter.limit(auth_limit)
     @blp.arguments(CredentialsSchema)
     @blp.response(200, LoginResultSchema)

@@ -7,12 +7,10 @@ customer token). Texts are Russian unless Accept-Language prefers English.
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import request
 from flask.views import MethodView
 
-from app.api.common import Blueprint, guessing_limit
+from app.api.common import Blueprint, before_body, guessing_limit
 from app.api.idempotency import idempotent
 from app.auth import Caller, bearer_caller
 from app.errors import InsufficientScope, InvalidToken, Unauthorized
@@ -59,25 +57,20 @@ def _user(caller: Caller) -> bool:
 
 
 def _role(allowed, denied: type[InsufficientScope]):
-    """Authenticate and authorize before the body is parsed (a missing token is a 401)."""
+    """A check of the caller's role; the tenant is the one the token is bound to."""
 
-    def decorator(view):
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            caller = bearer_caller()
-            if caller.is_anonymous:
-                raise Unauthorized()
-            tenant = tenants.find_tenant(caller.tenant)
-            if tenant is None:
-                raise InvalidToken()
-            if not allowed(caller):
-                raise denied()
-            request.environ["coupon.tenant"] = tenant
-            return view(*args, **kwargs)
+    def check(**_):
+        caller = bearer_caller()
+        if caller.is_anonymous:
+            raise Unauthorized()
+        tenant = tenants.find_tenant(caller.tenant)
+        if tenant is None:
+            raise InvalidToken()
+        if not allowed(caller):
+            raise denied()
+        request.environ["coupon.tenant"] = tenant
 
-        return wrapper
-
-    return decorator
+    return before_body(check)
 
 
 admin_only = _role(_admin, AdminRoleRequired)

@@ -351,6 +351,20 @@ def test_bad_tokens_are_401(client, tenant, app):
         assert response.get_json()["type"] == "invalid_token"
 
 
+def test_credentials_are_checked_before_the_body(client, tenant, redeem):
+    """Without the right token, a bad body is still a 401/403, never a 400."""
+    bad = {"data": "{", "content_type": "application/json"}
+    assert client.post(BASE, **bad).status_code == 401
+    assert client.put(f"{BASE}/X", **bad).status_code == 401
+    assert client.patch(f"{BASE}/X", **bad).status_code == 401
+    assert client.post(BASE, headers=redeem, **bad).status_code == 403
+    invalid = {"Authorization": "Bearer not-a-jwt"}
+    assert client.post(f"{BASE}/X/validation", headers=invalid, **bad).status_code == 401
+    assert client.post(f"{BASE}/X/redemptions", headers=invalid, **bad).status_code == 401
+    assert client.post("/customer/v1/acme/signup", **bad).status_code == 401
+    assert client.post("/customer/v1/acme/login", **bad).status_code == 401
+
+
 # --- idempotency --------------------------------------------------------------------
 
 
