@@ -31,8 +31,9 @@ format: $(VENV)/.dev
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Throughput and latency goals against gunicorn on PostgreSQL (see scripts/bench.py).
 bench: $(VENV)/.dev
-	@echo "make bench: not yet (the benchmark issue adds it)"
+	$(BIN)/python scripts/bench.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

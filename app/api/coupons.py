@@ -204,11 +204,11 @@ class Redemptions(MethodView):
             order=_order(data),
             customer_hint=data.get("customer_number"),
         )
-        created = outcome.redemption
         link = link_to(
-            f"/coupon/v1/{tenant}/coupons/{created.coupon.code}/redemptions/{created.id}"
+            f"/coupon/v1/{tenant}/coupons/{outcome.coupon_code}/redemptions/{outcome.redemption_id}"
         )
-        return {"id": created.id, "link": link}, 201 if outcome.created else 200, {"Location": link}
+        status = 201 if outcome.created else 200
+        return {"id": outcome.redemption_id, "link": link}, status, {"Location": link}
 
 
 @blp.route("/coupons/<string:code>/redemptions/<string:redemption_id>")

@@ -228,8 +228,11 @@ def redeem(*, tenant: Tenant, caller: Caller, order: PromoOrder) -> Verdict:
             violations=(refused.violation,),
             gifts=verdict.gifts,
         )
-    stored = outcome.redemption
-    return _verdict(stored.coupon, [], stored.discount_amount or Decimal(0))
+    return Verdict(
+        coupon_code=outcome.coupon_code,
+        gifts=outcome.free_products,
+        discount=outcome.discount or Decimal(0),
+    )
 
 
 def _verdict(coupon: Coupon, violations: list[Violation], discount: Decimal) -> Verdict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
@@ -36,14 +37,29 @@ class Order:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A redemption and whether this call created it (False: replay of an order id)."""
+    """A redemption, as values read inside its transaction (no reload after commit)."""
 
-    redemption: Redemption
+    redemption_id: str
+    coupon_code: str
+    discount: Decimal | None
+    free_products: tuple[str, ...]
+    # False: an order id already redeemed, answered again.
     created: bool
+
+    @classmethod
+    def of(cls, redemption: Redemption, coupon: Coupon, *, created: bool) -> Outcome:
+        return cls(
+            redemption_id=redemption.id,
+            coupon_code=coupon.code,
+            discount=redemption.discount_amount,
+            free_products=tuple(coupon.free_products or ()),
+            created=created,
+        )
 
 
 def _customer_redemptions(coupon: Coupon, customer_number: str | None) -> int:
-    if customer_number is None:
+    # Only a per-customer limit reads the count: spare the query otherwise.
+    if customer_number is None or coupon.max_redemptions_per_customer == rules.UNLIMITED:
         return 0
     return db.session.scalar(
         select(func.count())
@@ -79,6 +95,8 @@ def check(
         raise NotFound("Coupon not found")
     context = _context(coupon, caller, customer_hint, order)
     violations = rules.evaluate(coupon, context, now or utcnow())
+    # End the read (SQLite holds its lock until then); detached, the coupon keeps its values.
+    db.session.expunge(coupon)
     db.session.rollback()
     return coupon, violations
 
@@ -112,8 +130,9 @@ def redeem(
             )
         )
         if existing is not None:
+            outcome = Outcome.of(existing, coupon, created=False)
             db.session.rollback()
-            return Outcome(existing, created=False)
+            return outcome
     context = _context(coupon, caller, customer_hint, order)
     now = now or utcnow()
     violations = rules.evaluate(coupon, context, now)
@@ -145,8 +164,9 @@ def redeem(
         topic=REDEMPTION_TOPIC,
         payload=event_payload(tenant, coupon, redemption),
     )
+    outcome = Outcome.of(redemption, coupon, created=True)
     db.session.commit()
-    return Outcome(redemption, created=True)
+    return outcome
 
 
 def _money(amount, currency) -> dict | None:
