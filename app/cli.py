@@ -1,4 +1,4 @@
-"""Command line: tenant bootstrap (and, later, outbox and code tools)."""
+"""Command line: tenant bootstrap, the outbox worker, housekeeping."""
 
 from __future__ import annotations
 
@@ -60,12 +60,15 @@ def add_client_command(slug: str) -> None:
 
 
 outbox_cli = AppGroup("outbox", help="Deliver and inspect downstream messages.")
+idempotency_cli = AppGroup("idempotency", help="Idempotency-Key records.")
+PURGE_INTERVAL_SECONDS = 3600
 
 
 @outbox_cli.command("dispatch")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def dispatch_command(once: bool) -> None:
     """Run the outbox worker (until SIGINT/SIGTERM unless --once)."""
+    from app.services.idempotency import purge_expired
     from app.services.outbox import dispatch_once
 
     config = current_app.config
@@ -76,8 +79,13 @@ def dispatch_command(once: bool) -> None:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     click.echo("outbox worker started", err=True)
+    next_purge = time.monotonic()
     try:
         while not stopping:
+            if time.monotonic() >= next_purge:
+                # The worker is the one long-running process: it also does housekeeping.
+                purge_expired()
+                next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
             if not dispatch_once(config):
                 time.sleep(config["OUTBOX_POLL_SECONDS"])
     except KeyboardInterrupt:
@@ -118,7 +126,16 @@ def retry_command(message_id: str) -> None:
     click.echo(f"message {message_id} is due again")
 
 
+@idempotency_cli.command("purge")
+def purge_command() -> None:
+    """Delete records past their 24-hour retention (the worker does this hourly)."""
+    from app.services.idempotency import purge_expired
+
+    click.echo(f"purged {purge_expired()} idempotency records")
+
+
 def register(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(tenant_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(idempotency_cli)

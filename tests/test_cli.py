@@ -77,3 +77,28 @@ def test_plaintext_secrets_are_not_stored(runner, db, backend, database_url):
     dumped = repr(rows)
     assert created["api_token"] not in dumped
     assert created["client_secret"] not in dumped
+
+
+def test_idempotency_purge_removes_only_expired_records(runner, db, tenant):
+    from datetime import timedelta
+
+    from app.database import utcnow
+    from app.models import IdempotencyRecord, Tenant
+
+    tenant_id = db.session.scalar(select(Tenant.id).where(Tenant.slug == "acme"))
+    now = utcnow()
+    for key, age in (("old-1", 25), ("old-2", 48), ("fresh", 23)):
+        db.session.add(
+            IdempotencyRecord(
+                tenant_id=tenant_id,
+                key=key,
+                request_hash="0" * 64,
+                status_code=201,
+                created_at=now - timedelta(hours=age),
+            )
+        )
+    db.session.commit()
+    result = runner.invoke(args=["idempotency", "purge"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "purged 2 idempotency records"
+    assert db.session.scalars(select(IdempotencyRecord.key)).all() == ["fresh"]

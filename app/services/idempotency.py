@@ -101,3 +101,19 @@ def release(*, record_id: int) -> None:
     db.session.rollback()
     db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
     db.session.commit()
+
+
+def purge_expired(*, batch: int = 1000) -> int:
+    """Delete records past their retention, in batches; returns how many went."""
+    cutoff = utcnow() - RETENTION
+    removed = 0
+    while True:
+        ids = db.session.scalars(
+            select(IdempotencyRecord.id).where(IdempotencyRecord.created_at < cutoff).limit(batch)
+        ).all()
+        if not ids:
+            db.session.rollback()
+            return removed
+        db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(ids)))
+        db.session.commit()
+        removed += len(ids)
