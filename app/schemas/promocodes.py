@@ -123,14 +123,24 @@ class PromoRedeemOrderSchema(PromoOrderSchema):
 
 
 class PromoCustomerSchema(_Lenient):
-    phone = fields.String(validate=validate.Length(max=32), allow_none=True)
+    phone = fields.String(
+        validate=validate.Length(max=32),
+        allow_none=True,
+        metadata={"description": "Accepted as the seed sends it; no promo rule reads it"},
+    )
 
 
 class PromoCheckSchema(Schema):
     """Body of POST /promocodes/ (check)."""
 
-    coupon = fields.String(validate=_code, allow_none=True)
-    total = Amount(data_key="notGiftsAndNotDeliveryTotal", allow_none=True)
+    coupon = fields.String(
+        validate=_code, allow_none=True, metadata={"description": "No code: nothing to check"}
+    )
+    total = Amount(
+        data_key="notGiftsAndNotDeliveryTotal",
+        allow_none=True,
+        metadata={"description": "Order total without gifts and delivery, tenant currency"},
+    )
     order = fields.Nested(PromoOrderSchema, allow_none=True)
     customer = fields.Nested(PromoCustomerSchema, allow_none=True)
 
