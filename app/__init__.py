@@ -14,6 +14,7 @@ def create_app(config: dict | None = None) -> Flask:
     app_config.check_production(settings)
     app.config.update(settings)
     app.json.sort_keys = False  # keep fields in schema order on the wire
+    app.json.ensure_ascii = False  # UTF-8 text as is ("Промокод применен", not \u escapes)
 
     from app.observability import configure_logging, init_request_ids
 

@@ -650,3 +650,10 @@ def test_check_and_redeem_are_rate_limited(app, user, database_url):
         with limited_app.app_context():
             limiter.reset()
             limited_app.extensions["sqlalchemy"].engine.dispose()
+
+
+def test_texts_travel_as_utf8_not_escapes(client, admin, user):
+    add(client, admin)
+    response = client.post("/promocodes/", json={"coupon": "GIFT"}, headers=user)
+    assert "Промокод применен".encode() in response.data
+    assert response.mimetype == "application/json"
