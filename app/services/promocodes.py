@@ -56,6 +56,7 @@ class Verdict:
     violations: tuple[Violation, ...] = ()
     gifts: tuple[str, ...] = ()
     discount: Decimal = Decimal(0)
+    # False when the request named no code: nothing applies, nothing is refused.
     checked: bool = True
 
     @property
