@@ -152,3 +152,19 @@ def test_round_money_minor_units():
     assert round_money(Decimal("1.0005"), "KWD") == Decimal("1.001")
     assert round_money(Decimal("0.005"), "EUR") == Decimal("0.01")
     assert round_money(Decimal("0.004999"), "EUR") == Decimal("0.00")
+
+
+def test_not_active_says_whether_switched_off_or_not_started():
+    (off,) = evaluate(FakeCoupon(active=False), CUSTOMER, NOW)
+    later = NOW + timedelta(days=1)
+    (early,) = evaluate(FakeCoupon(valid_from=later), CUSTOMER, NOW)
+    assert off.data == {"valid_from": None, "inactive": True}
+    assert early.data == {"valid_from": later, "inactive": False}
+
+
+def test_order_total_too_low_reports_the_missing_amount():
+    coupon = FakeCoupon(min_order_amount=Decimal("500"), discount_type="FREE_PRODUCT")
+    context = Context(identified=True, order_total=usd("499.5"))
+    (violation,) = evaluate(coupon, context, NOW)
+    assert violation.type == rules.TOTAL_TOO_LOW
+    assert violation.data == {"minimum": Decimal("500"), "missing": Decimal("0.5")}
