@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
 from app import config as app_config
@@ -11,14 +13,26 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the Flask app; `config` overrides values read from the environment."""
     app = Flask(__name__, instance_relative_config=True)
     settings = app_config.build(config)
-    app_config.check_production(settings)
+    app_config.check(settings)
     app.config.update(settings)
+    if settings["TRUSTED_PROXY_COUNT"] > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind N trusted proxies the client is the Nth address from the right of
+        # X-Forwarded-For: rate limits and links then see the client, not the balancer.
+        count = settings["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     app.json.sort_keys = False  # keep fields in schema order on the wire
     app.json.ensure_ascii = False  # UTF-8 text as is ("Промокод применен", not \u escapes)
 
     from app.observability import configure_logging, init_request_ids
 
     configure_logging(app.config["LOG_LEVEL"])
+    if app_config.rate_limit_problem(settings, workers=2):
+        # gunicorn.conf.py refuses several workers; one process still deserves the warning.
+        logging.getLogger("app").warning(
+            "rate limits are kept in this process's memory; set RATELIMIT_STORAGE_URI=redis://"
+        )
     init_request_ids(app)
     _register_extensions(app)
     _register_blueprints(app)
@@ -52,10 +66,11 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_error_handlers(app: Flask) -> None:
-    from app.api.common import install_request_guards
+    from app.api.common import install_request_guards, install_response_headers
     from app.errors import register_error_handlers
 
     install_request_guards(app)
+    install_response_headers(app)
     register_error_handlers(app)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
+import threading
 
 import click
 from flask import Flask, current_app
@@ -61,7 +61,7 @@ def add_client_command(slug: str) -> None:
 
 outbox_cli = AppGroup("outbox", help="Deliver and inspect downstream messages.")
 idempotency_cli = AppGroup("idempotency", help="Idempotency-Key records.")
-PURGE_INTERVAL_SECONDS = 3600
+events_cli = AppGroup("events", help="Redemption events (Standard Webhooks).")
 
 
 @outbox_cli.command("dispatch")
@@ -69,27 +69,19 @@ PURGE_INTERVAL_SECONDS = 3600
 def dispatch_command(once: bool) -> None:
     """Run the outbox worker (until SIGINT/SIGTERM unless --once)."""
     from app.services.idempotency import purge_expired
-    from app.services.outbox import dispatch_once
+    from app.services.outbox import dispatch_once, run_worker
 
     config = current_app.config
     if once:
         while dispatch_once(config):
             pass
         return
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     click.echo("outbox worker started", err=True)
-    next_purge = time.monotonic()
-    try:
-        while not stopping:
-            if time.monotonic() >= next_purge:
-                # The worker is the one long-running process: it also does housekeeping.
-                purge_expired()
-                next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
-            if not dispatch_once(config):
-                time.sleep(config["OUTBOX_POLL_SECONDS"])
-    except KeyboardInterrupt:
-        pass
+    # The worker is the one long-running process: it also purges old Idempotency-Keys.
+    run_worker(config, stop, housekeeping=purge_expired)
     click.echo("outbox worker stopped", err=True)
 
 
@@ -134,8 +126,17 @@ def purge_command() -> None:
     click.echo(f"purged {purge_expired()} idempotency records")
 
 
+@events_cli.command("new-secret")
+def new_secret_command() -> None:
+    """Print a new EVENTS_SECRET (whsec_...) for signing redemption events."""
+    from app.services.outbox import new_secret
+
+    click.echo(new_secret())
+
+
 def register(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(tenant_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(idempotency_cli)
+    app.cli.add_command(events_cli)

@@ -52,12 +52,13 @@ def from_environment() -> dict:
         "JWT_ISSUER": os.environ.get("JWT_ISSUER", "coupon-service"),
         "JWT_AUDIENCE": os.environ.get("JWT_AUDIENCE", "coupon-api"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+        "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
     }
 
 
 # Static settings for the extensions; not meant to be tuned per deployment.
 STATIC = {
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "API_TITLE": "Coupon service",
     "API_VERSION": "v1",
     "OPENAPI_VERSION": "3.0.3",
@@ -69,21 +70,58 @@ STATIC = {
 }
 
 
+def engine_options(database_url: str) -> dict:
+    """SQLAlchemy engine options for this database."""
+    options: dict = {
+        # A connection a restart killed is replaced before use, not failed on.
+        "pool_pre_ping": True,
+        # Statement parameters (emails, token hashes) stay out of error messages and logs.
+        "hide_parameters": True,
+    }
+    if database_url.startswith("postgresql"):
+        # An unreachable server fails a request in seconds (503), it does not hang a worker.
+        options["connect_args"] = {"connect_timeout": 5}
+    return options
+
+
 def build(overrides: dict | None) -> dict:
     """Environment settings, then static ones, then explicit overrides (tests)."""
     settings = {**from_environment(), **STATIC}
     if overrides:
         settings.update(overrides)
+    settings.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(settings["SQLALCHEMY_DATABASE_URI"])
+    )
     return settings
 
 
-def check_production(settings: dict) -> None:
-    """Refuse to start in production with a missing or default secret."""
-    if settings["APP_ENV"] == "production" and settings.get("SECRET_KEY") in (
-        None,
-        "",
-        DEFAULT_SECRET_KEY,
-    ):
+def check(settings: dict) -> None:
+    """Refuse to start with settings that cannot work (SystemExit says which)."""
+    if settings.get("EVENTS_SECRET"):
+        from app.services.outbox import secret_key
+
+        try:
+            secret_key(settings["EVENTS_SECRET"])
+        except ValueError as error:
+            raise SystemExit(
+                f"refusing to start: {error} (`flask --app app events new-secret` makes one)"
+            ) from None
+    if settings["APP_ENV"] != "production":
+        return
+    if settings.get("SECRET_KEY") in (None, "", DEFAULT_SECRET_KEY):
         raise SystemExit("refusing to start: APP_ENV=production needs a non-default SECRET_KEY")
-    if settings["APP_ENV"] == "production" and len(settings["SECRET_KEY"]) < 32:
+    if len(settings["SECRET_KEY"]) < 32:
         raise SystemExit("refusing to start: SECRET_KEY must be at least 32 characters")
+
+
+def rate_limit_problem(settings: dict, workers: int) -> str | None:
+    """Why these rate-limit settings cannot hold in production with `workers` processes."""
+    if settings["APP_ENV"] != "production" or not settings["RATELIMIT_ENABLED"]:
+        return None
+    if settings["RATELIMIT_STORAGE_URI"].startswith("memory://") and workers > 1:
+        return (
+            f"RATELIMIT_STORAGE_URI is memory:// with {workers} workers: each worker would "
+            "count on its own, multiplying every limit. Set RATELIMIT_STORAGE_URI="
+            "redis://HOST:6379/0, run one worker, or set RATELIMIT_ENABLED=false"
+        )
+    return None

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, DateTime, MetaData, Numeric
-from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session, registry
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -52,3 +54,14 @@ class Base(DeclarativeBase):
         metadata=MetaData(naming_convention=NAMING_CONVENTION),
         type_annotation_map={datetime: UTCDateTime(), Decimal: Money, dict: JSON, list: JSON},
     )
+
+
+def insert_or_ignore(session: Session, model: type, **values) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` in the session's dialect (PostgreSQL or SQLite).
+
+    On PostgreSQL a conflicting insert waits for the transaction that holds the
+    other row, so it doubles as a lock: it returns nothing once that one commits
+    and inserts once that one rolls back.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model).values(**values).on_conflict_do_nothing()

@@ -1,8 +1,9 @@
 """Domain errors and the one place that renders them, per dialect.
 
 Services raise `DomainError` subclasses; HTTP-level failures (404 route, 405,
-415, malformed JSON, schema validation, rate limits) are translated into the
-same classes, then `render` picks the dialect from the request path:
+415, malformed JSON, schema validation, rate limits) and database failures
+(an outage is a 503 with Retry-After) are translated into the same classes,
+then `render` answers in the dialect the request's blueprint declares:
 
 - tenant coupons, customers: {"status", "type", "message", "details"?}
 - promo codes:               {"statusCode", "error", "message", "code"?}
@@ -15,7 +16,8 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from app.i18n import promo_text
@@ -110,6 +112,27 @@ class InternalError(DomainError):
     status, type, message = 500, "internal_error", "Internal Server Error"
 
 
+class ServiceUnavailable(DomainError):
+    """The database cannot be reached (or is restarting): retry shortly."""
+
+    status, type = 503, "service_unavailable"
+    message = "The service is temporarily unavailable; retry shortly"
+    RETRY_AFTER_SECONDS = 2
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)})
+
+
+# Database failures that say "not now" rather than "not this": connection refused or
+# dropped, a restart in progress, a lock or pool wait that timed out.
+_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+)
+
+
 # --- HTTP exceptions and schema errors -> domain errors -------------------------
 
 _HTTP_TO_DOMAIN = {
@@ -184,10 +207,6 @@ def from_http_exception(exc: HTTPException) -> DomainError:
 
 # --- rendering --------------------------------------------------------------------
 
-TENANT_PREFIXES = ("/coupon/", "/customer/")
-PROMO_PREFIX = "/promocodes"
-OAUTH_PREFIX = "/oauth2/"
-
 # RFC 6749 section 5.2 names for the failures the token endpoint can have.
 _OAUTH_ERRORS = {
     "validation_failed": "invalid_request",
@@ -197,29 +216,62 @@ _OAUTH_ERRORS = {
     "unsupported_grant_type": "unsupported_grant_type",
     "rate_limited": "slow_down",
 }
+# Dialects whose callers present bearer tokens (RFC 6750 challenges on 401 and 403).
+_BEARER_DIALECTS = ("tenant", "promo")
+# Failures that are about the bearer token itself, not other credentials.
+_TOKEN_ERRORS = ("unauthorized", "invalid_token")
 
 
-def dialect_for(path: str) -> str:
-    """Which error shape a request path speaks."""
-    if path.startswith(TENANT_PREFIXES):
-        return "tenant"
-    if path == PROMO_PREFIX or path.startswith(PROMO_PREFIX + "/"):
-        return "promo"
-    if path.startswith(OAUTH_PREFIX):
-        return "oauth"
-    return "problem"
+def dialect_for() -> str:
+    """The error shape of this request: its blueprint's, else the one whose prefix it is under."""
+    blueprints = current_app.blueprints
+    blueprint = blueprints.get(request.blueprint or "")
+    if blueprint is None:  # no route matched: the longest blueprint prefix of the path
+        path, best = request.path, ""
+        for candidate in blueprints.values():
+            prefix = (candidate.url_prefix or "").split("<")[0].rstrip("/")
+            if (
+                prefix
+                and (path == prefix or path.startswith(prefix + "/"))
+                and len(prefix) > len(best)
+            ):
+                blueprint, best = candidate, prefix
+    return getattr(blueprint, "dialect", "problem")
+
+
+def _quoted(text: str) -> str:
+    """An RFC 6750 quoted-string value: printable ASCII without quote and backslash."""
+    return "".join(c for c in text if " " <= c <= "~" and c not in '"\\')
+
+
+def _challenge(error: DomainError, dialect: str) -> str | None:
+    """The WWW-Authenticate header for a 401 or 403, if any."""
+    if dialect in _BEARER_DIALECTS:
+        realm = 'Bearer realm="coupon-service"'
+        if error.status == 401 and error.type in _TOKEN_ERRORS:
+            return f'{realm}, error="invalid_token", error_description="{_quoted(error.message)}"'
+        if error.status == 403 and isinstance(error, InsufficientScope):
+            return (
+                f'{realm}, error="insufficient_scope", error_description="{_quoted(error.message)}"'
+            )
+        return realm if error.status == 401 else None
+    if dialect == "oauth":
+        return 'Basic realm="oauth2"' if error.status == 401 else None
+    if error.status == 401:
+        return 'ApiKey realm="coupon-service", header="X-API-Token"'
+    return None
 
 
 def render(error: DomainError, dialect: str | None = None) -> Response:
     """The JSON response for a domain error in the dialect of the current request."""
-    dialect = dialect or dialect_for(request.path)
+    dialect = dialect or dialect_for()
     status = error.status
     if dialect == "tenant":
         body: dict = {"status": status, "type": error.type, "message": error.message}
         if error.details:
             body["details"] = error.details
         response = jsonify(body)
-    elif dialect == "promo" and status >= 500:
+    elif dialect == "promo" and status == 500:
         response = jsonify({"error": HTTPStatus(status).phrase})  # the seed's 500 body
     elif dialect == "promo":
         message = promo_text(error.code or error.type, error.message, **error.params)
@@ -235,8 +287,6 @@ def render(error: DomainError, dialect: str | None = None) -> Response:
             "error_description": error.message,
         }
         response = jsonify(body)
-        if status == 401:
-            response.headers["WWW-Authenticate"] = 'Basic realm="oauth2"'
     else:
         body = {
             "type": f"urn:coupon-service:problem:{error.type}",
@@ -249,8 +299,9 @@ def render(error: DomainError, dialect: str | None = None) -> Response:
         response = jsonify(body)
         response.mimetype = "application/problem+json"
     response.status_code = status
-    if status == 401 and "WWW-Authenticate" not in response.headers and dialect != "oauth":
-        response.headers["WWW-Authenticate"] = "Bearer"
+    challenge = _challenge(error, dialect) if status in (401, 403) else None
+    if challenge:
+        response.headers["WWW-Authenticate"] = challenge
     for name, value in error.headers.items():
         response.headers[name] = value
     return response
@@ -262,6 +313,18 @@ def to_response(exc: Exception) -> Response:
         return render(exc)
     if isinstance(exc, HTTPException):
         return render(from_http_exception(exc))
+    if isinstance(exc, _UNAVAILABLE):
+        # The driver's class and SQLSTATE only: statements and parameters stay out of logs.
+        log.warning(
+            "database unavailable: %s %s",
+            type(getattr(exc, "orig", exc)).__name__,
+            getattr(getattr(exc, "orig", None), "sqlstate", "") or "",
+        )
+        return render(ServiceUnavailable())
+    if isinstance(exc, sa_exc.DataError):
+        # Input guards should have refused the value: a 400 for the caller, an error for us.
+        log.error("database refused a value: %s", type(exc.orig).__name__)
+        return render(ValidationFailed("A value in the request cannot be stored"))
     log.exception("unhandled error", exc_info=exc)
     return render(InternalError())
 

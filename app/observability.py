@@ -12,6 +12,17 @@ import uuid
 from flask import Flask, g, has_request_context, request
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# `extra=` fields a log line may carry; anything else (headers, bodies, secrets) never does.
+_EXTRA_FIELDS = (
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "message_id",
+    "attempt",
+    "error",
+    "retry_in",
+)
 access_log = logging.getLogger("app.access")
 
 
@@ -27,7 +38,7 @@ class JsonFormatter(logging.Formatter):
         }
         if has_request_context() and "request_id" in g:
             entry["request_id"] = g.request_id
-        for key in ("method", "path", "status", "duration_ms"):
+        for key in _EXTRA_FIELDS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:

@@ -1,9 +1,10 @@
-"""`python -m mock_services --port N [--fail N]`.
+"""`python -m mock_services --port N [--fail N] [--fail-every K] [--hang N]`.
 
 Answers 200 `OK` to every method and path, prints the method, path and JSON
 body, and keeps them; `GET /_received` returns what was kept as a JSON list
-and `DELETE /_received` forgets it. With `--fail N` the first N requests
-(other than /_received) get 503.
+and `DELETE /_received` forgets it. Faults, for tests (requests other than
+/_received): `--fail N` answers 503 to the first N, `--fail-every K` to every
+K-th, and `--hang N` keeps the first N waiting `--hang-seconds` before answering.
 """
 
 from __future__ import annotations
@@ -12,28 +13,37 @@ import argparse
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Recorder:
     """Thread-safe memory of the requests received."""
 
-    def __init__(self, fail_first: int):
+    def __init__(self, fail_first: int = 0, fail_every: int = 0, hang_first: int = 0):
         self._lock = threading.Lock()
         self._received: list[dict] = []
         self._failures_left = fail_first
+        self._fail_every = fail_every
+        self._hangs_left = hang_first
+        self._count = 0
 
-    def record(self, entry: dict) -> bool:
-        """Keep the request; returns False when it must be answered with 503."""
+    def record(self, entry: dict) -> tuple[int, bool]:
+        """Keep the request; returns the status to answer and whether to hang first."""
         with self._lock:
+            self._count += 1
+            hang = self._hangs_left > 0
+            self._hangs_left -= hang
             if self._failures_left > 0:
                 self._failures_left -= 1
-                entry["answered"] = 503
-                self._received.append(entry)
-                return False
-            entry["answered"] = 200
+                status = 503
+            elif self._fail_every and self._count % self._fail_every == 0:
+                status = 503
+            else:
+                status = 200
+            entry["answered"] = status
             self._received.append(entry)
-            return True
+            return status, hang
 
     def snapshot(self) -> list[dict]:
         with self._lock:
@@ -44,7 +54,7 @@ class Recorder:
             self._received.clear()
 
 
-def make_handler(recorder: Recorder):
+def make_handler(recorder: Recorder, hang_seconds: float = 3600.0):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -69,12 +79,24 @@ def make_handler(recorder: Recorder):
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-            headers = {k: v for k, v in self.headers.items() if k.lower().startswith("x-")}
-            entry = {"method": self.command, "path": self.path, "body": body, "headers": headers}
-            accepted = recorder.record(entry)
+            headers = {
+                k.lower(): v
+                for k, v in self.headers.items()
+                if k.lower().startswith(("x-", "webhook-"))
+            }
+            entry = {
+                "method": self.command,
+                "path": self.path,
+                "body": body,
+                "raw": raw.decode("utf-8", "replace"),
+                "headers": headers,
+            }
+            status, hang = recorder.record(entry)
             print(f"{self.command} {self.path}", flush=True)
             print(json.dumps(body, indent=2, ensure_ascii=False), flush=True)
-            if accepted:
+            if hang:
+                time.sleep(hang_seconds)
+            if status == 200:
                 self._reply(200, b"OK")
             else:
                 self._reply(503, b"Service Unavailable")
@@ -92,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--fail", type=int, default=0, help="answer 503 to the first N requests")
+    parser.add_argument("--fail-every", type=int, default=0, help="answer 503 to every K-th")
+    parser.add_argument("--hang", type=int, default=0, help="keep the first N waiting")
+    parser.add_argument("--hang-seconds", type=float, default=3600.0)
     args = parser.parse_args(argv)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(Recorder(args.fail)))
+    recorder = Recorder(args.fail, args.fail_every, args.hang)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(recorder, args.hang_seconds))
     server.daemon_threads = True
     print(f"mock service listening on {args.host}:{args.port}", file=sys.stderr, flush=True)
     try:

@@ -62,12 +62,18 @@ def spawn(args: list[str], env: dict | None = None, **kwargs) -> subprocess.Pope
     return subprocess.Popen(args, cwd=ROOT, env=full_env, start_new_session=True, **kwargs)
 
 
-def start_mock(fail: int = 0) -> tuple[subprocess.Popen, str]:
+def start_mock(
+    fail: int = 0, fail_every: int = 0, hang: int = 0, hang_seconds: float = 3600
+) -> tuple[subprocess.Popen, str]:
     """A real `python -m mock_services` process; returns it and its base URL."""
     port = free_port()
     args = [sys.executable, "-m", "mock_services", "--port", str(port)]
     if fail:
         args += ["--fail", str(fail)]
+    if fail_every:
+        args += ["--fail-every", str(fail_every)]
+    if hang:
+        args += ["--hang", str(hang), "--hang-seconds", str(hang_seconds)]
     process = spawn(args)
     url = f"http://127.0.0.1:{port}"
     _wait_or_stop(process, url + "/_received", 20)

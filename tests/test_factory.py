@@ -55,3 +55,49 @@ def test_production_starts_with_a_real_secret(monkeypatch):
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
     assert app.config["APP_ENV"] == "production"
     assert app.config["RATELIMIT_ENABLED"] is True
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["plain-secret", "whsec_not base64!", "whsec_" + "QUJD"],  # short: 3 bytes
+)
+def test_events_secret_must_be_a_standard_webhooks_secret(monkeypatch, secret):
+    monkeypatch.setenv("EVENTS_SECRET", secret)
+    with pytest.raises(SystemExit) as excinfo:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
+    assert "EVENTS_SECRET" in str(excinfo.value) and "new-secret" in str(excinfo.value)
+
+
+def test_events_new_secret_prints_a_usable_secret(monkeypatch):
+    from app.services.outbox import secret_key
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
+    printed = app.test_cli_runner().invoke(args=["events", "new-secret"]).output.strip()
+    assert printed.startswith("whsec_") and len(secret_key(printed)) == 32
+    monkeypatch.setenv("EVENTS_SECRET", printed)
+    assert create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"}).config["EVENTS_SECRET"]
+
+
+@pytest.mark.parametrize(
+    "env, storage, workers, refused",
+    [
+        ("production", "memory://", 4, True),
+        ("production", "memory://", 1, False),
+        ("production", "redis://127.0.0.1:6379/0", 4, False),
+        ("development", "memory://", 4, False),
+    ],
+)
+def test_production_rate_limits_must_be_shared(env, storage, workers, refused):
+    from app.config import rate_limit_problem
+
+    settings = {"APP_ENV": env, "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": storage}
+    assert bool(rate_limit_problem(settings, workers)) is refused
+    assert rate_limit_problem({**settings, "RATELIMIT_ENABLED": False}, workers) is None
+
+
+def test_postgres_engines_fail_fast_and_hide_parameters():
+    from app.config import engine_options
+
+    pg = engine_options("postgresql+psycopg://u@h/db")
+    assert pg["connect_args"] == {"connect_timeout": 5} and pg["hide_parameters"] is True
+    assert "connect_args" not in engine_options("sqlite:///x.db")

@@ -21,6 +21,8 @@ blp = Blueprint(
     "brands", __name__, description="Brands: discounts and fans (X-API-Token authentication)."
 )
 SECURITY = [{"apiToken": []}]
+# Discount ids are 32-bit: a larger one names no discount (404), never an overflow.
+MAX_ID = 2_147_483_647
 
 
 @blp.before_request
@@ -42,7 +44,12 @@ def _brand(brand: str | None = None):
 def _problems(*statuses):
     def decorator(func):
         for status in statuses:
-            func = blp.alt_response(status, schema=ProblemSchema, description="Problem")(func)
+            func = blp.alt_response(
+                status,
+                schema=ProblemSchema,
+                description="Problem",
+                content_type="application/problem+json",
+            )(func)
         return func
 
     return decorator
@@ -83,7 +90,7 @@ class Discounts(MethodView):
         return brands.create_discount(tenant=_brand(brand), values=data)
 
 
-@blp.route("/brands/<string:brand>/discounts/<int:discount_id>")
+@blp.route(f"/brands/<string:brand>/discounts/<int(min=1, max={MAX_ID}):discount_id>")
 class DiscountResource(MethodView):
     @blp.response(200, DiscountSchema)
     @_problems(401, 403, 404)

@@ -2,25 +2,96 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 
 from flask import Flask, current_app, request
 from flask_smorest import Blueprint as SmorestBlueprint
+from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from app.errors import UnsupportedMediaType
+from app.errors import NotFound, UnsupportedMediaType, ValidationFailed
+
+# What PostgreSQL text cannot hold: NUL, and lone surrogates (no UTF-8 encoding).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "Contains a character that cannot be stored (NUL or a lone surrogate)"
+
+
+def unstorable(text: str) -> bool:
+    """True when `text` holds a character the database cannot store."""
+    return _UNSTORABLE.search(text) is not None
+
+
+def check_storable(data, root: str = "") -> None:
+    """Raise ValidationFailed naming every string (key or value) in `data` that cannot be stored."""
+    problems: list[str] = []
+    stack = [(root, data)]
+    while stack:  # iterative: nesting depth is the client's choice
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if unstorable(value):
+                problems.append(path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{path}.{key}" if path else str(key)
+                if unstorable(str(key)):
+                    problems.append(name)
+                stack.append((name, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    if problems:
+        raise ValidationFailed(
+            details=[
+                # The reported name must itself be encodable.
+                {
+                    "field": _UNSTORABLE.sub("\ufffd", p) or None,
+                    "type": "invalid",
+                    "message": UNSTORABLE_MESSAGE,
+                }
+                for p in sorted(problems)
+            ]
+        )
+
+
+def parse_json(raw: bytes):
+    """A JSON body, or ValidationFailed when it is malformed or nested past Python's limit."""
+    try:
+        return core.parse_json(raw)
+    except RecursionError:
+        raise ValidationFailed("Malformed JSON body: nested too deeply") from None
+    except ValueError:
+        raise ValidationFailed("Malformed JSON body") from None
 
 
 class _Parser(FlaskParser):
-    # Bad input is a 400 in every dialect; 422 is kept for semantic conflicts.
+    """Bad input is a 400 in every dialect (422 is kept for semantic conflicts), and
+    strings the database cannot store are refused here, once, for every dialect."""
+
     DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):
+        raw = req.get_data(cache=True)
+        if not core.is_json(req.mimetype) or not raw:
+            return core.missing  # an empty body is a missing one (required fields say so)
+        data = parse_json(raw)
+        check_storable(data)
+        return data
+
+    def load_querystring(self, req, schema):
+        # Each name once, whatever the number of values it came with.
+        check_storable({name: "".join(values) for name, values in req.args.lists()})
+        return super().load_querystring(req, schema)
 
 
 class Blueprint(SmorestBlueprint):
-    """flask-smorest blueprint whose schema failures answer 400."""
+    """flask-smorest blueprint that declares its error dialect (see app.errors.render)."""
 
     ARGUMENTS_PARSER = _Parser()
+
+    def __init__(self, *args, dialect: str = "problem", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dialect = dialect
 
 
 # Paths whose bodies may be form-encoded (RFC 6749 token requests).
@@ -28,7 +99,13 @@ _FORM_PATHS = ("/oauth2/",)
 
 
 def install_request_guards(app: Flask) -> None:
-    """Reject bodies that are not JSON before any view parses them."""
+    """Reject paths naming what cannot exist and bodies that are not JSON, before any view."""
+
+    @app.before_request
+    def _refuse_unstorable_path():
+        # A lookup by a value the database cannot hold finds nothing: 404, not a DataError.
+        if any(isinstance(v, str) and unstorable(v) for v in (request.view_args or {}).values()):
+            raise NotFound()
 
     @app.before_request
     def _require_json_body():
@@ -41,6 +118,21 @@ def install_request_guards(app: Flask) -> None:
         if not request.is_json:
             raise UnsupportedMediaType()
         return None
+
+
+# Request headers that carry credentials: answers to them are private to the caller.
+_CREDENTIAL_HEADERS = ("Authorization", "X-API-Token")
+
+
+def install_response_headers(app: Flask) -> None:
+    """Headers every answer carries: no MIME sniffing; no caching of authenticated answers."""
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if any(name in request.headers for name in _CREDENTIAL_HEADERS):
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def link_to(path: str) -> str:

@@ -28,6 +28,7 @@ from app.services.rules import Money
 blp = Blueprint(
     "coupons",
     __name__,
+    dialect="tenant",
     url_prefix="/coupon/v1/<string:tenant>",
     description="Tenant coupons: CRUD, validation and redemptions (OAuth2 scopes).",
 )

@@ -20,6 +20,7 @@ from app.services import customers, tenants
 blp = Blueprint(
     "customers",
     __name__,
+    dialect="tenant",
     url_prefix="/customer/v1/<string:tenant>",
     description="Customer accounts; a customer token redeems as that customer.",
 )

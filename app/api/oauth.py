@@ -5,13 +5,15 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from app.api.common import Blueprint, auth_limit
+from app.api.common import Blueprint, auth_limit, check_storable, parse_json
 from app.errors import UnsupportedMediaType, ValidationFailed
 from app.extensions import limiter
 from app.schemas.accounts import OAuthErrorSchema, TokenRequestSchema, TokenSchema
 from app.services import tokens
 
-blp = Blueprint("oauth2", __name__, url_prefix="/oauth2/v1", description="OAuth2 tokens.")
+blp = Blueprint(
+    "oauth2", __name__, dialect="oauth", url_prefix="/oauth2/v1", description="OAuth2 tokens."
+)
 
 
 def _token_request() -> dict:
@@ -19,7 +21,7 @@ def _token_request() -> dict:
     if request.mimetype == "application/x-www-form-urlencoded":
         raw = request.form.to_dict()
     elif request.is_json:
-        raw = request.get_json(silent=True)
+        raw = parse_json(request.get_data(cache=True))
         if not isinstance(raw, dict):
             raise ValidationFailed("Body must be a JSON object")
     elif not request.get_data():
@@ -29,6 +31,7 @@ def _token_request() -> dict:
     if request.authorization and request.authorization.type == "basic":
         raw.setdefault("client_id", request.authorization.username)
         raw.setdefault("client_secret", request.authorization.password)
+    check_storable(raw)
     errors = TokenRequestSchema().validate(raw)
     if errors:
         raise ValidationFailed("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))

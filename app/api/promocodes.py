@@ -34,6 +34,7 @@ from app.services.promocodes import PromoOrder, Verdict
 blp = Blueprint(
     "promocodes",
     __name__,
+    dialect="promo",
     url_prefix="/promocodes",
     description="Promo codes with gifts (Russian texts; Accept-Language: en for English).",
 )

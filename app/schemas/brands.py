@@ -70,7 +70,9 @@ class FanSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     email = fields.String(required=True, validate=validate.Length(min=1, max=254))
     facebook_handle = fields.String(allow_none=True, validate=validate.Length(max=255))
-    discount_id = fields.Integer(strict=True, allow_none=True)
+    discount_id = fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=1, max=2_147_483_647)
+    )
 
 
 class ProblemSchema(Schema):

@@ -3,6 +3,10 @@
 A discount is a template; each fan gets a coupon of the brand's tenant (the
 same engine every dialect uses), and the downstream posts go through the outbox
 in the same transaction, so the API answers at once and never loses a message.
+
+A discount with a fixed code has one shared coupon: changing the discount's
+terms changes that coupon in the same transaction, and a fixed coupon that was
+deleted or switched off through the tenant dialect is never handed out again.
 """
 
 from __future__ import annotations
@@ -12,15 +16,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from app.database import utcnow
+from app.database import insert_or_ignore, utcnow
 from app.errors import DomainError, Forbidden, Gone, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models import BrandDiscountType, Coupon, Discount, DiscountType, Fan, Origin, Tenant
 from app.security import hash_token
 from app.services import coupons, outbox
+from app.services.uow import unit_of_work
 
 
 class InvalidEmail(DomainError):
@@ -29,6 +34,10 @@ class InvalidEmail(DomainError):
 
 class NoActiveDiscount(DomainError):
     status, type, message = 422, "no_active_discount", "The brand has no matching active discount"
+
+
+class CodeWithdrawn(Gone):
+    type, message = "code_withdrawn", "The discount's code was withdrawn; it cannot be issued"
 
 
 # --- authentication -------------------------------------------------------------------
@@ -112,22 +121,22 @@ def create_discount(*, tenant: Tenant, values: dict) -> Discount:
     """A new discount; a fixed code becomes its (shared) tenant coupon right away."""
     values = {**DISCOUNT_DEFAULTS, **values}
     _check_discount(values)
-    discount = Discount(tenant_id=tenant.id, **values)
-    db.session.add(discount)
-    db.session.flush()
-    if discount.fixed_code:
-        coupon = coupons.new_coupon(
-            tenant=tenant, values=_coupon_values(tenant, discount), origin=Origin.BRANDS
-        )
-        coupon.discount_id = discount.id
-        db.session.add(coupon)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise coupons.CouponCodeExists(
-            "fixed_code is already a coupon code of this brand"
-        ) from None
+    with unit_of_work():
+        discount = Discount(tenant_id=tenant.id, **values)
+        db.session.add(discount)
+        db.session.flush()
+        if discount.fixed_code:
+            coupon = coupons.new_coupon(
+                tenant=tenant, values=_coupon_values(tenant, discount), origin=Origin.BRANDS
+            )
+            coupon.discount_id = discount.id
+            try:
+                with db.session.begin_nested():
+                    db.session.add(coupon)
+            except IntegrityError:
+                raise coupons.CouponCodeExists(
+                    "fixed_code is already a coupon code of this brand"
+                ) from None
     return discount
 
 
@@ -155,54 +164,82 @@ def get_discount(*, tenant: Tenant, discount_id: int) -> Discount:
 
 
 def update_discount(*, tenant: Tenant, discount_id: int, values: dict, replace: bool) -> Discount:
-    """PUT (replace) or PATCH; applies to codes issued from now on."""
-    discount = get_discount(tenant=tenant, discount_id=discount_id)
-    if "fixed_code" in values and values["fixed_code"] != discount.fixed_code:
-        raise ValidationFailed(
-            details=[
-                {
-                    "field": "fixed_code",
-                    "type": "invalid",
-                    "message": "fixed_code cannot change; create a new discount",
-                }
-            ]
+    """PUT (replace) or PATCH; a fixed code's shared coupon takes the new terms at once."""
+    with unit_of_work():
+        discount = get_discount(tenant=tenant, discount_id=discount_id)
+        if "fixed_code" in values and values["fixed_code"] != discount.fixed_code:
+            raise ValidationFailed(
+                details=[
+                    {
+                        "field": "fixed_code",
+                        "type": "invalid",
+                        "message": "fixed_code cannot change; create a new discount",
+                    }
+                ]
+            )
+        merged = (
+            {**DISCOUNT_DEFAULTS, "fixed_code": discount.fixed_code, **values}
+            if replace
+            else {
+                "discount_type": discount.discount_type,
+                "discount_amount": discount.discount_amount,
+                **values,
+            }
         )
-    merged = (
-        {**DISCOUNT_DEFAULTS, "fixed_code": discount.fixed_code, **values}
-        if replace
-        else {
-            "discount_type": discount.discount_type,
-            "discount_amount": discount.discount_amount,
-            **values,
-        }
-    )
-    _check_discount(merged)
-    for key, value in merged.items():
-        setattr(discount, key, value)
-    db.session.commit()
+        _check_discount(merged)
+        for key, value in merged.items():
+            setattr(discount, key, value)
+        fixed = _fixed_coupon(discount)
+        if fixed is not None and not fixed.deleted:
+            terms = _coupon_values(tenant, discount)
+            del terms["code"]
+            coupons.change_coupon(fixed, terms)
     return discount
 
 
 def delete_discount(*, tenant: Tenant, discount_id: int) -> None:
     """Retire a discount: no new fans; codes already issued stay valid."""
-    discount = get_discount(tenant=tenant, discount_id=discount_id)
-    discount.deleted = True
-    db.session.commit()
+    with unit_of_work():
+        get_discount(tenant=tenant, discount_id=discount_id).deleted = True
+
+
+def _fixed_coupon(discount: Discount) -> Coupon | None:
+    """The shared coupon of a fixed-code discount (deleted ones included)."""
+    if not discount.fixed_code:
+        return None
+    return db.session.scalar(
+        select(Coupon).where(
+            Coupon.discount_id == discount.id,
+            Coupon.code_key == Coupon.key_for(discount.fixed_code),
+        )
+    )
+
+
+def _issuable(coupon: Coupon | None) -> bool:
+    return coupon is not None and not coupon.deleted and coupon.active
 
 
 # --- fans -------------------------------------------------------------------------------
 
 
-def _number(value: Decimal) -> int | float:
+def _number(value: Decimal | None) -> int | float:
+    if value is None:
+        return 0
     return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _pick_discount(tenant: Tenant, discount_id: int | None) -> Discount:
-    """The requested discount, else the brand's newest one that has not expired."""
+    """The requested discount, else the brand's newest one that can still issue a code."""
+    fixed_coupon_live = exists().where(
+        Coupon.discount_id == Discount.id,
+        Coupon.deleted.is_(False),
+        Coupon.active.is_(True),
+    )
     query = select(Discount).where(
         Discount.tenant_id == tenant.id,
         Discount.deleted.is_(False),
         or_(Discount.date_expires.is_(None), Discount.date_expires > utcnow()),
+        or_(Discount.fixed_code.is_(None), fixed_coupon_live),
     )
     if discount_id is not None:
         query = query.where(Discount.id == discount_id)
@@ -223,7 +260,9 @@ def register_fan(
 ) -> str:
     """Register a fan: issue the code now, or send the verification email first.
 
-    Returns "issued", "verification_sent" or "already_issued".
+    Returns "issued", "verification_sent" or "already_issued". Racing
+    registrations of one email queue behind the first one's fan row, so they
+    see its code instead of colliding on the unique index.
     """
     try:
         email = validate_email(email, check_deliverability=False).normalized.lower()
@@ -231,18 +270,32 @@ def register_fan(
         raise InvalidEmail(
             details=[{"field": "email", "type": "invalid", "message": str(error)}]
         ) from None
-    discount = _pick_discount(tenant, discount_id)
-    fan = db.session.scalar(
-        select(Fan).where(Fan.discount_id == discount.id, Fan.email == email).with_for_update()
-    )
-    if fan is not None and fan.coupon_id is not None:
-        db.session.rollback()
-        return "already_issued"
-    if fan is None:
-        fan = Fan(tenant_id=tenant.id, discount_id=discount.id, email=email)
-        db.session.add(fan)
-    fan.name, fan.facebook_handle = name, facebook_handle
-    if discount.verify_email:
+    with unit_of_work():
+        discount = _pick_discount(tenant, discount_id)
+        db.session.execute(
+            insert_or_ignore(
+                db.session,
+                Fan,
+                tenant_id=tenant.id,
+                discount_id=discount.id,
+                email=email,
+                name=name,
+                facebook_handle=facebook_handle,
+                created_at=utcnow(),
+            )
+        )
+        fan = db.session.scalar(
+            select(Fan)
+            .where(Fan.discount_id == discount.id, Fan.email == email)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if fan.coupon_id is not None:
+            return "already_issued"
+        fan.name, fan.facebook_handle = name, facebook_handle
+        if not discount.verify_email:
+            _issue(tenant, discount, fan)
+            return "issued"
         token = secrets.token_hex(16)
         fan.activation_token_hash = hash_token(token)
         fan.activation_expires_at = utcnow() + timedelta(seconds=_activation_ttl())
@@ -258,17 +311,7 @@ def register_fan(
                 "activation_url": f"{activation_base_url.rstrip('/')}/fans/{token}",
             },
         )
-        outcome = "verification_sent"
-    else:
-        _issue(tenant, discount, fan)
-        outcome = "issued"
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # A simultaneous registration of the same fan won; it issued the one code.
-        db.session.rollback()
-        return "already_issued"
-    return outcome
+        return "verification_sent"
 
 
 def _activation_ttl() -> int:
@@ -278,9 +321,11 @@ def _activation_ttl() -> int:
 
 
 def _issue(tenant: Tenant, discount: Discount, fan: Fan) -> Coupon:
-    """Give the fan its code and queue the realizer post (caller commits)."""
+    """Give the fan its code and queue the realizer post (in the caller's unit of work)."""
     if discount.fixed_code:
-        coupon = coupons.find(tenant=tenant, code=discount.fixed_code)
+        coupon = _fixed_coupon(discount)
+        if not _issuable(coupon):
+            raise CodeWithdrawn()
     else:
         coupon = coupons.new_coupon(
             tenant=tenant, values=_coupon_values(tenant, discount), origin=Origin.BRANDS
@@ -295,34 +340,41 @@ def _issue(tenant: Tenant, discount: Discount, fan: Fan) -> Coupon:
         tenant_id=tenant.id,
         destination=outbox.COUPON_REALIZER,
         path="/coupon",
-        payload={
-            "fan_name": fan.name,
-            "email": fan.email,
-            "facebook_handle": fan.facebook_handle,
-            "discount_name": discount.name,
-            "coupon_code": coupon.code,
-            "discount_type": discount.discount_type,
-            "discount_amount": _number(discount.discount_amount),
-            "description": discount.description,
-            "usage_limit": discount.usage_limit,
-            "free_shipping": discount.free_shipping,
-        },
+        payload=_realizer_payload(fan, discount, coupon),
     )
     return coupon
 
 
+def _realizer_payload(fan: Fan, discount: Discount, coupon: Coupon) -> dict:
+    """The seed's realizer post, describing the coupon actually issued (not the template)."""
+    percent = coupon.discount_type == DiscountType.PERCENT
+    limit = coupon.max_redemptions_per_customer if discount.fixed_code else coupon.max_redemptions
+    return {
+        "fan_name": fan.name,
+        "email": fan.email,
+        "facebook_handle": fan.facebook_handle,
+        "discount_name": coupon.name if coupon.name is not None else discount.name,
+        "coupon_code": coupon.code,
+        "discount_type": BrandDiscountType.PERCENT if percent else BrandDiscountType.FIXED_CART,
+        "discount_amount": _number(
+            coupon.discount_percentage if percent else coupon.discount_amount
+        ),
+        "description": coupon.description,
+        "usage_limit": limit,
+        "free_shipping": coupon.free_shipping,
+    }
+
+
 def activate(*, token: str) -> None:
-    """The activation link: issue the code once; unknown or used 404, expired 410."""
-    fan = db.session.scalar(
-        select(Fan).where(Fan.activation_token_hash == hash_token(token)).with_for_update()
-    )
-    if fan is None:
-        db.session.rollback()
-        raise NotFound("Unknown or already used activation token")
-    if fan.activation_expires_at is None or fan.activation_expires_at <= utcnow():
-        db.session.rollback()
-        raise Gone("The activation link has expired")
-    discount = db.session.get(Discount, fan.discount_id)
-    tenant = db.session.get(Tenant, fan.tenant_id)
-    _issue(tenant, discount, fan)
-    db.session.commit()
+    """The activation link: issue the code once; unknown or used 404, expired or withdrawn 410."""
+    with unit_of_work():
+        fan = db.session.scalar(
+            select(Fan).where(Fan.activation_token_hash == hash_token(token)).with_for_update()
+        )
+        if fan is None:
+            raise NotFound("Unknown or already used activation token")
+        if fan.activation_expires_at is None or fan.activation_expires_at <= utcnow():
+            raise Gone("The activation link has expired")
+        discount = db.session.get(Discount, fan.discount_id)
+        tenant = db.session.get(Tenant, fan.tenant_id)
+        _issue(tenant, discount, fan)

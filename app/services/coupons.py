@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models import Coupon, DiscountType, Origin, Tenant
 from app.services import codes, rules
 from app.services.money import MAX_AMOUNT, round_money
+from app.services.uow import unit_of_work
 
 UNLIMITED = rules.UNLIMITED
 
@@ -202,17 +203,16 @@ def new_coupon(
 def create_coupon(*, tenant: Tenant, values: dict, origin: str = Origin.COUPON) -> Coupon:
     """Create a coupon; a missing code is generated (retried on the rare collision)."""
     attempts = 1 if values.get("code") else 5
-    for attempt in range(attempts):
-        coupon = new_coupon(tenant=tenant, values=values, origin=origin)
-        db.session.add(coupon)
-        try:
-            db.session.commit()
-            return coupon
-        except IntegrityError:
-            db.session.rollback()
-            if attempt == attempts - 1:
-                raise CouponCodeExists() from None
-    raise AssertionError("unreachable")
+    with unit_of_work():
+        for _ in range(attempts):
+            coupon = new_coupon(tenant=tenant, values=values, origin=origin)
+            try:
+                with db.session.begin_nested():  # a taken code undoes only this attempt
+                    db.session.add(coupon)
+                return coupon
+            except IntegrityError:
+                continue
+        raise CouponCodeExists()
 
 
 def find_by_id(*, tenant: Tenant, coupon_id: int, origin: str | None = None) -> Coupon | None:
@@ -295,17 +295,17 @@ def update_coupon(*, tenant: Tenant, code: str, changes: dict) -> Coupon:
 
 def change_coupon(coupon: Coupon, changes: dict, *, new_code: str | None = None) -> Coupon:
     """PATCH a loaded coupon, renaming it too (for dialects whose ids are not codes)."""
-    if new_code is not None and Coupon.key_for(new_code) != coupon.code_key:
-        if not codes.is_valid(new_code):
-            raise ValidationFailed(details=[_invalid("code", CODE_RULE)])
-        coupon.code, coupon.code_key = new_code, Coupon.key_for(new_code)
-    elif new_code is not None:
-        coupon.code = new_code  # same code in another case: kept as given
-    try:
-        return _save(coupon, {**definition_of(coupon), **changes}, set(changes))
-    except IntegrityError:
-        db.session.rollback()
-        raise CouponCodeExists() from None
+    if new_code is not None and not codes.is_valid(new_code):
+        raise ValidationFailed(details=[_invalid("code", CODE_RULE)])
+    with unit_of_work():
+        try:
+            with db.session.begin_nested():  # a code taken meanwhile is a conflict, not a 500
+                if new_code is not None:
+                    # Same code in another case: kept as given, still the same key.
+                    coupon.code, coupon.code_key = new_code, Coupon.key_for(new_code)
+                return _save(coupon, {**definition_of(coupon), **changes}, set(changes))
+        except IntegrityError:
+            raise CouponCodeExists() from None
 
 
 def _without_code(coupon: Coupon, values: dict) -> dict:
@@ -319,16 +319,15 @@ def _without_code(coupon: Coupon, values: dict) -> dict:
 def _save(coupon: Coupon, definition: dict, explicit: set[str]) -> Coupon:
     if coupon.deleted:
         raise Conflict("A deleted coupon cannot be changed")
-    _apply(coupon, _validated(definition, explicit))
-    db.session.commit()
+    with unit_of_work():
+        _apply(coupon, _validated(definition, explicit))
     return coupon
 
 
 def delete_coupon(*, tenant: Tenant, code: str) -> None:
     """Soft delete: the coupon stays readable by managers and its code stays taken."""
-    coupon = get_coupon(tenant=tenant, code=code)
-    coupon.deleted = True
-    db.session.commit()
+    with unit_of_work():
+        get_coupon(tenant=tenant, code=code).deleted = True
 
 
 def coupon_status(coupon: Coupon, now: datetime) -> str:

@@ -12,6 +12,7 @@ from app.errors import Conflict, NotFound, Unauthorized
 from app.extensions import db
 from app.models import Customer, Tenant
 from app.security import DUMMY_PASSWORD_HASH, hash_password, password_matches
+from app.services.uow import end_read, unit_of_work
 
 
 class CustomerExists(Conflict):
@@ -34,11 +35,10 @@ def signup(*, tenant: Tenant, email: str, password: str) -> Customer:
         email=email.strip().lower(),
         password_hash=hash_password(password),
     )
-    db.session.add(customer)
     try:
-        db.session.commit()
+        with unit_of_work(), db.session.begin_nested():
+            db.session.add(customer)
     except IntegrityError:
-        db.session.rollback()
         # A customer-number collision is ~1e-10 per pair; email is the realistic clash.
         raise CustomerExists() from None
     return customer
@@ -57,7 +57,7 @@ def login(*, tenant: Tenant, email: str, password: str) -> dict:
     token, ttl = issue_token(
         tenant=tenant.slug, subject=customer.customer_number, kind="customer", scopes={REDEEM}
     )
-    db.session.rollback()
+    end_read()
     return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
 
 

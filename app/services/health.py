@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
+from app.services.uow import end_read
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +17,9 @@ def database_ok() -> bool:
     """True when the database answers `SELECT 1`."""
     try:
         db.session.execute(text("SELECT 1"))
-        db.session.rollback()
+        end_read()
         return True
-    except SQLAlchemyError:
+    except SQLAlchemyError as error:
         db.session.rollback()
-        log.warning("database not reachable")
+        log.warning("database not reachable: %s", type(getattr(error, "orig", error)).__name__)
         return False

@@ -1,23 +1,37 @@
 """Transactional outbox: messages are added in the caller's transaction, and a
-worker delivers them at least once (leases, SKIP LOCKED, backoff, dead letters)."""
+worker delivers them at least once (leases, SKIP LOCKED, backoff, dead letters).
+
+Every delivery carries the Standard Webhooks headers `webhook-id` (the stable
+message id, for deduplication) and `webhook-timestamp`; events are sent as a
+Standard Webhooks envelope `{type, timestamp, data}` and, with EVENTS_SECRET
+(`whsec_...`), signed in `webhook-signature`, so subscribers verify them with
+any `standardwebhooks` library.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import logging
 import random
+import secrets
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import requests
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import utcnow
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus
+from app.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +45,9 @@ DESTINATION_SETTINGS = {
     COUPON_REALIZER: "COUPON_REALIZER_URL",
     EVENTS: "EVENTS_URL",
 }
+SECRET_PREFIX = "whsec_"
+# The worker's wait after a database error grows to this and no further.
+MAX_OUTAGE_BACKOFF_SECONDS = 30.0
 
 
 def enqueue(
@@ -51,6 +68,33 @@ def enqueue(
     return message
 
 
+# --- Standard Webhooks ---------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """A fresh signing secret in the Standard Webhooks form: `whsec_` + base64 of 32 bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_...` secret; ValueError when it is not one."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("EVENTS_SECRET must look like whsec_<base64>")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except binascii.Error:
+        raise ValueError("EVENTS_SECRET must be whsec_ followed by base64") from None
+    if len(key) < 24:
+        raise ValueError("EVENTS_SECRET must hold at least 24 random bytes")
+    return key
+
+
+def sign(key: bytes, message_id: str, timestamp: str, body: bytes) -> str:
+    """`v1,` + base64 HMAC-SHA256 over `id.timestamp.body` (the spec's signature)."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
 # --- delivery (the worker) --------------------------------------------------------
 
 
@@ -59,11 +103,12 @@ class Settings:
     """What the worker needs from the app config, read once per batch."""
 
     urls: dict[str, str]
-    events_secret: str | None
+    events_key: bytes | None
     retry_base: float
     max_attempts: int
     lease_seconds: float
     timeout: float
+    poll_seconds: float
 
     @classmethod
     def from_config(cls, config) -> Settings:
@@ -72,13 +117,15 @@ class Settings:
             for name, key in DESTINATION_SETTINGS.items()
             if config.get(key)
         }
+        secret = config.get("EVENTS_SECRET")
         return cls(
             urls=urls,
-            events_secret=config.get("EVENTS_SECRET"),
+            events_key=secret_key(secret) if secret else None,
             retry_base=config["OUTBOX_RETRY_BASE_SECONDS"],
             max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
             lease_seconds=config["OUTBOX_LEASE_SECONDS"],
             timeout=config["OUTBOX_HTTP_TIMEOUT_SECONDS"],
+            poll_seconds=config["OUTBOX_POLL_SECONDS"],
         )
 
 
@@ -87,17 +134,11 @@ def retry_delay(attempts: int, base: float) -> float:
     return min(base * 2 ** max(attempts - 1, 0), 3600.0) * random.uniform(0.8, 1.2)
 
 
-def sign(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over `id.timestamp.body`, hex."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-
-
 def claim_due(settings: Settings, *, limit: int = 20) -> list[dict]:
     """Lease due messages to this worker (SKIP LOCKED lets several workers share)."""
-    now = utcnow()
     if not settings.urls:
         return []
+    now = utcnow()
     query = (
         select(OutboxMessage)
         .where(
@@ -111,36 +152,48 @@ def claim_due(settings: Settings, *, limit: int = 20) -> list[dict]:
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claimed = []
-    for message in db.session.scalars(query):
-        # The lease: if this worker dies, the message is due again when it ends.
-        message.next_attempt_at = now + timedelta(seconds=settings.lease_seconds)
-        message.attempts += 1
-        claimed.append(
-            {
-                "id": message.id,
-                "destination": message.destination,
-                "path": message.path,
-                "topic": message.topic,
-                "payload": message.payload,
-                "attempts": message.attempts,
-            }
-        )
-    db.session.commit()
+    with unit_of_work():
+        for message in db.session.scalars(query):
+            # The lease: if this worker dies, the message is due again when it ends.
+            message.next_attempt_at = now + timedelta(seconds=settings.lease_seconds)
+            message.attempts += 1
+            claimed.append(
+                {
+                    "id": message.id,
+                    "destination": message.destination,
+                    "path": message.path,
+                    "topic": message.topic,
+                    "payload": message.payload,
+                    "created_at": message.created_at,
+                    "attempts": message.attempts,
+                }
+            )
     return claimed
+
+
+def wire_body(message: dict) -> bytes:
+    """What is POSTed: the payload as is, or an event in the Standard Webhooks envelope."""
+    document = message["payload"]
+    if message["destination"] == EVENTS:
+        document = {
+            "type": message["topic"],
+            "timestamp": message["created_at"].isoformat().replace("+00:00", "Z"),
+            "data": message["payload"],
+        }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def deliver(message: dict, settings: Settings, http: requests.Session) -> str | None:
     """POST one message; returns None on success, else the error text."""
-    body = json.dumps(message["payload"], separators=(",", ":"), ensure_ascii=False).encode()
-    headers = {"Content-Type": "application/json", "X-Message-Id": message["id"]}
-    if message["topic"]:
-        headers["X-Event-Topic"] = message["topic"]
-    if message["destination"] == EVENTS and settings.events_secret:
-        timestamp = str(int(time.time()))
-        headers["X-Signature-Timestamp"] = timestamp
-        headers["X-Signature"] = "sha256=" + sign(
-            settings.events_secret, message["id"], timestamp, body
-        )
+    body = wire_body(message)
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": message["id"],
+        "webhook-timestamp": timestamp,
+    }
+    if message["destination"] == EVENTS and settings.events_key:
+        headers["webhook-signature"] = sign(settings.events_key, message["id"], timestamp, body)
     url = settings.urls[message["destination"]] + message["path"]
     try:
         response = http.post(url, data=body, headers=headers, timeout=settings.timeout)
@@ -161,12 +214,12 @@ def record_result(message: dict, error: str | None, settings: Settings) -> None:
     else:
         delay = retry_delay(message["attempts"], settings.retry_base)
         values = {"next_attempt_at": utcnow() + timedelta(seconds=delay), "last_error": error}
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message["id"], OutboxMessage.status == OutboxStatus.PENDING)
-        .values(**values)
-    )
-    db.session.commit()
+    with unit_of_work():
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message["id"], OutboxMessage.status == OutboxStatus.PENDING)
+            .values(**values)
+        )
 
 
 def dispatch_once(config, http: requests.Session | None = None) -> int:
@@ -177,9 +230,52 @@ def dispatch_once(config, http: requests.Session | None = None) -> int:
     for message in claimed:
         error = deliver(message, settings, http)
         if error:
-            log.warning("outbox delivery failed", extra={"path": message["path"]})
-        record_result(message, error, settings)
+            log.warning(
+                "outbox delivery failed",
+                extra={"message_id": message["id"], "error": error, "attempt": message["attempts"]},
+            )
+        try:
+            record_result(message, error, settings)
+        except SQLAlchemyError:
+            # Its lease runs out and it is delivered again: at least once, never lost.
+            log.error("outbox result not recorded", extra={"message_id": message["id"]})
+            raise
     return len(claimed)
+
+
+def run_worker(config, stop: threading.Event, housekeeping: Callable[[], object]) -> None:
+    """Deliver until `stop` is set, outliving database outages.
+
+    A database error is logged, the session is dropped (its connection may be
+    dead) and the loop waits, doubling the wait up to MAX_OUTAGE_BACKOFF_SECONDS,
+    before it reconnects and goes on. `housekeeping` runs hourly.
+    """
+    settings = Settings.from_config(config)
+    http = requests.Session()
+    outage_wait = 0.0
+    next_housekeeping = time.monotonic()
+    while not stop.is_set():
+        try:
+            if time.monotonic() >= next_housekeeping:
+                housekeeping()
+                next_housekeeping = time.monotonic() + 3600
+            delivered = dispatch_once(config, http)
+            outage_wait = 0.0
+            if not delivered:
+                stop.wait(settings.poll_seconds)
+        except SQLAlchemyError as error:
+            db.session.remove()
+            outage_wait = min(
+                max(outage_wait * 2, settings.poll_seconds, 0.5), MAX_OUTAGE_BACKOFF_SECONDS
+            )
+            log.error(
+                "outbox worker: database error, retrying",
+                extra={
+                    "error": type(getattr(error, "orig", error)).__name__,
+                    "retry_in": round(outage_wait, 1),
+                },
+            )
+            stop.wait(outage_wait)
 
 
 def list_messages(*, dead: bool = False, limit: int = 100) -> list[OutboxMessage]:
@@ -197,10 +293,10 @@ def list_messages(*, dead: bool = False, limit: int = 100) -> list[OutboxMessage
 
 def retry(message_id: str) -> bool:
     """Make a dead (or pending) message due now with a fresh attempt budget."""
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.status != OutboxStatus.DELIVERED)
-        .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utcnow())
-    )
-    db.session.commit()
+    with unit_of_work():
+        result = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status != OutboxStatus.DELIVERED)
+            .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utcnow())
+        )
     return result.rowcount == 1

@@ -4,6 +4,10 @@ Redeeming locks the coupon row (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite
 transactions start with BEGIN IMMEDIATE), re-evaluates the rules against the
 locked state, and commits the counter, the redemption and its outbox event
 together, so total and per-customer limits hold under any concurrency.
+
+An order id already redeemed answers that redemption again, but only to a
+caller who may use the coupon and who acts for the same customer: anyone else
+gets the refusal they would get without it, or a conflict.
 """
 
 from __future__ import annotations
@@ -16,13 +20,19 @@ from sqlalchemy import func, select
 
 from app.auth import Caller
 from app.database import utcnow
-from app.errors import NotFound, RuleViolated
+from app.errors import Conflict, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
 from app.models import Coupon, Redemption, Tenant
 from app.services import coupons, outbox, rules
 from app.services.rules import Money
+from app.services.uow import end_read, unit_of_work
 
 REDEMPTION_TOPIC = "hybris.coupon.redemption"
+
+
+class OrderAlreadyRedeemed(Conflict):
+    type = "coupon_order_already_redeemed"
+    message = "This order id already redeemed the coupon for another customer"
 
 
 @dataclass(frozen=True)
@@ -92,12 +102,11 @@ def check(
     """Evaluate without writing; returns the coupon and every violation."""
     coupon = coupons.find(tenant=tenant, code=code)
     if coupon is None:
+        end_read()
         raise NotFound("Coupon not found")
     context = _context(coupon, caller, customer_hint, order)
     violations = rules.evaluate(coupon, context, now or utcnow())
-    # End the read (SQLite holds its lock until then); detached, the coupon keeps its values.
-    db.session.expunge(coupon)
-    db.session.rollback()
+    end_read(coupon)
     return coupon, violations
 
 
@@ -119,54 +128,60 @@ def redeem(
     now: datetime | None = None,
 ) -> Outcome:
     """Record one redemption atomically; an order id already redeemed is a replay."""
-    coupon = coupons.find(tenant=tenant, code=code, for_update=True)
-    if coupon is None:
-        db.session.rollback()
-        raise NotFound("Coupon not found")
-    if order.order_id is not None:
-        existing = db.session.scalar(
-            select(Redemption).where(
-                Redemption.coupon_id == coupon.id, Redemption.order_id == order.order_id
+    with unit_of_work():
+        coupon = coupons.find(tenant=tenant, code=code, for_update=True)
+        if coupon is None:
+            raise NotFound("Coupon not found")
+        context = _context(coupon, caller, customer_hint, order)
+        if order.order_id is not None:
+            existing = db.session.scalar(
+                select(Redemption).where(
+                    Redemption.coupon_id == coupon.id, Redemption.order_id == order.order_id
+                )
             )
-        )
-        if existing is not None:
-            outcome = Outcome.of(existing, coupon, created=False)
-            db.session.rollback()
-            return outcome
-    context = _context(coupon, caller, customer_hint, order)
-    now = now or utcnow()
-    violations = rules.evaluate(coupon, context, now)
-    if violations:
-        db.session.rollback()
-        raise RuleViolated(violations[0])
+            if existing is not None:
+                _check_replay(coupon, context, existing)
+                return Outcome.of(existing, coupon, created=False)
+        now = now or utcnow()
+        violations = rules.evaluate(coupon, context, now)
+        if violations:
+            raise RuleViolated(violations[0])
 
-    discount = order.discount
-    if discount is None and order.total is not None:
-        discount = Money(rules.allowed_discount(coupon, order.total), order.total.currency)
-    redemption = Redemption(
-        tenant_id=tenant.id,
-        coupon_id=coupon.id,
-        customer_number=context.customer_number,
-        order_total_amount=order.total.amount if order.total else None,
-        order_total_currency=order.total.currency if order.total else None,
-        discount_amount=discount.amount if discount else None,
-        discount_currency=discount.currency if discount else None,
-        order_id=order.order_id,
-        redeemed_at=now,
-    )
-    # SQL-side increment: correct even if a backend ignored the row lock.
-    coupon.redemption_count = Coupon.redemption_count + 1
-    db.session.add(redemption)
-    db.session.flush()
-    outbox.enqueue(
-        tenant_id=tenant.id,
-        destination=outbox.EVENTS,
-        topic=REDEMPTION_TOPIC,
-        payload=event_payload(tenant, coupon, redemption),
-    )
-    outcome = Outcome.of(redemption, coupon, created=True)
-    db.session.commit()
-    return outcome
+        discount = order.discount
+        if discount is None and order.total is not None:
+            discount = Money(rules.allowed_discount(coupon, order.total), order.total.currency)
+        redemption = Redemption(
+            tenant_id=tenant.id,
+            coupon_id=coupon.id,
+            customer_number=context.customer_number,
+            order_total_amount=order.total.amount if order.total else None,
+            order_total_currency=order.total.currency if order.total else None,
+            discount_amount=discount.amount if discount else None,
+            discount_currency=discount.currency if discount else None,
+            order_id=order.order_id,
+            redeemed_at=now,
+        )
+        # SQL-side increment: correct even if a backend ignored the row lock.
+        coupon.redemption_count = Coupon.redemption_count + 1
+        db.session.add(redemption)
+        db.session.flush()
+        outbox.enqueue(
+            tenant_id=tenant.id,
+            destination=outbox.EVENTS,
+            topic=REDEMPTION_TOPIC,
+            payload=event_payload(tenant, coupon, redemption),
+        )
+        return Outcome.of(redemption, coupon, created=True)
+
+
+def _check_replay(coupon: Coupon, context: rules.Context, existing: Redemption) -> None:
+    """A replay is for a caller who may use the coupon, acting for the same customer."""
+    if coupon.deleted:
+        raise NotFound("Coupon not found")
+    if not rules.may_use(coupon, context):
+        raise RuleViolated(rules.Violation(rules.FORBIDDEN))
+    if existing.customer_number != context.customer_number:
+        raise OrderAlreadyRedeemed()
 
 
 def _money(amount, currency) -> dict | None:
@@ -174,9 +189,8 @@ def _money(amount, currency) -> dict | None:
 
 
 def event_payload(tenant: Tenant, coupon: Coupon, redemption: Redemption) -> dict:
-    """The `hybris.coupon.redemption` event body."""
+    """The `hybris.coupon.redemption` event's data (sent in a Standard Webhooks envelope)."""
     return {
-        "topic": REDEMPTION_TOPIC,
         "tenant": tenant.slug,
         "couponCode": coupon.code,
         "redemptionId": redemption.id,
@@ -207,6 +221,8 @@ def get_redemption(
     *, tenant: Tenant, code: str, redemption_id: str, caller: Caller, customer_hint: str | None
 ) -> Redemption:
     """One redemption: managers see any, others only their own (or on behalf)."""
+    if caller.is_anonymous:
+        raise Unauthorized("Sign in to read a redemption")
     coupon = coupons.find(tenant=tenant, code=code)
     redemption = None
     if coupon is not None:
@@ -227,17 +243,16 @@ def get_redemption(
 
 def cancel(*, tenant: Tenant, code: str, redemption_id: str) -> None:
     """Delete a redemption and give its use back, under the same row lock."""
-    coupon = coupons.find(tenant=tenant, code=code, for_update=True)
-    redemption = None
-    if coupon is not None:
-        redemption = db.session.scalar(
-            select(Redemption).where(
-                Redemption.coupon_id == coupon.id, Redemption.id == redemption_id
+    with unit_of_work():
+        coupon = coupons.find(tenant=tenant, code=code, for_update=True)
+        redemption = None
+        if coupon is not None:
+            redemption = db.session.scalar(
+                select(Redemption).where(
+                    Redemption.coupon_id == coupon.id, Redemption.id == redemption_id
+                )
             )
-        )
-    if redemption is None:
-        db.session.rollback()
-        raise NotFound("Redemption not found")
-    db.session.delete(redemption)
-    coupon.redemption_count = Coupon.redemption_count - 1
-    db.session.commit()
+        if redemption is None:
+            raise NotFound("Redemption not found")
+        db.session.delete(redemption)
+        coupon.redemption_count = Coupon.redemption_count - 1

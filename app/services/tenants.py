@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import Client, Tenant
 from app.security import hash_token, new_token
 from app.services.money import is_currency
+from app.services.uow import unit_of_work
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 ALL_SCOPES = ("coupon_manage", "coupon_redeem", "coupon_redeem_on_behalf")
@@ -43,23 +44,21 @@ def create_tenant(*, slug: str, api_token: str | None = None, currency: str = "E
         "client_secret": client_secret,
     }
     tenant.clients.append(client)
-    db.session.add(tenant)
     try:
-        db.session.commit()
+        with unit_of_work(), db.session.begin_nested():
+            db.session.add(tenant)
     except IntegrityError:
-        db.session.rollback()
         raise TenantExists() from None
     return created
 
 
 def add_client(*, slug: str) -> dict:
     """Another OAuth client for an existing tenant; returns its secret, shown once."""
-    tenant = get_tenant(slug)
-    client, client_secret = _new_client()
-    created = {"tenant": slug, "client_id": client.client_id, "client_secret": client_secret}
-    tenant.clients.append(client)
-    db.session.commit()
-    return created
+    with unit_of_work():
+        tenant = get_tenant(slug)
+        client, client_secret = _new_client()
+        tenant.clients.append(client)
+    return {"tenant": slug, "client_id": client.client_id, "client_secret": client_secret}
 
 
 def _new_client() -> tuple[Client, str]:

@@ -9,6 +9,7 @@ from app.errors import DomainError, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models import Client
 from app.security import DUMMY_PASSWORD_HASH, hash_token, token_matches
+from app.services.uow import end_read
 
 
 class InvalidClient(Unauthorized):
@@ -51,10 +52,17 @@ def client_credentials(
     token, ttl = issue_token(
         tenant=tenant_slug, subject=client.client_id, kind="client", scopes=granted
     )
-    db.session.rollback()
+    end_read()
     return {
         "access_token": token,
         "token_type": "Bearer",
         "expires_in": ttl,
-        "scope": format_scope(tenant_slug, granted),
+        # Granted as asked: echo the request (clients such as requests-oauthlib compare it);
+        # nothing asked: everything the client may have, in a fixed order.
+        "scope": _as_asked(scope) if scope is not None else format_scope(tenant_slug, granted),
     }
+
+
+def _as_asked(scope: str) -> str:
+    """The requested scope items in the order given, each once."""
+    return " ".join(dict.fromkeys(scope.split()))

@@ -170,3 +170,29 @@ def test_openapi_documents_every_route_with_errors(client, app):
             assert operation.get("responses"), (path, method)
             if not path.startswith(("/health", "/ready")):
                 assert any(code.startswith("4") for code in operation["responses"]), (path, method)
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "hybris.coupon_redeem hybris.tenant=acme hybris.coupon_manage",
+        "hybris.coupon_manage",
+        "coupon_manage coupon_redeem",
+        "hybris.tenant=acme",
+    ],
+)
+def test_granted_scope_is_echoed_as_asked(client, tenant, asked):
+    """requests-oauthlib raises when the scope comes back changed; nothing is added."""
+    response = client.post("/oauth2/v1/token", data=token_request(client, tenant, scope=asked))
+    assert response.status_code == 200
+    assert response.get_json()["scope"] == asked
+
+
+def test_scope_without_a_request_is_everything_in_a_fixed_order(client, tenant):
+    data = token_request(client, tenant)
+    del data["scope"]
+    scopes = {client.post("/oauth2/v1/token", data=data).get_json()["scope"] for _ in range(3)}
+    assert scopes == {
+        "hybris.tenant=acme hybris.coupon_manage hybris.coupon_redeem "
+        "hybris.coupon_redeem_on_behalf"
+    }

@@ -178,3 +178,92 @@ def test_fixed_code_is_shared(client, tenant, db, token_for):
         "/brands/acme/discounts", json={**DISCOUNT, "fixed_code": "fans10"}, headers=TOKEN
     )
     assert clash.status_code == 409
+
+
+def test_fixed_code_coupon_follows_its_discount(client, tenant, db, token_for):
+    """Changing a discount's terms changes its shared coupon in the same transaction."""
+    did = client.post(
+        "/brands/acme/discounts", json={**DISCOUNT, "fixed_code": "FANS20"}, headers=TOKEN
+    ).get_json()["id"]
+    changed = client.patch(
+        f"/brands/acme/discounts/{did}",
+        json={"discount_amount": 20, "usage_limit": 3, "free_shipping": True},
+        headers=TOKEN,
+    )
+    assert changed.status_code == 200
+    coupon = client.get("/coupon/v1/acme/coupons/FANS20", headers=token_for()).get_json()
+    assert coupon["discountPercentage"] == 20 and coupon["maxRedemptionsPerCustomer"] == 3
+    assert coupon["freeShipping"] is True
+
+    replaced = client.put(
+        f"/brands/acme/discounts/{did}",
+        json={
+            "name": "cart discount",
+            "discount_type": "FIXED_CART",
+            "discount_amount": 5,
+            "fixed_code": "FANS20",
+        },
+        headers=TOKEN,
+    )
+    assert replaced.status_code == 200
+    coupon = client.get("/coupon/v1/acme/coupons/FANS20", headers=token_for()).get_json()
+    assert coupon["discountType"] == "ABSOLUTE" and coupon["name"] == "cart discount"
+    assert coupon["discountAbsolute"] == {"amount": 5, "currency": "USD"}
+    assert coupon["restrictions"]["validUntil"] is None
+
+    client.post("/brands/acme/fans", json={"name": "A", "email": "a@example.com"}, headers=TOKEN)
+    [payload] = messages(db, "coupon_realizer")
+    assert payload["coupon_code"] == "FANS20" and payload["discount_name"] == "cart discount"
+    assert payload["discount_type"] == "FIXED_CART" and payload["discount_amount"] == 5
+    assert payload["usage_limit"] == 1
+
+
+def test_realizer_post_describes_the_coupon_actually_issued(client, tenant, db, token_for):
+    """A manager's change to the shared coupon (tenant dialect) is what fans are told."""
+    client.post("/brands/acme/discounts", json={**DISCOUNT, "fixed_code": "FANS30"}, headers=TOKEN)
+    client.patch(
+        "/coupon/v1/acme/coupons/FANS30",
+        json={"discountPercentage": 30, "maxRedemptionsPerCustomer": 2},
+        headers=token_for(),
+    )
+    client.post("/brands/acme/fans", json={"name": "A", "email": "a@example.com"}, headers=TOKEN)
+    [payload] = messages(db, "coupon_realizer")
+    assert payload["discount_amount"] == 30 and payload["usage_limit"] == 2
+
+
+@pytest.mark.parametrize("withdraw", ["delete", "deactivate"])
+def test_withdrawn_fixed_code_is_never_issued(client, tenant, db, token_for, withdraw):
+    client.post(
+        "/brands/acme/discounts",
+        json={**DISCOUNT, "fixed_code": "GONE10", "verify_email": True},
+        headers=TOKEN,
+    )
+    client.post("/brands/acme/fans", json={"name": "A", "email": "a@example.com"}, headers=TOKEN)
+    [email] = messages(db, "email_verifier")
+    if withdraw == "delete":
+        client.delete("/coupon/v1/acme/coupons/GONE10", headers=token_for())
+    else:
+        client.patch("/coupon/v1/acme/coupons/GONE10", json={"active": False}, headers=token_for())
+
+    late = client.post("/brands/acme/fans", json={"name": "B", "email": "b@x.com"}, headers=TOKEN)
+    assert late.status_code == 422 and late.get_json()["type"].endswith(":no_active_discount")
+    pending = client.get(f"/fans/{email['token']}")
+    assert pending.status_code == 410 and pending.get_json()["type"].endswith(":code_withdrawn")
+    assert messages(db, "coupon_realizer") == []
+    # A discount that can still issue is picked instead of the withdrawn one.
+    client.post("/brands/acme/discounts", json=DISCOUNT, headers=TOKEN)
+    client.post("/brands/acme/discounts", json={**DISCOUNT, "fixed_code": "NEWER"}, headers=TOKEN)
+    client.delete("/coupon/v1/acme/coupons/NEWER", headers=token_for())
+    issued = client.post("/brands/acme/fans", json={"name": "B", "email": "b@x.com"}, headers=TOKEN)
+    assert issued.status_code == 200
+    [payload] = messages(db, "coupon_realizer")
+    assert payload["coupon_code"] not in ("GONE10", "NEWER")
+
+
+def test_registering_the_same_fan_twice_issues_one_code(client, tenant, db):
+    client.post("/brands/acme/discounts", json=DISCOUNT, headers=TOKEN)
+    fan = {"name": "A", "email": "Same@Example.com"}
+    for _ in range(3):
+        assert client.post("/brands/acme/fans", json=fan, headers=TOKEN).status_code == 200
+    assert len(messages(db, "coupon_realizer")) == 1
+    assert db.session.query(Fan).count() == 1

@@ -453,3 +453,114 @@ def test_unknown_route_and_method_in_dialect(client, manage):
     assert missing.status_code == 404 and missing.get_json()["type"] == "not_found"
     wrong = client.post(f"{BASE}/X", json={}, headers=manage)
     assert wrong.status_code == 405 and wrong.get_json()["type"] == "method_not_allowed"
+
+
+def test_order_id_replay_is_only_for_the_same_caller(client, manage, customer_token):
+    """A replay of an order id answers the redemption again only to who made it."""
+    code = create(client, manage)
+    alice, _ = customer_token("alice@example.com")
+    bob, _ = customer_token("bob@example.com")
+    body = order(orderId="O-1")
+    first = client.post(f"{BASE}/{code}/redemptions", json=body, headers=alice)
+    assert first.status_code == 201
+
+    anonymous = client.post(f"{BASE}/{code}/redemptions", json=body)
+    assert anonymous.status_code == 403
+    assert anonymous.get_json()["type"] == "coupon_redemption_forbidden"
+    stranger = client.post(f"{BASE}/{code}/redemptions", json=body, headers=bob)
+    assert stranger.status_code == 409
+    assert stranger.get_json()["type"] == "coupon_order_already_redeemed"
+    assert first.get_json()["id"] not in stranger.get_data(as_text=True)
+
+    replay = client.post(f"{BASE}/{code}/redemptions", json=body, headers=alice)
+    assert replay.status_code == 200 and replay.get_json() == first.get_json()
+    assert client.get(f"{BASE}/{code}", headers=manage).get_json()["redemptionCount"] == 1
+
+
+def test_on_behalf_replay_needs_the_same_customer(client, manage, on_behalf):
+    code = create(client, manage)
+    first = client.post(
+        f"{BASE}/{code}/redemptions",
+        json=order(customerNumber="C1", orderId="O-2"),
+        headers=on_behalf,
+    )
+    other = client.post(
+        f"{BASE}/{code}/redemptions",
+        json=order(customerNumber="C2", orderId="O-2"),
+        headers=on_behalf,
+    )
+    assert first.status_code == 201 and other.status_code == 409
+
+
+def test_refused_keyed_request_is_stored_without_its_writes(client, manage, on_behalf, db):
+    """A refusal under an Idempotency-Key is replayed, and leaves nothing behind."""
+    from app.models import Redemption
+
+    code = create(client, manage, maxRedemptions=1)
+    client.post(f"{BASE}/{code}/redemptions", json=order(customerNumber="C1"), headers=on_behalf)
+    headers = {**on_behalf, "Idempotency-Key": "late-1"}
+    refused = client.post(
+        f"{BASE}/{code}/redemptions", json=order(customerNumber="C2"), headers=headers
+    )
+    again = client.post(
+        f"{BASE}/{code}/redemptions", json=order(customerNumber="C2"), headers=headers
+    )
+    assert refused.status_code == again.status_code == 400
+    assert again.get_json()["type"] == "coupon_redemptions_exceeded"
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert db.session.query(Redemption).count() == 1
+
+
+def test_keyed_failure_that_a_retry_may_cure_is_not_stored(client, manage, token_for):
+    """A 404 under a key (coupon not created yet) leaves the key free for the retry."""
+    headers = {**token_for("hybris.coupon_redeem_on_behalf"), "Idempotency-Key": "early-1"}
+    body = order(customerNumber="C1")
+    assert client.post(f"{BASE}/SOON/redemptions", json=body, headers=headers).status_code == 404
+    create(client, manage, code="SOON")
+    assert client.post(f"{BASE}/SOON/redemptions", json=body, headers=headers).status_code == 201
+
+
+def test_reading_a_redemption_needs_a_token(client, manage, on_behalf):
+    code = create(client, manage, allowAnonymous=True, restrictions={})
+    rid = client.post(f"{BASE}/{code}/redemptions", json=order()).get_json()["id"]
+    anonymous = client.get(f"{BASE}/{code}/redemptions/{rid}")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith('Bearer realm="coupon-service"')
+    assert client.get(f"{BASE}/{code}/redemptions/{rid}", headers=manage).status_code == 200
+
+
+def test_bearer_challenges_follow_rfc_6750(client, tenant, redeem):
+    missing = client.get(BASE)
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == (
+        'Bearer realm="coupon-service", error="invalid_token", '
+        'error_description="Requires scope hybris.coupon_manage"'
+    )
+    bad = client.get(BASE, headers={"Authorization": "Bearer not-a-jwt"})
+    assert bad.headers["WWW-Authenticate"] == (
+        'Bearer realm="coupon-service", error="invalid_token", '
+        'error_description="The access token is invalid or expired"'
+    )
+    scope = client.get(BASE, headers=redeem)
+    assert scope.status_code == 403
+    assert 'error="insufficient_scope"' in scope.headers["WWW-Authenticate"]
+    promo = client.get("/promocodes/")
+    assert promo.status_code == 401
+    assert 'error="invalid_token"' in promo.headers["WWW-Authenticate"]
+    brand = client.get("/brands")
+    assert brand.headers["WWW-Authenticate"] == (
+        'ApiKey realm="coupon-service", header="X-API-Token"'
+    )
+
+
+def test_security_headers(client, manage):
+    anonymous = client.get("/health")
+    assert anonymous.headers["X-Content-Type-Options"] == "nosniff"
+    assert "no-store" not in anonymous.headers.get("Cache-Control", "")
+    authenticated = client.get(BASE, headers=manage)
+    assert authenticated.headers["Cache-Control"] == "no-store"
+    assert authenticated.headers["X-Content-Type-Options"] == "nosniff"
+    refused = client.get(BASE, headers={"Authorization": "Bearer x"})
+    assert refused.headers["Cache-Control"] == "no-store"
+    brand = client.get("/brands", headers={"X-API-Token": "acme-api-token-1"})
+    assert brand.headers["Cache-Control"] == "no-store"

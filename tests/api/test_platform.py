@@ -61,3 +61,88 @@ def test_logs_are_json_with_request_id(app, client, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
     access = [entry for entry in lines if entry.get("request_id") == "log-check-1"]
     assert access and access[0]["path"] == "/health" and access[0]["status"] == 200
+
+
+def test_database_outage_is_a_503_with_retry_after_in_each_dialect():
+    """No database at all (refused connection): 503 + Retry-After, never a 500."""
+    from app import create_app
+    from app.extensions import db
+    from tests.conftest import BASE_CONFIG
+    from tests.support import free_port
+
+    closed = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
+    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": closed})
+    client = app.test_client()
+    tenant = client.get("/coupon/v1/acme/coupons/X")
+    assert tenant.status_code == 503 and tenant.headers["Retry-After"] == "2"
+    assert tenant.get_json() == {
+        "status": 503,
+        "type": "service_unavailable",
+        "message": "The service is temporarily unavailable; retry shortly",
+    }
+    brand = client.get("/brands", headers={"X-API-Token": "whatever"})
+    assert brand.status_code == 503 and brand.mimetype == "application/problem+json"
+    assert brand.headers["Retry-After"] == "2"
+    token = client.post(
+        "/oauth2/v1/token",
+        data={"grant_type": "client_credentials", "client_id": "a", "client_secret": "b"},
+    )
+    assert token.status_code == 503 and token.get_json()["error"] == "service_unavailable"
+    keyed = client.post(
+        "/brands/acme/discounts",
+        json={"name": "x", "discount_type": "PERCENT", "discount_amount": 5},
+        headers={"X-API-Token": "whatever", "Idempotency-Key": "k1"},
+    )
+    assert keyed.status_code == 503
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_promo_outage_answer_keeps_the_promo_shape(app, client, token_for, db):
+    """A 503 in the promo dialect (the seed's bare body is for 500 only)."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.errors import to_response
+
+    headers = token_for("hybris.coupon_redeem")
+    with app.test_request_context("/promocodes/", method="POST", headers=headers):
+        response = to_response(OperationalError("SELECT 1", {}, Exception("gone")))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "2"
+    assert response.get_json()["statusCode"] == 503
+    assert response.get_json()["error"] == "Service Unavailable"
+
+
+def test_trusted_proxy_count_makes_limits_key_on_the_client(database_url):
+    """Behind one trusted balancer, each client behind it has its own budget."""
+    from app import create_app
+    from app.extensions import db, limiter
+    from tests.conftest import BASE_CONFIG
+
+    def statuses(proxies, *clients):
+        """Three lookups from each address, through one app (one limiter storage)."""
+        app = create_app(
+            {
+                **BASE_CONFIG,
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                "RATELIMIT_ENABLED": True,
+                "RATELIMIT_GUESSING": "2/minute",
+                "TRUSTED_PROXY_COUNT": proxies,
+            }
+        )
+        client = app.test_client()
+        try:
+            return [
+                [
+                    client.get("/fans/unknown", headers={"X-Forwarded-For": address}).status_code
+                    for _ in range(3)
+                ]
+                for address in clients
+            ]
+        finally:
+            limiter.reset()
+            with app.app_context():
+                db.engine.dispose()
+
+    assert statuses(1, "203.0.113.1", "203.0.113.2") == [[404, 404, 429], [404, 404, 429]]
+    # No trusted proxy: the header is the client's own word, ignored.
+    assert statuses(0, "203.0.113.3", "203.0.113.4") == [[404, 404, 429], [429, 429, 429]]

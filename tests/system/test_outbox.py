@@ -131,7 +131,7 @@ def test_seed_readme_session(fresh_pg, processes):
         "usage_limit": 1,
         "free_shipping": False,
     }
-    assert post["headers"]["X-Message-Id"]
+    assert post["headers"]["webhook-id"]
 
     verified = requests.post(
         f"{api}/brands/test_brand/discounts",
@@ -176,7 +176,7 @@ def test_retries_keep_the_message_id(fresh_pg, processes):
     start_worker(processes, env)
     attempts = wait_for(lambda: len(received(realizer_url)) >= 4 and received(realizer_url))
     assert [a["answered"] for a in attempts] == [503, 503, 503, 200]
-    assert len({a["headers"]["X-Message-Id"] for a in attempts}) == 1
+    assert len({a["headers"]["webhook-id"] for a in attempts}) == 1
     assert len({json.dumps(a["body"], sort_keys=True) for a in attempts}) == 1
 
 
@@ -267,5 +267,5 @@ def test_two_workers_do_not_double_deliver(fresh_pg, processes):
     time.sleep(1.5)  # longer than a lease: a double delivery would show up now
     got = received(realizer_url)
     assert len(got) == 200
-    assert len({r["headers"]["X-Message-Id"] for r in got}) == 200
+    assert len({r["headers"]["webhook-id"] for r in got}) == 200
     assert sorted(r["body"]["n"] for r in got) == list(range(200))

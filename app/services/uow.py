@@ -1,0 +1,57 @@
+"""Units of work: every service call is one transaction, and calls compose.
+
+The outermost `unit_of_work()` commits when its block ends and rolls back when
+it raises. An inner one joins the transaction already open, so a caller (a
+service calling another, or the Idempotency-Key runner storing its answer with
+the work) makes several calls commit together or not at all. Code that expects
+an IntegrityError and recovers from it wraps the statement in
+`db.session.begin_nested()`, so the failure undoes only that savepoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+
+_DEPTH = "unit_of_work_depth"
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """One transaction: commit at the end of the outermost block, roll back on error."""
+    session = db.session()
+    depth = session.info.get(_DEPTH, 0)
+    session.info[_DEPTH] = depth + 1
+    try:
+        yield session
+        if depth == 0:
+            session.commit()
+    except BaseException:
+        if depth == 0:
+            session.rollback()
+        raise
+    finally:
+        session.info[_DEPTH] = depth
+
+
+def in_unit_of_work() -> bool:
+    """True inside a `unit_of_work()` block."""
+    return db.session().info.get(_DEPTH, 0) > 0
+
+
+def end_read(*keep: object) -> None:
+    """End a read-only transaction now (SQLite holds its lock until then).
+
+    Inside a unit of work the transaction is the unit's and stays open. Objects
+    in `keep` stay usable afterwards, detached with the values they had.
+    """
+    if in_unit_of_work():
+        return
+    session = db.session()
+    for instance in keep:
+        session.expunge(instance)
+    session.rollback()
