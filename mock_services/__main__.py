@@ -57,6 +57,9 @@ class Recorder:
 def make_handler(recorder: Recorder, hang_seconds: float = 3600.0):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as separate writes: without TCP_NODELAY every answer
+        # on a kept-alive connection waits ~40 ms for the client's delayed ACK.
+        disable_nagle_algorithm = True
 
         def _reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
             self.send_response(status)

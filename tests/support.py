@@ -111,10 +111,12 @@ def start_gunicorn(env: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
 def new_postgres_database(pg_url: str, prefix: str):
     """Create an empty PostgreSQL database next to `pg_url`; yields its URL, drops it after."""
     from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
     base = pg_url.rsplit("/", 1)[0]
     name = f"{prefix}_{os.urandom(4).hex()}"
-    admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+    # No pooled connection to go stale: tests restart the server in between.
+    admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
         connection.execute(text(f"CREATE DATABASE {name}"))
     try:

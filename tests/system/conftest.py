@@ -1,14 +1,17 @@
-"""A fresh migrated PostgreSQL database and a gunicorn-served API over it."""
+"""Real processes on PostgreSQL: fresh migrated databases, gunicorn, outbox workers,
+mock downstreams, and the helpers the system tests share."""
 
 import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
+import requests
 
 from tests.conftest import PG_URL
-from tests.support import ROOT, new_postgres_database, start_gunicorn, stop
+from tests.support import BIN, ROOT, new_postgres_database, spawn, start_gunicorn, start_mock, stop
 
 SECRET = "system-test-secret-key-0123456789abcdef"
 
@@ -60,3 +63,118 @@ def api(pg_database, pg_tenant):
         yield url
     finally:
         stop(process)
+
+
+@pytest.fixture
+def fresh_pg():
+    """A new migrated database per test, so no message leaks between tests."""
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL not set: outbox fault tests need PostgreSQL")
+    with new_postgres_database(PG_URL, "coupon_outbox") as url:
+        run_flask(url, "db", "upgrade")
+        yield url
+
+
+@pytest.fixture
+def processes():
+    started = []
+    yield started
+    for process in reversed(started):
+        stop(process)
+
+
+def mock(processes, **faults):
+    """A mock downstream process (faults as for `start_mock`); returns its URL."""
+    process, url = start_mock(**faults)
+    processes.append(process)
+    return url
+
+
+def worker_env(db_url, **extra):
+    """The app's environment with a brisk outbox worker; `extra` overrides."""
+    brisk = {
+        "OUTBOX_POLL_SECONDS": "0.1",
+        "OUTBOX_RETRY_BASE_SECONDS": "0.2",
+        "OUTBOX_LEASE_SECONDS": "1",
+    }
+    return app_env(db_url, **{**brisk, **extra})
+
+
+def start_worker(processes, env):
+    process = spawn([str(BIN / "flask"), "--app", "app", "outbox", "dispatch"], env=env)
+    processes.append(process)
+    return process
+
+
+def received(url):
+    return requests.get(url + "/_received", timeout=5).json()
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def brand(db_url):
+    created = json.loads(run_flask(db_url, "tenant", "create", "test_brand", "--currency", "USD"))
+    return {"X-API-Token": created["api_token"]}
+
+
+def sql(url: str, query: str, **params):
+    """The rows of one statement, through a short-lived connection of the test's own."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            return connection.execute(text(query), params).all()
+    finally:
+        engine.dispose()
+
+
+def _cluster() -> list[str] | None:
+    """`pg_ctlcluster VERSION main` for the local server TEST_DATABASE_URL names, if any."""
+    import shutil
+    from pathlib import Path
+
+    if not PG_URL or "@127.0.0.1" not in PG_URL and "@localhost" not in PG_URL:
+        return None
+    versions = (
+        sorted(Path("/etc/postgresql").glob("*/main")) if shutil.which("pg_ctlcluster") else []
+    )
+    return ["pg_ctlcluster", versions[-1].parent.name, "main"] if versions else None
+
+
+def postgres_ready() -> bool:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG_URL, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def restart_postgres():
+    """Restart the local PostgreSQL server (fast mode: sessions are cut); back up afterwards."""
+    cluster = _cluster()
+    if cluster is None:
+        pytest.skip("restarting PostgreSQL needs the local cluster and pg_ctlcluster")
+
+    def restart():
+        subprocess.run([*cluster, "restart", "-m", "fast"], check=True, timeout=120)
+
+    yield restart
+    if not postgres_ready():
+        subprocess.run([*cluster, "start"], check=False, timeout=120)
+        wait_for(postgres_ready, timeout=60)

@@ -8,80 +8,18 @@ import subprocess
 import sys
 import time
 
-import pytest
 import requests
 
-from tests.conftest import PG_URL
-from tests.support import (
-    BIN,
-    ROOT,
-    free_port,
-    new_postgres_database,
-    spawn,
-    start_gunicorn,
-    start_mock,
-    stop,
+from tests.support import ROOT, free_port, start_gunicorn
+from tests.system.conftest import (
+    brand,
+    mock,
+    received,
+    run_flask,
+    start_worker,
+    wait_for,
+    worker_env,
 )
-from tests.system.conftest import app_env, run_flask
-
-
-@pytest.fixture
-def fresh_pg():
-    """A new migrated database per test, so no message leaks between tests."""
-    if not PG_URL:
-        pytest.skip("TEST_DATABASE_URL not set: outbox fault tests need PostgreSQL")
-    with new_postgres_database(PG_URL, "coupon_outbox") as url:
-        run_flask(url, "db", "upgrade")
-        yield url
-
-
-@pytest.fixture
-def processes():
-    started = []
-    yield started
-    for process in reversed(started):
-        stop(process)
-
-
-def mock(processes, fail=0):
-    process, url = start_mock(fail=fail)
-    processes.append(process)
-    return url
-
-
-def worker_env(db_url, **extra):
-    return app_env(
-        db_url,
-        OUTBOX_POLL_SECONDS="0.1",
-        OUTBOX_RETRY_BASE_SECONDS="0.2",
-        OUTBOX_LEASE_SECONDS="1",
-        **extra,
-    )
-
-
-def start_worker(processes, env):
-    process = spawn([str(BIN / "flask"), "--app", "app", "outbox", "dispatch"], env=env)
-    processes.append(process)
-    return process
-
-
-def received(url):
-    return requests.get(url + "/_received", timeout=5).json()
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-def brand(db_url):
-    created = json.loads(run_flask(db_url, "tenant", "create", "test_brand", "--currency", "USD"))
-    return {"X-API-Token": created["api_token"]}
 
 
 def test_seed_readme_session(fresh_pg, processes):
