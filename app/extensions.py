@@ -17,6 +17,8 @@ from app.database import Base
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(compare_type=True, render_as_batch=True)
 api = Api()
+# No generic "default" error: each operation documents its statuses in its dialect's shape.
+api.DEFAULT_ERROR_RESPONSE_NAME = None
 
 
 def _client_address() -> str:

@@ -28,6 +28,16 @@ BASE_CONFIG = {
 }
 
 
+def pytest_terminal_summary(terminalreporter):
+    """The fuzzer's figures, when it ran."""
+    import sys
+
+    fuzz = sys.modules.get("tests.api.test_fuzz")
+    line = fuzz.summary() if fuzz else None
+    if line:
+        terminalreporter.write_line(line)
+
+
 def pytest_report_header(config):
     return f"databases: {', '.join(BACKENDS)}" + ("" if PG_URL else " (set TEST_DATABASE_URL)")
 

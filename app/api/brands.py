@@ -18,7 +18,11 @@ from app.schemas.brands import (
 from app.services import brands
 
 blp = Blueprint(
-    "brands", __name__, description="Brands: discounts and fans (X-API-Token authentication)."
+    "brands",
+    __name__,
+    error_schema=ProblemSchema,
+    error_media_type="application/problem+json",
+    description="Brands: discounts and fans (X-API-Token authentication).",
 )
 SECURITY = [{"apiToken": []}]
 # Discount ids are 32-bit: a larger one names no discount (404), never an overflow.
@@ -41,20 +45,6 @@ def _brand(brand: str | None = None):
     return request.environ["coupon.brand"]
 
 
-def _problems(*statuses):
-    def decorator(func):
-        for status in statuses:
-            func = blp.alt_response(
-                status,
-                schema=ProblemSchema,
-                description="Problem",
-                content_type="application/problem+json",
-            )(func)
-        return func
-
-    return decorator
-
-
 def _ok() -> Response:
     # The seed's clients read a plain "OK".
     return Response("OK", status=200, mimetype="text/plain")
@@ -64,7 +54,7 @@ def _ok() -> Response:
 @blp.route("/brands/", endpoint="brands_slash")
 class Brands(MethodView):
     @blp.response(200, DiscountSchema(many=True))
-    @_problems(401)
+    @blp.errors(401)
     @blp.doc(security=SECURITY)
     def get(self):
         """The calling brand's discounts."""
@@ -74,7 +64,7 @@ class Brands(MethodView):
 @blp.route("/brands/<string:brand>/discounts")
 class Discounts(MethodView):
     @blp.response(200, DiscountSchema(many=True))
-    @_problems(401, 403)
+    @blp.errors(401, 403)
     @blp.doc(security=SECURITY)
     def get(self, brand):
         """The brand's discounts in creation order."""
@@ -83,7 +73,7 @@ class Discounts(MethodView):
     @idempotent(lambda brand, **_: _brand(brand).id)
     @blp.arguments(DiscountWriteSchema)
     @blp.response(200, DiscountSchema)
-    @_problems(400, 401, 403, 409)
+    @blp.errors(400, 401, 403, 409)
     @blp.doc(security=SECURITY)
     def post(self, data, brand):
         """Create a discount (the seed answers 200)."""
@@ -93,7 +83,7 @@ class Discounts(MethodView):
 @blp.route(f"/brands/<string:brand>/discounts/<int(min=1, max={MAX_ID}):discount_id>")
 class DiscountResource(MethodView):
     @blp.response(200, DiscountSchema)
-    @_problems(401, 403, 404)
+    @blp.errors(401, 403, 404)
     @blp.doc(security=SECURITY)
     def get(self, brand, discount_id):
         """One discount."""
@@ -101,7 +91,7 @@ class DiscountResource(MethodView):
 
     @blp.arguments(DiscountWriteSchema)
     @blp.response(200, DiscountSchema)
-    @_problems(400, 401, 403, 404)
+    @blp.errors(400, 401, 403, 404)
     @blp.doc(security=SECURITY)
     def put(self, data, brand, discount_id):
         """Replace a discount (affects codes issued from now on)."""
@@ -111,7 +101,7 @@ class DiscountResource(MethodView):
 
     @blp.arguments(DiscountPatchSchema)
     @blp.response(200, DiscountSchema)
-    @_problems(400, 401, 403, 404)
+    @blp.errors(400, 401, 403, 404)
     @blp.doc(security=SECURITY)
     def patch(self, data, brand, discount_id):
         """Change some fields of a discount."""
@@ -120,7 +110,7 @@ class DiscountResource(MethodView):
         )
 
     @blp.response(204)
-    @_problems(401, 403, 404)
+    @blp.errors(401, 403, 404)
     @blp.doc(security=SECURITY)
     def delete(self, brand, discount_id):
         """Retire a discount; codes already issued stay valid."""
@@ -131,7 +121,7 @@ class DiscountResource(MethodView):
 class Fans(MethodView):
     @blp.arguments(FanSchema)
     @blp.response(200, description="OK (text/plain)")
-    @_problems(400, 401, 403, 422)
+    @blp.errors(400, 401, 403, 422)
     @blp.doc(security=SECURITY)
     def post(self, data, brand):
         """Register a fan: code issued now, or after email verification."""
@@ -143,7 +133,7 @@ class Fans(MethodView):
 class Activation(MethodView):
     @limiter.limit(guessing_limit)
     @blp.response(200, description="OK (text/plain)")
-    @_problems(404, 410, 429)
+    @blp.errors(404, 410, 429)
     def get(self, token):
         """The activation link from the verification email: issues the code once."""
         brands.activate(token=token)

@@ -84,14 +84,61 @@ class _Parser(FlaskParser):
         return super().load_querystring(req, schema)
 
 
+# Headers that come with some error statuses in every dialect.
+_ERROR_HEADERS = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "How to authenticate (RFC 6750 error codes for bearer tokens)",
+            "schema": {"type": "string"},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds after which a retry is expected to succeed",
+            "schema": {"type": "integer"},
+        }
+    },
+}
+_BODY_METHODS = ("post", "put", "patch")
+
+
 class Blueprint(SmorestBlueprint):
-    """flask-smorest blueprint that declares its error dialect (see app.errors.render)."""
+    """flask-smorest blueprint that declares its error dialect (see app.errors.render)
+    and documents its errors in that dialect's shape."""
 
     ARGUMENTS_PARSER = _Parser()
 
-    def __init__(self, *args, dialect: str = "problem", **kwargs):
+    def __init__(
+        self,
+        *args,
+        dialect: str = "problem",
+        error_schema=None,
+        error_media_type: str = "application/json",
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.dialect = dialect
+        self.error_schema = error_schema
+        self.error_media_type = error_media_type
+
+    def errors(self, *statuses: int):
+        """Document the error answers of a view: these statuses, 503 (database outage),
+        and 413/415 where the view takes a body."""
+
+        def decorator(func):
+            codes = {*statuses, 503}
+            if func.__name__ in _BODY_METHODS:
+                codes |= {413, 415}
+            for status in sorted(codes, reverse=True):
+                func = self.alt_response(
+                    status,
+                    schema=self.error_schema,
+                    content_type=self.error_media_type,
+                    headers=_ERROR_HEADERS.get(status),
+                )(func)
+            return func
+
+        return decorator
 
 
 # Paths whose bodies may be form-encoded (RFC 6749 token requests).

@@ -29,22 +29,10 @@ blp = Blueprint(
     "coupons",
     __name__,
     dialect="tenant",
+    error_schema=CouponErrorSchema,
     url_prefix="/coupon/v1/<string:tenant>",
     description="Tenant coupons: CRUD, validation and redemptions (OAuth2 scopes).",
 )
-
-ERRORS = (400, 401, 403, 404, 409, 422, 429)
-
-
-def _errors(*statuses):
-    """Document the dialect's error body for each status."""
-
-    def decorator(func):
-        for status in statuses:
-            func = blp.alt_response(status, schema=CouponErrorSchema, description="Error")(func)
-        return func
-
-    return decorator
 
 
 @blp.before_request
@@ -85,7 +73,7 @@ class Coupons(MethodView):
     @blp.response(
         200, CouponSchema(many=True), headers={"X-Total-Count": {"schema": {"type": "integer"}}}
     )
-    @_errors(400, 401, 403, 404)
+    @blp.errors(400, 401, 403, 404)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant):
         """List coupons in creation order (scope coupon_manage)."""
@@ -102,7 +90,7 @@ class Coupons(MethodView):
     @idempotent(_tenant_id)
     @blp.arguments(CouponWriteSchema)
     @blp.response(201, CreatedSchema)
-    @_errors(400, 401, 403, 404, 409, 422)
+    @blp.errors(400, 401, 403, 404, 409, 422)
     @blp.doc(security=[{"bearerAuth": []}])
     def post(self, data, tenant):
         """Create a coupon; a missing code is generated (scope coupon_manage)."""
@@ -116,7 +104,7 @@ class CouponResource(MethodView):
     @limiter.limit(guessing_limit, exempt_when=has_bearer_token)
     @blp.arguments(CustomerArgs, location="query")
     @blp.response(200, CouponSchema)
-    @_errors(400, 401, 403, 404, 429)
+    @blp.errors(400, 401, 403, 404, 429)
     def get(self, args, tenant, code):
         """Read a coupon: managers any (deleted too), others what they may use."""
         caller = current_caller(tenant)
@@ -130,7 +118,7 @@ class CouponResource(MethodView):
     @managers_only
     @blp.arguments(CouponWriteSchema)
     @blp.response(200, CouponSchema)
-    @_errors(400, 401, 403, 404, 409)
+    @blp.errors(400, 401, 403, 404, 409)
     @blp.doc(security=[{"bearerAuth": []}])
     def put(self, data, tenant, code):
         """Replace a coupon's definition (scope coupon_manage)."""
@@ -139,7 +127,7 @@ class CouponResource(MethodView):
     @managers_only
     @blp.arguments(CouponPatchSchema)
     @blp.response(200, CouponSchema)
-    @_errors(400, 401, 403, 404, 409)
+    @blp.errors(400, 401, 403, 404, 409)
     @blp.doc(security=[{"bearerAuth": []}])
     def patch(self, data, tenant, code):
         """Change some fields of a coupon (scope coupon_manage)."""
@@ -147,7 +135,7 @@ class CouponResource(MethodView):
 
     @managers_only
     @blp.response(204)
-    @_errors(401, 403, 404)
+    @blp.errors(401, 403, 404)
     @blp.doc(security=[{"bearerAuth": []}])
     def delete(self, tenant, code):
         """Soft-delete a coupon; its code is never reusable (scope coupon_manage)."""
@@ -159,7 +147,7 @@ class Validation(MethodView):
     @limiter.limit(guessing_limit)
     @blp.arguments(RedemptionRequestSchema)
     @blp.response(200)
-    @_errors(400, 403, 404, 429)
+    @blp.errors(400, 403, 404, 429)
     def post(self, data, tenant, code):
         """Check that the coupon could be redeemed for this order; stores nothing."""
         caller = current_caller(tenant)
@@ -178,7 +166,7 @@ class Redemptions(MethodView):
     @managers_only
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, RedemptionSchema(many=True))
-    @_errors(400, 401, 403, 404)
+    @blp.errors(400, 401, 403, 404)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant, code):
         """List a coupon's redemptions in creation order (scope coupon_manage)."""
@@ -194,7 +182,10 @@ class Redemptions(MethodView):
     @idempotent(_tenant_id)
     @blp.arguments(RedemptionRequestSchema)
     @blp.response(201, CreatedSchema)
-    @_errors(400, 403, 404, 409, 422, 429)
+    @blp.alt_response(
+        200, schema=CreatedSchema, description="This order id's redemption, again", success=True
+    )
+    @blp.errors(400, 403, 404, 409, 422, 429)
     def post(self, data, tenant, code):
         """Redeem the coupon once for this order (atomic; limits hold under concurrency)."""
         caller = current_caller(tenant)
@@ -216,7 +207,7 @@ class Redemptions(MethodView):
 class RedemptionResource(MethodView):
     @blp.arguments(CustomerArgs, location="query")
     @blp.response(200, RedemptionSchema)
-    @_errors(400, 401, 404)
+    @blp.errors(400, 401, 404)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant, code, redemption_id):
         """Read one redemption: managers any, customers their own, on behalf by customerNumber."""
@@ -231,7 +222,7 @@ class RedemptionResource(MethodView):
 
     @managers_only
     @blp.response(204)
-    @_errors(401, 403, 404)
+    @blp.errors(401, 403, 404)
     @blp.doc(security=[{"bearerAuth": []}])
     def delete(self, tenant, code, redemption_id):
         """Remove a redemption and give its use back (scope coupon_manage)."""

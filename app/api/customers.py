@@ -21,6 +21,7 @@ blp = Blueprint(
     "customers",
     __name__,
     dialect="tenant",
+    error_schema=CouponErrorSchema,
     url_prefix="/customer/v1/<string:tenant>",
     description="Customer accounts; a customer token redeems as that customer.",
 )
@@ -41,9 +42,7 @@ class Signup(MethodView):
     @idempotent(lambda tenant, **_: tenants.get_tenant(tenant).id)
     @blp.arguments(CredentialsSchema)
     @blp.response(201, SignupResultSchema)
-    @blp.alt_response(400, schema=CouponErrorSchema, description="Invalid email or password")
-    @blp.alt_response(401, schema=CouponErrorSchema, description="No client token")
-    @blp.alt_response(409, schema=CouponErrorSchema, description="Email already registered")
+    @blp.errors(400, 401, 404, 409, 422)
     @blp.doc(security=[{"bearerAuth": []}])
     def post(self, data, tenant):
         """Register a customer (with a client token of the tenant)."""
@@ -57,9 +56,7 @@ class Login(MethodView):
     @limiter.limit(auth_limit)
     @blp.arguments(CredentialsSchema)
     @blp.response(200, LoginResultSchema)
-    @blp.alt_response(400, schema=CouponErrorSchema, description="Invalid payload")
-    @blp.alt_response(401, schema=CouponErrorSchema, description="Wrong credentials")
-    @blp.alt_response(429, schema=CouponErrorSchema, description="Too many attempts")
+    @blp.errors(400, 401, 404, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def post(self, data, tenant):
         """Log a customer in; returns a customer access token."""
@@ -69,7 +66,7 @@ class Login(MethodView):
 @blp.route("/me")
 class Me(MethodView):
     @blp.response(200, CustomerSchema)
-    @blp.alt_response(401, schema=CouponErrorSchema, description="No customer token")
+    @blp.errors(401, 404)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, tenant):
         """The logged-in customer's account."""

@@ -12,7 +12,12 @@ from app.schemas.accounts import OAuthErrorSchema, TokenRequestSchema, TokenSche
 from app.services import tokens
 
 blp = Blueprint(
-    "oauth2", __name__, dialect="oauth", url_prefix="/oauth2/v1", description="OAuth2 tokens."
+    "oauth2",
+    __name__,
+    dialect="oauth",
+    error_schema=OAuthErrorSchema,
+    url_prefix="/oauth2/v1",
+    description="OAuth2 tokens.",
 )
 
 
@@ -51,9 +56,7 @@ class Token(MethodView):
         }
     )
     @blp.response(200, TokenSchema)
-    @blp.alt_response(400, schema=OAuthErrorSchema, description="invalid_request, invalid_scope")
-    @blp.alt_response(401, schema=OAuthErrorSchema, description="invalid_client")
-    @blp.alt_response(429, schema=OAuthErrorSchema, description="slow_down")
+    @blp.errors(400, 401, 429)
     def post(self):
         """Client credentials grant: a JWT bound to the client's tenant."""
         data = _token_request()

@@ -35,6 +35,7 @@ blp = Blueprint(
     "promocodes",
     __name__,
     dialect="promo",
+    error_schema=PromoErrorSchema,
     url_prefix="/promocodes",
     description="Promo codes with gifts (Russian texts; Accept-Language: en for English).",
 )
@@ -86,15 +87,6 @@ def _tenant_id(**_) -> int:
     return _tenant().id
 
 
-def _errors(*statuses):
-    def decorator(func):
-        for status in statuses:
-            func = blp.alt_response(status, schema=PromoErrorSchema, description="Error")(func)
-        return func
-
-    return decorator
-
-
 def _order(data: dict) -> PromoOrder:
     return PromoOrder(
         coupon=data.get("coupon"),
@@ -130,7 +122,7 @@ def _refusal(violation: rules.Violation) -> str:
 class Promocodes(MethodView):
     @admin_only
     @blp.response(200, PromoSchema(many=True))
-    @_errors(401, 403)
+    @blp.errors(401, 403)
     @blp.doc(security=SECURITY)
     def get(self):
         """Every promo code of the tenant (admin role)."""
@@ -140,7 +132,7 @@ class Promocodes(MethodView):
     @limiter.limit(guessing_limit)
     @blp.arguments(PromoCheckSchema)
     @blp.response(200, PromoCheckResultSchema)
-    @_errors(400, 401, 403, 429)
+    @blp.errors(400, 401, 403, 429)
     @blp.doc(security=SECURITY)
     def post(self, data):
         """Check a promo code against an order; changes nothing (user role)."""
@@ -154,7 +146,7 @@ class AddPromocode(MethodView):
     @idempotent(_tenant_id)
     @blp.arguments(PromoWriteSchema)
     @blp.response(201, PromoCreatedSchema)
-    @_errors(400, 401, 403, 409, 422)
+    @blp.errors(400, 401, 403, 409, 422)
     @blp.doc(security=SECURITY)
     def post(self, data):
         """Add a promo code (admin role); 409 PROMO_IS_EXISTS when the code is taken."""
@@ -168,7 +160,7 @@ class RedeemPromocode(MethodView):
     @idempotent(_tenant_id)
     @blp.arguments(PromoRedeemSchema)
     @blp.response(200, PromoCheckResultSchema)
-    @_errors(400, 401, 403, 422, 429)
+    @blp.errors(400, 401, 403, 409, 422, 429)
     @blp.doc(security=SECURITY)
     def post(self, data):
         """Use the code once for `order.id`: answers like the check; a repeat records nothing."""
@@ -181,7 +173,7 @@ class PromocodeResource(MethodView):
     @admin_only
     @blp.arguments(PromoPatchSchema)
     @blp.response(201, PromoCreatedSchema)
-    @_errors(400, 401, 403, 404, 409)
+    @blp.errors(400, 401, 403, 404, 409)
     @blp.doc(security=SECURITY)
     def patch(self, data, promo_id):
         """Change a promo code's fields (admin role); answers 201 as the seed does."""
@@ -189,7 +181,7 @@ class PromocodeResource(MethodView):
 
     @admin_only
     @blp.response(201, PromoDeletedSchema)
-    @_errors(401, 403, 404)
+    @blp.errors(401, 403, 404)
     @blp.doc(security=SECURITY)
     def delete(self, promo_id):
         """Delete a promo code (admin role); its history stays and its code stays taken."""

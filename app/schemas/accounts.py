@@ -11,7 +11,7 @@ class TokenRequestSchema(Schema):
     class Meta:
         unknown = "exclude"  # clients send extras such as token_type
 
-    grant_type = fields.String(validate=validate.Length(max=64))
+    grant_type = fields.String(required=True, validate=validate.Length(max=64))
     client_id = fields.String(validate=validate.Length(max=128))
     client_secret = fields.String(validate=validate.Length(max=256))
     scope = fields.String(validate=validate.Length(max=1024))

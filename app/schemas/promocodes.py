@@ -58,10 +58,12 @@ class PromoSchema(Schema):
     coupon = fields.String(attribute="code")
     full_price = fields.Method("_full_price", data_key="fullPrice", metadata={"type": "number"})
     gift = fields.Method("_gift", data_key="code", metadata={"type": "string"})
-    date_from = UTCDateTime(data_key="dateFrom", attribute="valid_from")
-    date_to = UTCDateTime(data_key="dateTo", attribute="valid_until")
+    date_from = UTCDateTime(data_key="dateFrom", attribute="valid_from", allow_none=True)
+    date_to = UTCDateTime(data_key="dateTo", attribute="valid_until", allow_none=True)
     times = fields.Method("_times", metadata={"type": "integer", "nullable": True})
-    has_product = fields.String(data_key="hasProduct", attribute="required_product")
+    has_product = fields.String(
+        data_key="hasProduct", attribute="required_product", allow_none=True
+    )
 
     def _full_price(self, coupon):
         return json_number(coupon.min_order_amount or 0)
