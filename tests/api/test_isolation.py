@@ -1,0 +1,189 @@
+"""Tenant isolation sweep: every route of the URL map that names a tenant, brand, coupon,
+redemption, discount, promo or customer, called with a second tenant's valid
+credentials, answers exactly what a missing resource answers, and changes nothing.
+
+Two probes per route and method: the victim's own path (tenant or brand `acme`), and
+the attacker's path holding the victim's ids. Each is compared, status and body, with
+the same call naming something that does not exist.
+"""
+
+import re
+
+import pytest
+
+from app.services.tenants import create_tenant
+from tests.api.conftest import coupon_body, order
+
+VICTIM_BRAND = {"X-API-Token": "acme-api-token-1"}
+ATTACKER_BRAND = {"X-API-Token": "globex-api-token-1"}
+MISSING = {
+    "tenant": "no-such-tenant",
+    "brand": "no-such-tenant",
+    "code": "NO-SUCH-CODE",
+    "redemption_id": "0" * 32,
+    "discount_id": 2147483647,
+    "promo_id": 2147483647,
+}
+# Routes that name no one else's resource, each with the reason.
+EXEMPT = {
+    "/static/<path:filename>": "static files",
+    "/openapi.json": "public document",
+    "/docs": "public document",
+    "/health": "no tenant data",
+    "/ready": "no tenant data",
+    "/oauth2/v1/token": "credentials are the client's own",
+    "/fans/<string:token>": "the activation token is itself the secret; no tenant credentials",
+    "/brands": "lists the calling brand's own discounts (checked below)",
+    "/brands/": "lists the calling brand's own discounts (checked below)",
+}
+# (route, method) pairs that create in the caller's own tenant when the path is the caller's.
+CREATES_OWN = {
+    ("/coupon/v1/<string:tenant>/coupons", "POST"),
+    ("/customer/v1/<string:tenant>/signup", "POST"),
+    ("/brands/<string:brand>/discounts", "POST"),
+    ("/promocodes/add", "POST"),
+}
+DISCOUNT = {"name": "d", "discount_type": "PERCENT", "discount_amount": 10}
+
+
+@pytest.fixture
+def world(app, client, tenant, token_for, customer_token):
+    """Tenant acme with one of everything; tenant globex with its own credentials."""
+    victim = token_for("hybris.coupon_manage hybris.coupon_redeem hybris.coupon_redeem_on_behalf")
+    _, customer_number = customer_token("victim@example.com")
+    client.post("/coupon/v1/acme/coupons", json=coupon_body(), headers=victim)
+    redemption = client.post(
+        "/coupon/v1/acme/coupons/WINTER_SALE/redemptions",
+        json=order(customerNumber=customer_number),
+        headers=victim,
+    ).get_json()["id"]
+    promo = client.post(
+        "/promocodes/add", json={"coupon": "ACME_PROMO", "code": "GIFT"}, headers=victim
+    ).get_json()["id"]
+    discount = client.post("/brands/acme/discounts", json=DISCOUNT, headers=VICTIM_BRAND)
+
+    other = create_tenant(slug="globex", api_token="globex-api-token-1", currency="USD")
+    attacker = token_for(
+        "hybris.coupon_manage hybris.coupon_redeem hybris.coupon_redeem_on_behalf", creds=other
+    )
+    body = {"email": "attacker@example.com", "password": "secret"}
+    client.post("/customer/v1/globex/signup", json=body, headers=attacker)
+    login = client.post("/customer/v1/globex/login", json=body, headers=attacker).get_json()
+    return {
+        "victim": {
+            "tenant": "acme",
+            "brand": "acme",
+            "code": "WINTER_SALE",
+            "redemption_id": redemption,
+            "discount_id": discount.get_json()["id"],
+            "promo_id": promo,
+        },
+        "promo_code": "ACME_PROMO",
+        "attacker": {
+            "bearer": attacker,
+            "customer": {"Authorization": "Bearer " + login["accessToken"]},
+        },
+        "victim_bearer": victim,
+    }
+
+
+def _url(rule: str, values: dict) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: str(values[m.group(1)]), rule)
+
+
+def _credentials(rule: str, world: dict) -> dict:
+    if rule.startswith("/brands"):
+        return ATTACKER_BRAND
+    if rule.endswith("/me"):
+        return world["attacker"]["customer"]
+    return world["attacker"]["bearer"]
+
+
+def _body(rule: str, method: str, names: dict, promo_code: str):
+    """A valid body for the call, naming the resources in `names`."""
+    if method in ("GET", "DELETE"):
+        return None
+    if rule.endswith("/coupons") or rule.endswith("<string:code>"):
+        return {"name": "x"} if method == "PATCH" else coupon_body(code=names["code"])
+    if rule.endswith(("/validation", "/redemptions")):
+        return order(customerNumber="C1", orderId="O-1")
+    if rule.endswith(("/signup", "/login")):
+        return {"email": "victim@example.com", "password": "secret"}
+    if rule.endswith("/fans"):
+        return {"name": "F", "email": "f@example.com", "discount_id": names["discount_id"]}
+    if "discounts" in rule:
+        return {"name": "y"} if method == "PATCH" else DISCOUNT
+    if rule == "/promocodes/":
+        return {"coupon": promo_code}
+    if rule == "/promocodes/redeem":
+        return {"coupon": promo_code, "order": {"id": "O-1"}}
+    if "promo_id" in rule:
+        return {"active": False}
+    raise AssertionError(f"no body for {method} {rule}: add one")
+
+
+def _answer(response):
+    return response.status_code, response.get_data(as_text=True)
+
+
+def probes(app):
+    """Every (rule, method) to sweep; fails on a route nobody classified."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if rule.rule in EXEMPT:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.append((rule.rule, method))
+    return found
+
+
+def test_every_route_is_swept_or_exempt_with_a_reason(app):
+    routes = {rule.rule for rule in app.url_map.iter_rules()}
+    assert set(EXEMPT) <= routes, set(EXEMPT) - routes  # no stale exemption
+    assert len(probes(app)) >= 25
+
+
+def test_another_tenant_sees_nothing_and_changes_nothing(app, client, world, db):
+    victim, promo_code = world["victim"], world["promo_code"]
+    own_path = {**victim, "tenant": "globex", "brand": "globex"}
+    own_path_missing = {**MISSING, "tenant": "globex", "brand": "globex"}
+    swept = 0
+    for rule, method in probes(app):
+        headers = _credentials(rule, world)
+        variants = []
+        if "<string:tenant>" in rule or "<string:brand>" in rule:
+            # The victim's path, against a tenant that does not exist.
+            variants.append(
+                (victim, {**victim, "tenant": MISSING["tenant"], "brand": MISSING["brand"]})
+            )
+        if (rule, method) not in CREATES_OWN:
+            # The caller's own path holding the victim's ids, against ids that do not exist.
+            variants.append((own_path, own_path_missing))
+        for names, missing_names in variants:
+            call = (_url(rule, names), _body(rule, method, names, promo_code))
+            missing = (
+                _url(rule, missing_names),
+                _body(rule, method, missing_names, "NO-SUCH-CODE"),
+            )
+            if call == missing:
+                continue  # nothing of the victim's in this call
+            probe = client.open(call[0], method=method, json=call[1], headers=headers)
+            baseline = client.open(missing[0], method=method, json=missing[1], headers=headers)
+            assert _answer(probe) == _answer(baseline), (method, call[0])
+            assert probe.status_code in (200, 401, 403, 404, 422), (method, rule)
+            swept += 1
+    assert swept >= 30
+
+    # Lists of the caller's own things hold nothing of the victim's.
+    assert client.get("/brands", headers=ATTACKER_BRAND).get_json() == []
+    promos = client.get("/promocodes/", headers=world["attacker"]["bearer"]).get_json()
+    assert promo_code not in {p["coupon"] for p in promos}
+
+    # And the victim's world is as it was.
+    manage = world["victim_bearer"]
+    coupon = client.get("/coupon/v1/acme/coupons/WINTER_SALE", headers=manage).get_json()
+    assert coupon["deleted"] is False and coupon["redemptionCount"] == 1
+    assert coupon["name"] == "Winter Sale"
+    assert [p["active"] for p in client.get("/promocodes/", headers=manage).get_json()] == [True]
+    [discount] = client.get("/brands/acme/discounts", headers=VICTIM_BRAND).get_json()
+    assert discount["name"] == "d"
