@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench soak clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: lint
 # Throughput and latency goals against gunicorn on PostgreSQL (see scripts/bench.py).
 bench: $(VENV)/.dev
 	$(BIN)/python scripts/bench.py
+
+# A few minutes of mixed load with a failing downstream and a PostgreSQL restart, then
+# an audit of answers, deliveries and counters (see scripts/soak.py).
+soak: $(VENV)/.dev
+	$(BIN)/python scripts/soak.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

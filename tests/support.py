@@ -125,3 +125,52 @@ def new_postgres_database(pg_url: str, prefix: str):
         with admin.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+def postgres_cluster(pg_url: str) -> list[str] | None:
+    """`pg_ctlcluster VERSION main` for the local server `pg_url` names, if it is local."""
+    import shutil
+
+    if "@127.0.0.1" not in pg_url and "@localhost" not in pg_url:
+        return None
+    if not shutil.which("pg_ctlcluster"):
+        return None
+    clusters = sorted(Path("/etc/postgresql").glob("*/main"))
+    return ["pg_ctlcluster", clusters[-1].parent.name, "main"] if clusters else None
+
+
+def postgres_ready(pg_url: str) -> bool:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(pg_url, poolclass=NullPool, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+
+
+def restart_local_postgres(pg_url: str) -> None:
+    """Restart the local server in fast mode: open sessions are cut, as in a failover."""
+    cluster = postgres_cluster(pg_url)
+    if cluster is None:
+        raise RuntimeError("restarting PostgreSQL needs the local cluster and pg_ctlcluster")
+    subprocess.run([*cluster, "restart", "-m", "fast"], check=True, timeout=120)
+
+
+def ensure_postgres_up(pg_url: str, timeout: float = 60) -> None:
+    """Start the local server again if a restart left it down."""
+    if postgres_ready(pg_url):
+        return
+    cluster = postgres_cluster(pg_url)
+    if cluster:
+        subprocess.run([*cluster, "start"], check=False, timeout=120)
+    deadline = time.monotonic() + timeout
+    while not postgres_ready(pg_url):
+        if time.monotonic() > deadline:
+            raise TimeoutError("PostgreSQL did not come back")
+        time.sleep(0.5)

@@ -11,7 +11,18 @@ import pytest
 import requests
 
 from tests.conftest import PG_URL
-from tests.support import BIN, ROOT, new_postgres_database, spawn, start_gunicorn, start_mock, stop
+from tests.support import (
+    BIN,
+    ROOT,
+    ensure_postgres_up,
+    new_postgres_database,
+    postgres_cluster,
+    restart_local_postgres,
+    spawn,
+    start_gunicorn,
+    start_mock,
+    stop,
+)
 
 SECRET = "system-test-secret-key-0123456789abcdef"
 
@@ -137,44 +148,11 @@ def sql(url: str, query: str, **params):
         engine.dispose()
 
 
-def _cluster() -> list[str] | None:
-    """`pg_ctlcluster VERSION main` for the local server TEST_DATABASE_URL names, if any."""
-    import shutil
-    from pathlib import Path
-
-    if not PG_URL or "@127.0.0.1" not in PG_URL and "@localhost" not in PG_URL:
-        return None
-    versions = (
-        sorted(Path("/etc/postgresql").glob("*/main")) if shutil.which("pg_ctlcluster") else []
-    )
-    return ["pg_ctlcluster", versions[-1].parent.name, "main"] if versions else None
-
-
-def postgres_ready() -> bool:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_URL, connect_args={"connect_timeout": 2})
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def restart_postgres():
     """Restart the local PostgreSQL server (fast mode: sessions are cut); back up afterwards."""
-    cluster = _cluster()
+    cluster = postgres_cluster(PG_URL or "")
     if cluster is None:
         pytest.skip("restarting PostgreSQL needs the local cluster and pg_ctlcluster")
-
-    def restart():
-        subprocess.run([*cluster, "restart", "-m", "fast"], check=True, timeout=120)
-
-    yield restart
-    if not postgres_ready():
-        subprocess.run([*cluster, "start"], check=False, timeout=120)
-        wait_for(postgres_ready, timeout=60)
+    yield lambda: restart_local_postgres(PG_URL)
+    ensure_postgres_up(PG_URL)
