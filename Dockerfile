@@ -14,6 +14,7 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
 COPY app ./app
+COPY gunicorn.conf.py ./
 COPY migrations ./migrations
 COPY mock_services ./mock_services
 RUN mkdir -p instance && chown coupon:coupon instance
