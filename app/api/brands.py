@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, request
 from flask.views import MethodView
 
-from app.api.common import Blueprint, guessing_limit, link_to
+from app.api.common import Blueprint, guessing_limit, link, link_to, links
 from app.api.idempotency import idempotent
 from app.extensions import limiter
 from app.schemas.brands import (
@@ -27,6 +27,15 @@ blp = Blueprint(
 SECURITY = [{"apiToken": []}]
 # Discount ids are 32-bit: a larger one names no discount (404), never an overflow.
 MAX_ID = 2_147_483_647
+DISCOUNT = "/brands/{brand}/discounts/{discount_id}"
+_DISCOUNT = {"brand": "$request.path.brand", "discount_id": "$response.body#/id"}
+_CREATED_DISCOUNT_LINKS = links(
+    200,
+    GetDiscount=link(DISCOUNT, "get", "Read the discount", **_DISCOUNT),
+    ReplaceDiscount=link(DISCOUNT, "put", "Replace the discount", **_DISCOUNT),
+    ChangeDiscount=link(DISCOUNT, "patch", "Change the discount", **_DISCOUNT),
+    DeleteDiscount=link(DISCOUNT, "delete", "Retire the discount", **_DISCOUNT),
+)
 
 
 @blp.before_request
@@ -74,7 +83,7 @@ class Discounts(MethodView):
     @blp.arguments(DiscountWriteSchema)
     @blp.response(200, DiscountSchema)
     @blp.errors(400, 401, 403, 409)
-    @blp.doc(security=SECURITY)
+    @blp.doc(security=SECURITY, **_CREATED_DISCOUNT_LINKS)
     def post(self, data, brand):
         """Create a discount (the seed answers 200)."""
         return brands.create_discount(tenant=_brand(brand), values=data)

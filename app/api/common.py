@@ -182,6 +182,21 @@ def install_response_headers(app: Flask) -> None:
         return response
 
 
+def links(status: int, **named: dict) -> dict:
+    """`blp.doc(**links(201, Name=link(...)))`: OpenAPI links from a view's answer."""
+    return {"responses": {status: {"links": named}}}
+
+
+def link(path: str, method: str, description: str, **parameters: str) -> dict:
+    """An OpenAPI link to the operation at `path` (as documented) and `method`."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method}",
+        "description": description,
+        "parameters": parameters,
+    }
+
+
 def link_to(path: str) -> str:
     """An absolute URL for a resource path (PUBLIC_BASE_URL when behind a proxy)."""
     base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url

@@ -5,7 +5,15 @@ from __future__ import annotations
 from flask import Response, request
 from flask.views import MethodView
 
-from app.api.common import Blueprint, before_body, guessing_limit, has_bearer_token, link_to
+from app.api.common import (
+    Blueprint,
+    before_body,
+    guessing_limit,
+    has_bearer_token,
+    link,
+    link_to,
+    links,
+)
 from app.api.idempotency import idempotent
 from app.auth import current_caller, require_manage
 from app.extensions import limiter
@@ -54,6 +62,30 @@ def _manager(tenant: str):
     return tenants.get_tenant(tenant)
 
 
+COUPON = "/coupon/v1/{tenant}/coupons/{code}"
+REDEMPTION = COUPON + "/redemptions/{redemption_id}"
+# The created coupon, by the code in the answer.
+_COUPON = {"tenant": "$request.path.tenant", "code": "$response.body#/id"}
+_CREATED_COUPON_LINKS = links(
+    201,
+    GetCoupon=link(COUPON, "get", "Read the coupon", **_COUPON),
+    ChangeCoupon=link(COUPON, "patch", "Change the coupon", **_COUPON),
+    DeleteCoupon=link(COUPON, "delete", "Delete the coupon", **_COUPON),
+    ValidateCoupon=link(COUPON + "/validation", "post", "Validate it for an order", **_COUPON),
+    RedeemCoupon=link(COUPON + "/redemptions", "post", "Redeem it", **_COUPON),
+)
+_REDEMPTION = {
+    "tenant": "$request.path.tenant",
+    "code": "$request.path.code",
+    "redemption_id": "$response.body#/id",
+}
+_CREATED_REDEMPTION_LINKS = links(
+    201,
+    GetRedemption=link(REDEMPTION, "get", "Read the redemption", **_REDEMPTION),
+    DeleteRedemption=link(REDEMPTION, "delete", "Remove it (gives the use back)", **_REDEMPTION),
+)
+
+
 def _tenant_id(tenant: str, **_):
     return tenants.get_tenant(tenant).id
 
@@ -91,7 +123,7 @@ class Coupons(MethodView):
     @blp.arguments(CouponWriteSchema)
     @blp.response(201, CreatedSchema)
     @blp.errors(400, 401, 403, 404, 409, 422)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(security=[{"bearerAuth": []}], **_CREATED_COUPON_LINKS)
     def post(self, data, tenant):
         """Create a coupon; a missing code is generated (scope coupon_manage)."""
         coupon = coupons.create_coupon(tenant=_manager(tenant), values=data)
@@ -186,6 +218,7 @@ class Redemptions(MethodView):
         200, schema=CreatedSchema, description="This order id's redemption, again", success=True
     )
     @blp.errors(400, 403, 404, 409, 422, 429)
+    @blp.doc(**_CREATED_REDEMPTION_LINKS)
     def post(self, data, tenant, code):
         """Redeem the coupon once for this order (atomic; limits hold under concurrency)."""
         caller = current_caller(tenant)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from app.api.common import Blueprint, before_body, guessing_limit
+from app.api.common import Blueprint, before_body, guessing_limit, link, links
 from app.api.idempotency import idempotent
 from app.auth import Caller, bearer_caller
 from app.errors import InsufficientScope, InvalidToken, Unauthorized
@@ -40,6 +40,12 @@ blp = Blueprint(
     description="Promo codes with gifts (Russian texts; Accept-Language: en for English).",
 )
 SECURITY = [{"bearerAuth": []}]
+_PROMO = {"promo_id": "$response.body#/id"}
+_ADDED_PROMO_LINKS = links(
+    201,
+    ChangePromo=link("/promocodes/{promo_id}", "patch", "Change the promo code", **_PROMO),
+    DeletePromo=link("/promocodes/{promo_id}", "delete", "Delete the promo code", **_PROMO),
+)
 
 
 class AdminRoleRequired(InsufficientScope):
@@ -147,7 +153,7 @@ class AddPromocode(MethodView):
     @blp.arguments(PromoWriteSchema)
     @blp.response(201, PromoCreatedSchema)
     @blp.errors(400, 401, 403, 409, 422)
-    @blp.doc(security=SECURITY)
+    @blp.doc(security=SECURITY, **_ADDED_PROMO_LINKS)
     def post(self, data):
         """Add a promo code (admin role); 409 PROMO_IS_EXISTS when the code is taken."""
         return promocodes.create_promo(tenant=_tenant(), values=data)
