@@ -48,6 +48,14 @@ def _register_extensions(app: Flask) -> None:
 
     os.makedirs(app.instance_path, exist_ok=True)
     db.init_app(app)
+
+    @app.teardown_appcontext
+    def _discard_session(_exc):
+        # Registered after Flask-SQLAlchemy's, so it runs first and theirs finds nothing.
+        from app.services.uow import discard_session
+
+        discard_session()
+
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     limiter.init_app(app)
     api.init_app(app)

@@ -28,7 +28,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import new_postgres_database, start_gunicorn, stop  # noqa: E402
+from tests.support import (  # noqa: E402
+    client_token,
+    new_postgres_database,
+    start_gunicorn,
+    stop,
+)
 
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
@@ -73,21 +78,6 @@ def flask(url: str, *args: str) -> str:
         check=True,
     )
     return result.stdout
-
-
-def token(api: str, tenant: dict, scope: str) -> dict:
-    response = requests.post(
-        f"{api}/oauth2/v1/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": tenant["client_id"],
-            "client_secret": tenant["client_secret"],
-            "scope": f"hybris.tenant=bench {scope}",
-        },
-        timeout=10,
-    )
-    response.raise_for_status()
-    return {"Authorization": "Bearer " + response.json()["access_token"]}
 
 
 def run(name: str, send: Callable[[requests.Session, int], requests.Response]) -> dict:
@@ -136,9 +126,9 @@ def run(name: str, send: Callable[[requests.Session, int], requests.Response]) -
 
 
 def scenarios(api: str, tenant: dict) -> list[dict]:
-    manage = token(api, tenant, "hybris.coupon_manage")
-    on_behalf = token(api, tenant, "hybris.coupon_redeem_on_behalf")
-    user = token(api, tenant, "hybris.coupon_redeem")
+    manage = client_token(api, tenant, "hybris.coupon_manage")
+    on_behalf = client_token(api, tenant, "hybris.coupon_redeem_on_behalf")
+    user = client_token(api, tenant, "hybris.coupon_redeem")
     coupon = {
         "code": "BENCH",
         "discountType": "PERCENT",

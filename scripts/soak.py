@@ -21,6 +21,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import (  # noqa: E402
     BIN,
+    client_token,
     ensure_postgres_up,
     new_postgres_database,
     restart_local_postgres,
@@ -150,7 +152,9 @@ class Load:
 
     # -- the mix --------------------------------------------------------------------
 
-    def one(self, session: requests.Session, rng: random.Random, n: int) -> tuple[str, int]:
+    def one(
+        self, session: requests.Session, rng: random.Random, n: int
+    ) -> tuple[str, requests.Response]:
         api, t = self.api, self.tokens
         order = {
             "orderTotal": {"amount": 100, "currency": USD},
@@ -221,7 +225,7 @@ class Load:
                 r = session.post(f"{api}/brands/soak/fans", json=fan, headers=brand)
         else:
             r = session.get(f"{coupons}/SOAK_OPEN", headers=t["manage"])
-        return kind, r.status_code
+        return kind, r
 
     def _check_replay(self, key: str, response: requests.Response) -> None:
         if response.status_code >= 500:
@@ -239,11 +243,15 @@ class Load:
         while time.monotonic() < stop_at:
             n += 1
             try:
-                kind, status = self.one(session, rng, n)
+                kind, response = self.one(session, rng, n)
+                status = response.status_code
             except requests.RequestException as error:
                 kind, status = "connection error", 0
                 with self.lock:
                     self.errors.append(f"{type(error).__name__}")
+            if status >= 500 and status != 503:
+                with self.lock:
+                    self.errors.append(f"{kind}: {status} {response.text[:300]}")
             with self.lock:
                 self.statuses[status] += 1
                 self.by_kind[kind] += 1
@@ -286,7 +294,8 @@ def main() -> int:
             env = env_for(url, downstream, secret)
             flask(env, "db", "upgrade")
             tenant = json.loads(flask(env, "tenant", "create", "soak", "--currency", USD))
-            api_process, api = start_gunicorn(env, workers=WORKERS)
+            api_log = tempfile.NamedTemporaryFile("w+", prefix="soak-api-", suffix=".log")
+            api_process, api = start_gunicorn(env, workers=WORKERS, stderr=api_log)
             processes.append(api_process)
             for _ in range(2):
                 processes.append(
@@ -300,28 +309,18 @@ def main() -> int:
                 stop(process)
             ensure_postgres_up(PG_URL)
     report(summary)
+    if not summary["ok"]:
+        api_log.seek(0)
+        failures = [line for line in api_log if '"level": "ERROR"' in line]
+        print("API errors logged:", *failures[:5], sep="\n")
     return 0 if summary["ok"] else 1
 
 
 def tokens(api: str, tenant: dict) -> dict:
-    def one(scope: str) -> dict:
-        response = requests.post(
-            f"{api}/oauth2/v1/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": tenant["client_id"],
-                "client_secret": tenant["client_secret"],
-                "scope": f"hybris.tenant=soak {scope}".strip(),
-            },
-            timeout=10,
-        )
-        response.raise_for_status()
-        return {"Authorization": "Bearer " + response.json()["access_token"]}
-
     return {
-        "manage": one("hybris.coupon_manage"),
-        "on_behalf": one("hybris.coupon_redeem_on_behalf"),
-        "user": one("hybris.coupon_redeem"),
+        "manage": client_token(api, tenant, "hybris.coupon_manage"),
+        "on_behalf": client_token(api, tenant, "hybris.coupon_redeem_on_behalf"),
+        "user": client_token(api, tenant, "hybris.coupon_redeem"),
     }
 
 

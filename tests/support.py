@@ -88,7 +88,7 @@ def _wait_or_stop(process: subprocess.Popen, url: str, timeout: float) -> None:
         raise
 
 
-def start_gunicorn(env: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
+def start_gunicorn(env: dict, workers: int = 4, **spawn_args) -> tuple[subprocess.Popen, str]:
     """The API under gunicorn with several workers; returns it and its base URL."""
     port = free_port()
     process = spawn(
@@ -101,6 +101,7 @@ def start_gunicorn(env: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
             "app:create_app()",
         ],
         env=env,
+        **spawn_args,
     )
     url = f"http://127.0.0.1:{port}"
     _wait_or_stop(process, url + "/health", 60)
@@ -174,3 +175,20 @@ def ensure_postgres_up(pg_url: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("PostgreSQL did not come back")
         time.sleep(0.5)
+
+
+def client_token(api: str, creds: dict, scope: str) -> dict:
+    """Authorization headers for a client-credentials token of `creds` (as printed by
+    `flask tenant create`) with `scope` on its own tenant."""
+    response = requests.post(
+        f"{api}/oauth2/v1/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds["client_id"],
+            "client_secret": creds["client_secret"],
+            "scope": f"hybris.tenant={creds['tenant']} {scope}".strip(),
+        },
+        timeout=10,
+    )
+    response.raise_for_status()
+    return {"Authorization": "Bearer " + response.json()["access_token"]}

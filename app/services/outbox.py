@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.database import utcnow
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus
-from app.services.uow import unit_of_work
+from app.services.uow import discard_session, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ def run_worker(config, stop: threading.Event, housekeeping: Callable[[], object]
             if not delivered:
                 stop.wait(settings.poll_seconds)
         except SQLAlchemyError as error:
-            db.session.remove()
+            discard_session()
             outage_wait = min(
                 max(outage_wait * 2, settings.poll_seconds, 0.5), MAX_OUTAGE_BACKOFF_SECONDS
             )

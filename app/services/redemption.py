@@ -223,16 +223,7 @@ def get_redemption(
     """One redemption: managers see any, others only their own (or on behalf)."""
     if caller.is_anonymous:
         raise Unauthorized("Sign in to read a redemption")
-    coupon = coupons.find(tenant=tenant, code=code)
-    redemption = None
-    if coupon is not None:
-        redemption = db.session.scalar(
-            select(Redemption).where(
-                Redemption.coupon_id == coupon.id, Redemption.id == redemption_id
-            )
-        )
-    if redemption is None:
-        raise NotFound("Redemption not found")
+    _, redemption = _find_redemption(tenant, code, redemption_id)
     if caller.manages:
         return redemption
     customer = caller.acting_customer(customer_hint)
@@ -244,15 +235,23 @@ def get_redemption(
 def cancel(*, tenant: Tenant, code: str, redemption_id: str) -> None:
     """Delete a redemption and give its use back, under the same row lock."""
     with unit_of_work():
-        coupon = coupons.find(tenant=tenant, code=code, for_update=True)
-        redemption = None
-        if coupon is not None:
-            redemption = db.session.scalar(
-                select(Redemption).where(
-                    Redemption.coupon_id == coupon.id, Redemption.id == redemption_id
-                )
-            )
-        if redemption is None:
-            raise NotFound("Redemption not found")
+        coupon, redemption = _find_redemption(tenant, code, redemption_id, for_update=True)
         db.session.delete(redemption)
         coupon.redemption_count = Coupon.redemption_count - 1
+
+
+def _find_redemption(
+    tenant: Tenant, code: str, redemption_id: str, *, for_update: bool = False
+) -> tuple[Coupon, Redemption]:
+    """The coupon (locked, if asked) and one of its redemptions, or NotFound."""
+    coupon = coupons.find(tenant=tenant, code=code, for_update=for_update)
+    redemption = None
+    if coupon is not None:
+        redemption = db.session.scalar(
+            select(Redemption).where(
+                Redemption.coupon_id == coupon.id, Redemption.id == redemption_id
+            )
+        )
+    if redemption is None:
+        raise NotFound("Redemption not found")
+    return coupon, redemption

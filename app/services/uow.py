@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -41,6 +42,20 @@ def unit_of_work() -> Iterator[Session]:
 def in_unit_of_work() -> bool:
     """True inside a `unit_of_work()` block."""
     return db.session().info.get(_DEPTH, 0) > 0
+
+
+def discard_session() -> None:
+    """Close and forget the session, even when its connection died under it.
+
+    Closing rolls back on the connection; after a database restart that raises,
+    though the connection is already invalidated and will not be reused. Said at
+    the end of every app context (instead of letting the error escape the app,
+    where gunicorn answers 500) and by the worker after a database error.
+    """
+    try:
+        db.session.remove()
+    except SQLAlchemyError:
+        db.session.registry.clear()
 
 
 def end_read(*keep: object) -> None:

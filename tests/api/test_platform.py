@@ -1,5 +1,7 @@
 """Health, docs, request ids and error rendering that every dialect shares."""
 
+import pytest
+
 
 def test_health_and_ready(client):
     assert client.get("/health").get_json() == {"status": "ok"}
@@ -146,3 +148,22 @@ def test_trusted_proxy_count_makes_limits_key_on_the_client(database_url):
     assert statuses(1, "203.0.113.1", "203.0.113.2") == [[404, 404, 429], [404, 404, 429]]
     # No trusted proxy: the header is the client's own word, ignored.
     assert statuses(0, "203.0.113.3", "203.0.113.4") == [[404, 404, 429], [429, 429, 429]]
+
+
+def test_teardown_survives_a_connection_killed_under_it(app, db, backend):
+    """A database restart between a request's last query and its teardown: the dead
+    connection is discarded, not raised out of the app (gunicorn would answer 500)."""
+    if backend != "postgresql":
+        pytest.skip("needs a server to kill the connection")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    with app.test_request_context("/coupon/v1/acme/coupons/X"):
+        with app.app_context():
+            pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar()  # read open
+            killer = create_engine(db.engine.url, poolclass=NullPool)
+            with killer.connect() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            killer.dispose()
+        # Leaving the context ran the teardown: reaching here is the assertion.
+    assert db.session.execute(text("SELECT 1")).scalar() == 1  # a fresh connection works

@@ -156,3 +156,25 @@ def restart_postgres():
         pytest.skip("restarting PostgreSQL needs the local cluster and pg_ctlcluster")
     yield lambda: restart_local_postgres(PG_URL)
     ensure_postgres_up(PG_URL)
+
+
+def enqueue(env: dict, count: int) -> None:
+    """Queue `count` realizer messages directly, in one transaction of another process."""
+    script = (
+        "from app import create_app\n"
+        "from app.extensions import db\n"
+        "from app.services import outbox\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        f"    for i in range({count}):\n"
+        "        outbox.enqueue(tenant_id=None, destination=outbox.COUPON_REALIZER,"
+        " path='/coupon', payload={'n': i})\n"
+        "    db.session.commit()\n"
+    )
+    subprocess.run(
+        [str(BIN / "python"), "-c", script],
+        env={**os.environ, **env},
+        check=True,
+        cwd=ROOT,
+        timeout=60,
+    )

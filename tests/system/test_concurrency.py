@@ -7,21 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from tests.api.conftest import coupon_body, order
-
-
-def token(api, tenant, scope):
-    response = requests.post(
-        f"{api}/oauth2/v1/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": tenant["client_id"],
-            "client_secret": tenant["client_secret"],
-            "scope": f"hybris.tenant=acme {scope}",
-        },
-        timeout=10,
-    )
-    response.raise_for_status()
-    return {"Authorization": "Bearer " + response.json()["access_token"]}
+from tests.support import client_token as token
 
 
 def fire(count, request):

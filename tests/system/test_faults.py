@@ -16,11 +16,12 @@ import requests
 from standardwebhooks.webhooks import Webhook
 
 from tests.api.conftest import coupon_body, order
-from tests.support import BIN, ROOT, free_port, spawn, start_gunicorn, stop, wait_http
+from tests.support import BIN, free_port, spawn, start_gunicorn, stop, wait_http
 from tests.system.conftest import (
     SECRET,
     app_env,
     brand,
+    enqueue,
     mock,
     received,
     run_flask,
@@ -230,28 +231,6 @@ def _children(pid: int) -> list[str]:
 
 
 # --- downstream faults ----------------------------------------------------------------
-
-
-def enqueue(env, count):
-    """Queue `count` realizer messages directly (one transaction)."""
-    script = (
-        "from app import create_app\n"
-        "from app.extensions import db\n"
-        "from app.services import outbox\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        f"    for i in range({count}):\n"
-        "        outbox.enqueue(tenant_id=None, destination=outbox.COUPON_REALIZER,"
-        " path='/coupon', payload={'n': i})\n"
-        "    db.session.commit()\n"
-    )
-    subprocess.run(
-        [str(BIN / "python"), "-c", script],
-        env={**os.environ, **env},
-        check=True,
-        cwd=ROOT,
-        timeout=60,
-    )
 
 
 def test_hanging_downstream_times_out_and_is_delivered_later(fresh_pg, processes):

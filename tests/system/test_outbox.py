@@ -4,15 +4,14 @@ gunicorn, `flask outbox dispatch` workers and `python -m mock_services` downstre
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import requests
 
-from tests.support import ROOT, free_port, start_gunicorn
+from tests.support import free_port, start_gunicorn
 from tests.system.conftest import (
     brand,
+    enqueue,
     mock,
     received,
     run_flask,
@@ -185,20 +184,7 @@ def test_api_answers_fast_while_downstream_is_down(fresh_pg, processes):
 def test_two_workers_do_not_double_deliver(fresh_pg, processes):
     realizer_url = mock(processes)
     env = worker_env(fresh_pg, COUPON_REALIZER_URL=realizer_url)
-    script = (
-        "from app import create_app\n"
-        "from app.extensions import db\n"
-        "from app.services import outbox\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        "    for i in range(200):\n"
-        "        outbox.enqueue(tenant_id=None, destination=outbox.COUPON_REALIZER,"
-        " path='/coupon', payload={'n': i})\n"
-        "    db.session.commit()\n"
-    )
-    subprocess.run(
-        [sys.executable, "-c", script], env={**os.environ, **env}, check=True, cwd=ROOT, timeout=60
-    )
+    enqueue(env, 200)
     start_worker(processes, env)
     start_worker(processes, env)
     wait_for(lambda: len(received(realizer_url)) >= 200, timeout=60)
