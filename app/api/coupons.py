@@ -179,7 +179,7 @@ class Validation(MethodView):
     @limiter.limit(guessing_limit)
     @blp.arguments(RedemptionRequestSchema)
     @blp.response(200)
-    @blp.errors(400, 403, 404, 429)
+    @blp.errors(400, 401, 403, 404, 429)
     def post(self, data, tenant, code):
         """Check that the coupon could be redeemed for this order; stores nothing."""
         caller = current_caller(tenant)
@@ -217,7 +217,7 @@ class Redemptions(MethodView):
     @blp.alt_response(
         200, schema=CreatedSchema, description="This order id's redemption, again", success=True
     )
-    @blp.errors(400, 403, 404, 409, 422, 429)
+    @blp.errors(400, 401, 403, 404, 409, 422, 429)
     @blp.doc(**_CREATED_REDEMPTION_LINKS)
     def post(self, data, tenant, code):
         """Redeem the coupon once for this order (atomic; limits hold under concurrency)."""

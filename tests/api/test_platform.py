@@ -167,3 +167,14 @@ def test_teardown_survives_a_connection_killed_under_it(app, db, backend):
             killer.dispose()
         # Leaving the context ran the teardown: reaching here is the assertion.
     assert db.session.execute(text("SELECT 1")).scalar() == 1  # a fresh connection works
+
+
+def test_every_bearer_route_documents_its_401(client):
+    """A bad bearer token is a 401 on every route that reads one, so each says so."""
+    spec = client.get("/openapi.json").get_json()
+    for path, item in spec["paths"].items():
+        if not path.startswith(("/coupon/", "/customer/", "/promocodes", "/brands")):
+            continue
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                assert "401" in operation["responses"], (method, path)
