@@ -69,12 +69,11 @@ events_cli = AppGroup("events", help="Redemption events (Standard Webhooks).")
 def dispatch_command(once: bool) -> None:
     """Run the outbox worker (until SIGINT/SIGTERM unless --once)."""
     from app.services.idempotency import purge_expired
-    from app.services.outbox import dispatch_once, run_worker
+    from app.services.outbox import deliver_due, run_worker
 
     config = current_app.config
     if once:
-        while dispatch_once(config):
-            pass
+        deliver_due(config)
         return
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

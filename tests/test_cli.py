@@ -102,3 +102,19 @@ def test_idempotency_purge_removes_only_expired_records(runner, db, tenant):
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "purged 2 idempotency records"
     assert db.session.scalars(select(IdempotencyRecord.key)).all() == ["fresh"]
+
+
+def test_outbox_dispatch_once_attempts_what_is_due_and_exits(app, runner, db):
+    from app.models import OutboxMessage
+    from app.services import outbox
+    from tests.support import free_port
+
+    app.config["COUPON_REALIZER_URL"] = f"http://127.0.0.1:{free_port()}"  # nobody listens
+    outbox.enqueue(tenant_id=None, destination=outbox.COUPON_REALIZER, payload={"n": 1})
+    db.session.commit()
+    result = runner.invoke(args=["outbox", "dispatch", "--once"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    [message] = db.session.query(OutboxMessage).all()
+    assert message.status == "pending" and message.attempts == 1
+    assert "ConnectionError" in message.last_error

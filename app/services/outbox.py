@@ -222,11 +222,9 @@ def record_result(message: dict, error: str | None, settings: Settings) -> None:
         )
 
 
-def dispatch_once(config, http: requests.Session | None = None) -> int:
+def dispatch_once(settings: Settings, http: requests.Session) -> int:
     """Deliver one batch of due messages; returns how many were attempted."""
-    settings = Settings.from_config(config)
     claimed = claim_due(settings)
-    http = http or requests.Session()
     for message in claimed:
         error = deliver(message, settings, http)
         if error:
@@ -241,6 +239,13 @@ def dispatch_once(config, http: requests.Session | None = None) -> int:
             log.error("outbox result not recorded", extra={"message_id": message["id"]})
             raise
     return len(claimed)
+
+
+def deliver_due(config) -> None:
+    """Deliver batches until nothing is due (`outbox dispatch --once`)."""
+    settings, http = Settings.from_config(config), requests.Session()
+    while dispatch_once(settings, http):
+        pass
 
 
 def run_worker(config, stop: threading.Event, housekeeping: Callable[[], object]) -> None:
@@ -259,7 +264,7 @@ def run_worker(config, stop: threading.Event, housekeeping: Callable[[], object]
             if time.monotonic() >= next_housekeeping:
                 housekeeping()
                 next_housekeeping = time.monotonic() + 3600
-            delivered = dispatch_once(config, http)
+            delivered = dispatch_once(settings, http)
             outage_wait = 0.0
             if not delivered:
                 stop.wait(settings.poll_seconds)
