@@ -31,9 +31,10 @@ format: $(VENV)/.dev
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Throughput and latency goals against gunicorn on PostgreSQL (see scripts/bench.py).
+# The service beside a bare baseline app, same gunicorn and PostgreSQL, driven by wrk
+# (apt-get install wrk); prints a table and writes bench/results.json (see bench/run.py).
 bench: $(VENV)/.dev
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python bench/run.py
 
 # A few minutes of mixed load with a failing downstream and a PostgreSQL restart, then
 # an audit of answers, deliveries and counters (see scripts/soak.py).

@@ -1,10 +1,11 @@
-"""`python -m mock_services --port N [--fail N] [--fail-every K] [--hang N]`.
+"""`python -m mock_services --port N [--fail N] [--fail-every K] [--hang N] [--delay S]`.
 
 Answers 200 `OK` to every method and path, prints the method, path and JSON
 body, and keeps them; `GET /_received` returns what was kept as a JSON list
 and `DELETE /_received` forgets it. Faults, for tests (requests other than
 /_received): `--fail N` answers 503 to the first N, `--fail-every K` to every
-K-th, and `--hang N` keeps the first N waiting `--hang-seconds` before answering.
+K-th, `--hang N` keeps the first N waiting `--hang-seconds` before answering, and
+`--delay S` makes every answer take S seconds (a slow downstream, for benchmarks).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Recorder:
             self._received.clear()
 
 
-def make_handler(recorder: Recorder, hang_seconds: float = 3600.0):
+def make_handler(recorder: Recorder, hang_seconds: float = 3600.0, delay: float = 0.0):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out as separate writes: without TCP_NODELAY every answer
@@ -99,6 +100,8 @@ def make_handler(recorder: Recorder, hang_seconds: float = 3600.0):
             print(json.dumps(body, indent=2, ensure_ascii=False), flush=True)
             if hang:
                 time.sleep(hang_seconds)
+            elif delay:
+                time.sleep(delay)
             if status == 200:
                 self._reply(200, b"OK")
             else:
@@ -120,9 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-every", type=int, default=0, help="answer 503 to every K-th")
     parser.add_argument("--hang", type=int, default=0, help="keep the first N waiting")
     parser.add_argument("--hang-seconds", type=float, default=3600.0)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds every answer takes")
     args = parser.parse_args(argv)
     recorder = Recorder(args.fail, args.fail_every, args.hang)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(recorder, args.hang_seconds))
+    server = ThreadingHTTPServer(
+        (args.host, args.port), make_handler(recorder, args.hang_seconds, args.delay)
+    )
     server.daemon_threads = True
     print(f"mock service listening on {args.host}:{args.port}", file=sys.stderr, flush=True)
     try:

@@ -63,7 +63,11 @@ def spawn(args: list[str], env: dict | None = None, **kwargs) -> subprocess.Pope
 
 
 def start_mock(
-    fail: int = 0, fail_every: int = 0, hang: int = 0, hang_seconds: float = 3600
+    fail: int = 0,
+    fail_every: int = 0,
+    hang: int = 0,
+    hang_seconds: float = 3600,
+    delay: float = 0.0,
 ) -> tuple[subprocess.Popen, str]:
     """A real `python -m mock_services` process; returns it and its base URL."""
     port = free_port()
@@ -74,6 +78,8 @@ def start_mock(
         args += ["--fail-every", str(fail_every)]
     if hang:
         args += ["--hang", str(hang), "--hang-seconds", str(hang_seconds)]
+    if delay:
+        args += ["--delay", str(delay)]
     process = spawn(args)
     url = f"http://127.0.0.1:{port}"
     _wait_or_stop(process, url + "/_received", 20)
@@ -88,8 +94,10 @@ def _wait_or_stop(process: subprocess.Popen, url: str, timeout: float) -> None:
         raise
 
 
-def start_gunicorn(env: dict, workers: int = 4, **spawn_args) -> tuple[subprocess.Popen, str]:
-    """The API under gunicorn with several workers; returns it and its base URL."""
+def start_gunicorn(
+    env: dict, workers: int = 4, target: str = "app:create_app()", **spawn_args
+) -> tuple[subprocess.Popen, str]:
+    """The API (or another WSGI `target`) under gunicorn; returns it and its base URL."""
     port = free_port()
     process = spawn(
         [
@@ -98,7 +106,7 @@ def start_gunicorn(env: dict, workers: int = 4, **spawn_args) -> tuple[subproces
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
-            "app:create_app()",
+            target,
         ],
         env=env,
         **spawn_args,

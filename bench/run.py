@@ -1,0 +1,521 @@
+"""`make bench`: the service beside a bare baseline, same gunicorn, same PostgreSQL, one run.
+
+On a fresh database next to BENCH_DATABASE_URL (default: the local server's
+`test` database) it loads a tenant with 100,000 coupons and 1,000,000
+redemptions, starts the service and `bench/baseline.py` under gunicorn with
+BENCH_WORKERS workers (default 4), and drives each scenario with wrk
+(BENCH_CONNECTIONS connections, default 32, for BENCH_SECONDS seconds, default
+5), service first, then baseline. For each: requests/s, p50 and p99, statuses,
+and the ratio to the baseline. Then fan registration against a downstream that
+answers at once and in 500 ms, and throughput with 1, 2 and 4 workers. Prints a
+table and writes bench/results.json (BENCH_OUTPUT to change it).
+
+Absolute numbers drift 20-30% between runs on a 2-core machine that also runs
+the client and the database; the ratios, taken in the same run, are the result.
+Exit status 1 when a correctness check fails (the limited coupon must stop at
+exactly 1,000 redemptions); targets missed are marked in the table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import (  # noqa: E402
+    client_token,
+    new_postgres_database,
+    spawn,
+    start_gunicorn,
+    start_mock,
+    stop,
+)
+
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+OUTPUT = Path(os.environ.get("BENCH_OUTPUT", ROOT / "bench" / "results.json"))
+SECRET = "bench-secret-key-0123456789abcdef0123"
+API_TOKEN = "bench-api-token-1"
+TENANT = "bench"
+LIMIT = 1000
+
+# Minimum ratio to the baseline and maximum p99 (ms), per scenario (the issue's targets).
+TARGETS = {
+    "validation": (0.8, 50),
+    "redemption (hot coupon)": (0.8, 100),
+    "redemption (hot coupon, Idempotency-Key)": (0.8, 100),
+}
+
+
+@dataclass
+class Scenario:
+    name: str
+    # Path and JSON body per side ("service" or "baseline"); "%s" is a per-request counter.
+    path: dict[str, str]
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+    keyed: bool = False
+
+
+LUA = r"""
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  counter = 0
+  statuses = {}
+end
+function request()
+  counter = counter + 1
+  local n = RUN .. "-" .. tid .. "-" .. counter
+  local headers = HEADERS
+  if KEYED then headers["Idempotency-Key"] = "key-" .. n end
+  return wrk.format("POST", PATH, headers, string.format(BODY, n))
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local merged = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      merged[tostring(status)] = (merged[tostring(status)] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(merged) do
+    table.insert(parts, string.format('"%s": %d', status, count))
+  end
+  io.write(string.format(
+    'RESULT {"requests": %d, "seconds": %.3f, "p50_us": %d, "p99_us": %d, ' ..
+    '"socket_errors": %d, "statuses": {%s}}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    table.concat(parts, ", ")))
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal is a valid Lua string literal here
+
+
+def wrk(base: str, scenario: Scenario, side: str, seconds: float = SECONDS) -> dict:
+    """Drive `side` with wrk for `seconds`; returns its figures."""
+    headers = (
+        "{"
+        + ", ".join(
+            f"[{lua_string(k)}] = {lua_string(v)}"
+            for k, v in {"Content-Type": "application/json", **scenario.headers}.items()
+        )
+        + "}"
+    )
+    script = (
+        f"RUN = {lua_string(side[0] + os.urandom(3).hex())}\n"
+        f"PATH = {lua_string(scenario.path[side])}\n"
+        f"BODY = {lua_string(scenario.body)}\n"
+        f"HEADERS = {headers}\n"
+        f"KEYED = {'true' if scenario.keyed else 'false'}\n" + LUA
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        result = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{CONNECTIONS}",
+                f"-d{seconds:g}s",
+                "--timeout",
+                "10s",
+                "-s",
+                handle.name,
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        os.unlink(handle.name)
+    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))
+    figures = json.loads(line.removeprefix("RESULT "))
+    return {
+        "rps": round(figures["requests"] / figures["seconds"], 1),
+        "p50_ms": round(figures["p50_us"] / 1000, 1),
+        "p99_ms": round(figures["p99_us"] / 1000, 1),
+        "requests": figures["requests"],
+        "statuses": figures["statuses"],
+        "socket_errors": figures["socket_errors"],
+    }
+
+
+def service_env(url: str, realizer: str) -> dict:
+    return {
+        "DATABASE_URL": url,
+        "APP_ENV": "development",
+        "SECRET_KEY": SECRET,
+        "RATELIMIT_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+        "COUPON_REALIZER_URL": realizer,
+        "EMAIL_VERIFIER_URL": realizer,
+        "OUTBOX_POLL_SECONDS": "0.2",
+    }
+
+
+def baseline_env(url: str, realizer: str) -> dict:
+    return {
+        "BASELINE_DATABASE_URL": url,
+        "BASELINE_PROMO_TENANT": TENANT,
+        "COUPON_REALIZER_URL": realizer,
+    }
+
+
+def flask(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def sql(url: str, statement: str, **params):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.begin() as connection:
+        result = connection.execute(text(statement), params)
+        rows = result.all() if result.returns_rows else None
+    engine.dispose()
+    return rows
+
+
+def load_data(url: str) -> None:
+    """100,000 coupons and 1,000,000 redemptions in the bench tenant (plain SQL)."""
+    tenant_id = sql(url, "SELECT id FROM tenants WHERE slug = :s", s=TENANT)[0][0]
+    sql(
+        url,
+        """
+        INSERT INTO coupons (tenant_id, code, code_key, name, discount_type, discount_percentage,
+            currency, free_products, free_shipping, valid_for, allow_anonymous, max_redemptions,
+            max_redemptions_per_customer, active, deleted, redemption_count, origin, created_at,
+            updated_at, min_order_amount)
+        SELECT :t, 'BULK' || g, 'bulk' || g, 'Bulk ' || g, 'PERCENT', 10, 'USD', '[]', false,
+            '[]', false, -1, -1, true, false, 10, 'coupon', now(), now(), 20
+        FROM generate_series(1, 100000) g""",
+        t=tenant_id,
+    )
+    sql(
+        url,
+        """
+        INSERT INTO redemptions (id, tenant_id, coupon_id, customer_number, order_total_amount,
+            order_total_currency, discount_amount, discount_currency, redeemed_at)
+        SELECT md5(g::text), :t, first.id + (g % 100000), 'CUST' || (g % 50000), 100, 'USD', 10,
+            'USD', now() - make_interval(secs => g)
+        FROM generate_series(1, 1000000) g,
+            (SELECT min(id) AS id FROM coupons WHERE tenant_id = :t) first""",
+        t=tenant_id,
+    )
+    sql(url, "ANALYZE")
+
+
+def create_fixtures(api: str, creds: dict) -> dict:
+    """The coupons, promo code and discount the scenarios use; returns auth headers."""
+    manage = client_token(api, creds, "hybris.coupon_manage")
+    coupons = [{"code": "VALIDATE"}]
+    for side in ("S", "B"):
+        coupons += [
+            {"code": f"HOT_{side}"},
+            {"code": f"KEYED_{side}"},
+            {"code": f"LIMIT_{side}", "maxRedemptions": LIMIT},
+        ]
+    for coupon in coupons:
+        body = {
+            "discountType": "PERCENT",
+            "discountPercentage": 10,
+            "restrictions": {"minOrderValue": {"amount": 20, "currency": "USD"}},
+            **coupon,
+        }
+        requests.post(
+            f"{api}/coupon/v1/{TENANT}/coupons", json=body, headers=manage, timeout=10
+        ).raise_for_status()
+    requests.post(
+        f"{api}/promocodes/add",
+        headers=manage,
+        timeout=10,
+        json={
+            "coupon": "BENCH_GIFT",
+            "code": "FREE_PIZZA",
+            "fullPrice": 500,
+            "hasProduct": "pizza",
+        },
+    ).raise_for_status()
+    requests.post(
+        f"{api}/brands/{TENANT}/discounts",
+        headers={"X-API-Token": API_TOKEN},
+        timeout=10,
+        json={"name": "Fan 10%", "discount_type": "PERCENT", "discount_amount": 10},
+    ).raise_for_status()
+    return {
+        "on_behalf": client_token(api, creds, "hybris.coupon_redeem_on_behalf"),
+        "user": client_token(api, creds, "hybris.coupon_redeem"),
+    }
+
+
+def scenarios(auth: dict) -> list[Scenario]:
+    coupons = f"/coupon/v1/{TENANT}/coupons"
+    order = (
+        '{"orderTotal": {"amount": 100, "currency": "USD"}, '
+        '"discount": {"amount": 10, "currency": "USD"}, "customerNumber": "C%s"}'
+    )
+
+    def both(template: str) -> dict[str, str]:
+        return {"service": template.format("S"), "baseline": template.format("B")}
+
+    on_behalf = auth["on_behalf"]
+    return [
+        Scenario(
+            "validation",
+            {
+                "service": f"{coupons}/VALIDATE/validation",
+                "baseline": f"{coupons}/VALIDATE/validation",
+            },
+            order,
+            on_behalf,
+        ),
+        Scenario(
+            "redemption (hot coupon)", both(coupons + "/HOT_{}/redemptions"), order, on_behalf
+        ),
+        Scenario(
+            "redemption (hot coupon, Idempotency-Key)",
+            both(coupons + "/KEYED_{}/redemptions"),
+            order,
+            on_behalf,
+            keyed=True,
+        ),
+        Scenario(
+            f"redemption (limit {LIMIT})", both(coupons + "/LIMIT_{}/redemptions"), order, on_behalf
+        ),
+        Scenario(
+            "promo check",
+            {"service": "/promocodes/", "baseline": "/promocodes/"},
+            '{"coupon": "BENCH_GIFT", "notGiftsAndNotDeliveryTotal": 600, '
+            '"order": {"items": [{"code": "pizza"}, {"code": "cola"}]}, '
+            '"customer": {"phone": "79991234567"}}',
+            auth["user"],
+        ),
+    ]
+
+
+FANS = Scenario(
+    "fan registration",
+    {"service": f"/brands/{TENANT}/fans", "baseline": f"/brands/{TENANT}/fans"},
+    '{"name": "Fan", "email": "fan-%s@example.com"}',
+    {"X-API-Token": API_TOKEN},
+)
+
+
+class Sides:
+    """The service (with its outbox worker) and the baseline, started and stopped together."""
+
+    def __init__(self, url: str, realizer: str, workers: int):
+        self.url, self.realizer, self.workers = url, realizer, workers
+        self.service, self.service_url = start_gunicorn(service_env(url, realizer), workers)
+        self.baseline, self.baseline_url = start_gunicorn(
+            baseline_env(url, realizer), workers, target="bench.baseline:app"
+        )
+        self.worker = spawn(
+            [sys.executable, "-m", "flask", "--app", "app", "outbox", "dispatch"],
+            env=service_env(url, realizer),
+        )
+
+    def base(self, side: str) -> str:
+        return self.service_url if side == "service" else self.baseline_url
+
+    def close(self) -> None:
+        for process in (self.worker, self.service, self.baseline):
+            stop(process)
+
+
+def compare(sides: Sides, scenario: Scenario, seconds: float = SECONDS) -> dict:
+    service = wrk(sides.base("service"), scenario, "service", seconds)
+    baseline = wrk(sides.base("baseline"), scenario, "baseline", seconds)
+    ratio = round(service["rps"] / baseline["rps"], 2) if baseline["rps"] else None
+    return {
+        "scenario": scenario.name,
+        "workers": sides.workers,
+        "service": service,
+        "baseline": baseline,
+        "ratio": ratio,
+    }
+
+
+def warm_up(sides: Sides, scenario: Scenario) -> None:
+    for side in ("service", "baseline"):
+        wrk(sides.base(side), scenario, side, 2)
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("make bench needs wrk: apt-get install wrk (Debian's package)", file=sys.stderr)
+        return 2
+    print(
+        f"bench: {WORKERS} gunicorn workers per side, wrk {CONNECTIONS} connections, "
+        f"{SECONDS:g} s per run"
+    )
+    results: list[dict] = []
+    checks: list[str] = []
+    fast_mock, fast_url = start_mock()
+    slow_mock, slow_url = start_mock(delay=0.5)
+    try:
+        with new_postgres_database(PG_URL, "coupon_bench") as url:
+            env = service_env(url, fast_url)
+            flask(env, "db", "upgrade")
+            creds = json.loads(
+                flask(
+                    env, "tenant", "create", TENANT, "--currency", "USD", "--api-token", API_TOKEN
+                )
+            )
+            started = time.perf_counter()
+            load_data(url)
+            print(
+                f"loaded 100,000 coupons and 1,000,000 redemptions in "
+                f"{time.perf_counter() - started:.0f} s"
+            )
+            sides = Sides(url, fast_url, WORKERS)
+            try:
+                auth = create_fixtures(sides.service_url, creds)
+                plan = scenarios(auth)
+                warm_up(sides, plan[0])
+                for scenario in plan:
+                    results.append(compare(sides, scenario))
+                    print_row(results[-1])
+                checks += check_limit(url, results[3])
+                results.append(compare(sides, FANS))
+                print_row(results[-1])
+            finally:
+                sides.close()
+            slow = Scenario(
+                FANS.name + " (downstream 500 ms)",
+                FANS.path,
+                FANS.body.replace("fan-", "slow-"),
+                FANS.headers,
+            )
+            sides = Sides(url, slow_url, WORKERS)
+            try:
+                results.append(compare(sides, slow))
+                print_row(results[-1])
+            finally:
+                sides.close()
+            for workers in (1, 2):
+                sides = Sides(url, fast_url, workers)
+                try:
+                    for scenario in plan[:2]:
+                        scaled = Scenario(
+                            scenario.name,
+                            scenario.path,
+                            scenario.body.replace("C%s", f"W{workers}-%s"),
+                            scenario.headers,
+                        )
+                        results.append(compare(sides, scaled))
+                        print_row(results[-1])
+                finally:
+                    sides.close()
+    finally:
+        stop(fast_mock)
+        stop(slow_mock)
+    print_table(results)
+    OUTPUT.write_text(
+        json.dumps(
+            {"connections": CONNECTIONS, "seconds": SECONDS, "results": results, "checks": checks},
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"written to {OUTPUT.relative_to(ROOT) if OUTPUT.is_relative_to(ROOT) else OUTPUT}")
+    failed = [c for c in checks if c.startswith("FAILED")]
+    for check in checks:
+        print(check)
+    return 1 if failed else 0
+
+
+def check_limit(url: str, result: dict) -> list[str]:
+    """The limited coupon of each side stops at exactly LIMIT."""
+    lines = []
+    for side, code in (("service", "LIMIT_S"), ("baseline", "LIMIT_B")):
+        count, rows = sql(
+            url,
+            """
+            SELECT c.redemption_count, (SELECT count(*) FROM redemptions r WHERE r.coupon_id = c.id)
+            FROM coupons c WHERE c.code = :code""",
+            code=code,
+        )[0]
+        created = result[side]["statuses"].get("201", 0)
+        ok = count == rows == created == LIMIT
+        lines.append(
+            f"{'ok' if ok else 'FAILED'}: {side} limit {LIMIT}: counter {count}, "
+            f"{rows} redemption rows, {created} answers 201"
+        )
+    return lines
+
+
+def verdict(result: dict) -> str:
+    target = TARGETS.get(result["scenario"])
+    if target is None or result["workers"] != WORKERS:
+        return ""
+    ratio, p99 = target
+    met = (result["ratio"] or 0) >= ratio and result["service"]["p99_ms"] <= p99
+    return f"{'ok' if met else 'MISSED'} (>= {ratio}x, p99 <= {p99} ms)"
+
+
+def print_row(r: dict) -> None:
+    s, b = r["service"], r["baseline"]
+    print(
+        f"  {r['scenario']} [{r['workers']}w]: service {s['rps']} req/s p99 {s['p99_ms']} ms "
+        f"{s['statuses']}; baseline {b['rps']} req/s p99 {b['p99_ms']} ms {b['statuses']}; "
+        f"ratio {r['ratio']}",
+        flush=True,
+    )
+
+
+def print_table(results: list[dict]) -> None:
+    print()
+    print(
+        f"{'scenario':44} {'w':>2} {'service':>8} {'p50':>6} {'p99':>6} {'baseline':>8} "
+        f"{'p50':>6} {'p99':>6} {'ratio':>6}  target"
+    )
+    for r in results:
+        s, b = r["service"], r["baseline"]
+        print(
+            f"{r['scenario']:44} {r['workers']:>2} {s['rps']:>8} {s['p50_ms']:>6} "
+            f"{s['p99_ms']:>6} {b['rps']:>8} {b['p50_ms']:>6} {b['p99_ms']:>6} "
+            f"{r['ratio'] if r['ratio'] is not None else '-':>6}  {verdict(r)}"
+        )
+    print(
+        "req/s; p50/p99 in ms; ratio = service / baseline in the same run. Non-2xx answers "
+        "and socket errors are in results.json."
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
