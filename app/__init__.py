@@ -44,10 +44,13 @@ def create_app(config: dict | None = None) -> Flask:
 def _register_extensions(app: Flask) -> None:
     import os
 
+    from app.database import install_liveness_check
     from app.extensions import api, db, limiter, migrate
 
     os.makedirs(app.instance_path, exist_ok=True)
     db.init_app(app)
+    with app.app_context():
+        install_liveness_check(db.engine)
 
     @app.teardown_appcontext
     def _discard_session(_exc):

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
-from flask import current_app, request
+from flask import current_app, g, request
 
+from app.cache import app_cache
 from app.database import utcnow
 from app.errors import InsufficientScope, InvalidToken, NotFound, Unauthorized
 
@@ -100,7 +101,20 @@ def issue_token(*, tenant: str, subject: str, kind: str, scopes: frozenset[str] 
 
 
 def decode_token(token: str) -> Caller:
-    """Verify signature, expiry, issuer and audience; InvalidToken otherwise."""
+    """The caller of a verified token; a token seen lately is not verified again.
+
+    Kept at most CACHE_TTL_SECONDS and never past its own expiry.
+    """
+    cache = app_cache("token")
+    caller = cache.peek(token)
+    if caller is None:
+        caller, expires = _verify(token)
+        cache.put(token, caller, ttl=expires - utcnow().timestamp())
+    return caller
+
+
+def _verify(token: str) -> tuple[Caller, float]:
+    """Check signature, expiry, issuer and audience; InvalidToken otherwise."""
     try:
         claims = jwt.decode(
             token,
@@ -116,18 +130,18 @@ def decode_token(token: str) -> Caller:
     tenant = claims.get("tenant")
     if kind not in ("client", "customer") or not isinstance(tenant, str):
         raise InvalidToken()
-    return Caller(
+    caller = Caller(
         kind=kind,
         tenant=tenant,
         scopes=frozenset(str(claims.get("scope", "")).split()),
         subject=str(claims["sub"]),
     )
+    return caller, float(claims["exp"])
 
 
 def bearer_caller() -> Caller:
-    """The caller named by this request's bearer token, or ANONYMOUS (cached per request)."""
-    # Cached on the request (not on g: an app context can outlive one request).
-    caller = request.environ.get("coupon.caller")
+    """The caller named by this request's bearer token, or ANONYMOUS (kept on g)."""
+    caller = g.get("caller")
     if caller is None:
         header = request.headers.get("Authorization", "")
         if not header:
@@ -137,7 +151,7 @@ def bearer_caller() -> Caller:
             if scheme.lower() != "bearer" or not token.strip():
                 raise InvalidToken("Use an 'Authorization: Bearer <token>' header")
             caller = decode_token(token.strip())
-        request.environ["coupon.caller"] = caller
+        g.caller = caller
     return caller
 
 

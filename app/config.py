@@ -49,6 +49,8 @@ def from_environment() -> dict:
         "ACCESS_TOKEN_TTL_SECONDS": _int("ACCESS_TOKEN_TTL_SECONDS", 3600),
         "ACTIVATION_TTL_SECONDS": _int("ACTIVATION_TTL_SECONDS", 72 * 3600),
         "IDEMPOTENCY_WAIT_SECONDS": _float("IDEMPOTENCY_WAIT_SECONDS", 10.0),
+        # How long a worker keeps tenants and decoded tokens in memory (0: not at all).
+        "CACHE_TTL_SECONDS": _float("CACHE_TTL_SECONDS", 30.0),
         "JWT_ISSUER": os.environ.get("JWT_ISSUER", "coupon-service"),
         "JWT_AUDIENCE": os.environ.get("JWT_AUDIENCE", "coupon-api"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
@@ -73,8 +75,10 @@ STATIC = {
 def engine_options(database_url: str) -> dict:
     """SQLAlchemy engine options for this database."""
     options: dict = {
-        # A connection a restart killed is replaced before use, not failed on.
-        "pool_pre_ping": True,
+        # No pre-ping round trip per checkout: a connection the server closed is
+        # dropped at checkout by a socket check (database.install_liveness_check),
+        # and connections are replaced every half hour so none outlives a failover.
+        "pool_recycle": 1800,
         # Statement parameters (emails, token hashes) stay out of error messages and logs.
         "hide_parameters": True,
     }

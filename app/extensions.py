@@ -44,5 +44,8 @@ def _sqlite_connect(dbapi_connection, _record):
 def _sqlite_begin(connection):
     # BEGIN IMMEDIATE takes the write lock up front, so a read-then-write transaction
     # (redemption limits) is serialized instead of failing on lock upgrade.
-    if connection.dialect.name == "sqlite":
+    if (
+        connection.dialect.name == "sqlite"
+        and connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+    ):
         connection.exec_driver_sql("BEGIN IMMEDIATE")

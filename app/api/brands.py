@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, g, request
 from flask.views import MethodView
 
 from app.api.common import Blueprint, guessing_limit, link, link_to, links
@@ -44,14 +44,14 @@ def _authenticate():
     if request.endpoint == "brands.Activation" or request.routing_exception:
         return
     brand = (request.view_args or {}).get("brand")
-    request.environ["coupon.brand"] = brands.authenticate(
+    g.brand = brands.authenticate(
         api_token=request.headers.get("X-API-Token"), brand=brand
     )
 
 
 def _brand(brand: str | None = None):
     """The authenticated brand (checked against the path in _authenticate)."""
-    return request.environ["coupon.brand"]
+    return g.brand
 
 
 def _ok() -> Response:

@@ -7,7 +7,7 @@ customer token). Texts are Russian unless Accept-Language prefers English.
 
 from __future__ import annotations
 
-from flask import request
+from flask import g
 from flask.views import MethodView
 
 from app.api.common import Blueprint, before_body, guessing_limit, link, links
@@ -16,7 +16,6 @@ from app.auth import Caller, bearer_caller
 from app.errors import InsufficientScope, InvalidToken, Unauthorized
 from app.extensions import limiter
 from app.i18n import promo_text
-from app.models import Tenant
 from app.schemas.promocodes import (
     PromoCheckResultSchema,
     PromoCheckSchema,
@@ -30,6 +29,7 @@ from app.schemas.promocodes import (
 )
 from app.services import promocodes, rules, tenants
 from app.services.promocodes import PromoOrder, Verdict
+from app.services.tenants import TenantRef
 
 blp = Blueprint(
     "promocodes",
@@ -76,7 +76,7 @@ def _role(allowed, denied: type[InsufficientScope]):
             raise InvalidToken()
         if not allowed(caller):
             raise denied()
-        request.environ["coupon.tenant"] = tenant
+        g.tenant = tenant
 
     return before_body(check)
 
@@ -85,8 +85,8 @@ admin_only = _role(_admin, AdminRoleRequired)
 user_only = _role(_user, UserRoleRequired)
 
 
-def _tenant() -> Tenant:
-    return request.environ["coupon.tenant"]
+def _tenant() -> TenantRef:
+    return g.tenant
 
 
 def _tenant_id(**_) -> int:

@@ -24,7 +24,8 @@ from app.errors import DomainError, Forbidden, Gone, NotFound, Unauthorized, Val
 from app.extensions import db
 from app.models import BrandDiscountType, Coupon, Discount, DiscountType, Fan, Origin, Tenant
 from app.security import hash_token
-from app.services import coupons, outbox
+from app.services import coupons, outbox, tenants
+from app.services.tenants import TenantRef
 from app.services.uow import unit_of_work
 
 
@@ -43,12 +44,12 @@ class CodeWithdrawn(Gone):
 # --- authentication -------------------------------------------------------------------
 
 
-def authenticate(*, api_token: str | None, brand: str | None = None) -> Tenant:
+def authenticate(*, api_token: str | None, brand: str | None = None) -> TenantRef:
     """The brand owning this X-API-Token; 401 if unknown, 403 for another brand's path."""
     if not api_token:
         raise Unauthorized("X-API-Token header required")
     # The lookup is by SHA-256 of the token, so no plaintext comparison happens at all.
-    tenant = db.session.scalar(select(Tenant).where(Tenant.api_token_hash == hash_token(api_token)))
+    tenant = tenants.tenant_for_api_token(hash_token(api_token))
     if tenant is None:
         raise Unauthorized("Unknown API token")
     if brand is not None and brand != tenant.slug:
@@ -91,7 +92,7 @@ def _check_discount(values: dict) -> None:
         raise ValidationFailed(details=problems)
 
 
-def _coupon_values(tenant: Tenant, discount: Discount) -> dict:
+def _coupon_values(tenant: TenantRef, discount: Discount) -> dict:
     """The engine definition of the coupons this discount issues."""
     values = {
         "name": discount.name,
@@ -117,7 +118,7 @@ def _coupon_values(tenant: Tenant, discount: Discount) -> dict:
     return values
 
 
-def create_discount(*, tenant: Tenant, values: dict) -> Discount:
+def create_discount(*, tenant: TenantRef, values: dict) -> Discount:
     """A new discount; a fixed code becomes its (shared) tenant coupon right away."""
     values = {**DISCOUNT_DEFAULTS, **values}
     _check_discount(values)
@@ -140,7 +141,7 @@ def create_discount(*, tenant: Tenant, values: dict) -> Discount:
     return discount
 
 
-def list_discounts(*, tenant: Tenant) -> list[Discount]:
+def list_discounts(*, tenant: TenantRef) -> list[Discount]:
     """The brand's discounts in creation order."""
     return list(
         db.session.scalars(
@@ -151,7 +152,7 @@ def list_discounts(*, tenant: Tenant) -> list[Discount]:
     )
 
 
-def get_discount(*, tenant: Tenant, discount_id: int) -> Discount:
+def get_discount(*, tenant: TenantRef, discount_id: int) -> Discount:
     """One of the brand's discounts."""
     discount = db.session.scalar(
         select(Discount).where(
@@ -163,7 +164,9 @@ def get_discount(*, tenant: Tenant, discount_id: int) -> Discount:
     return discount
 
 
-def update_discount(*, tenant: Tenant, discount_id: int, values: dict, replace: bool) -> Discount:
+def update_discount(
+    *, tenant: TenantRef, discount_id: int, values: dict, replace: bool
+) -> Discount:
     """PUT (replace) or PATCH; a fixed code's shared coupon takes the new terms at once."""
     with unit_of_work():
         discount = get_discount(tenant=tenant, discount_id=discount_id)
@@ -197,7 +200,7 @@ def update_discount(*, tenant: Tenant, discount_id: int, values: dict, replace: 
     return discount
 
 
-def delete_discount(*, tenant: Tenant, discount_id: int) -> None:
+def delete_discount(*, tenant: TenantRef, discount_id: int) -> None:
     """Retire a discount: no new fans; codes already issued stay valid."""
     with unit_of_work():
         get_discount(tenant=tenant, discount_id=discount_id).deleted = True
@@ -228,7 +231,7 @@ def _number(value: Decimal | None) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _pick_discount(tenant: Tenant, discount_id: int | None) -> Discount:
+def _pick_discount(tenant: TenantRef, discount_id: int | None) -> Discount:
     """The requested discount, else the brand's newest one that can still issue a code."""
     fixed_coupon_live = exists().where(
         Coupon.discount_id == Discount.id,
@@ -251,7 +254,7 @@ def _pick_discount(tenant: Tenant, discount_id: int | None) -> Discount:
 
 def register_fan(
     *,
-    tenant: Tenant,
+    tenant: TenantRef,
     name: str,
     email: str,
     activation_base_url: str,
@@ -320,7 +323,7 @@ def _activation_ttl() -> int:
     return current_app.config["ACTIVATION_TTL_SECONDS"]
 
 
-def _issue(tenant: Tenant, discount: Discount, fan: Fan) -> Coupon:
+def _issue(tenant: TenantRef, discount: Discount, fan: Fan) -> Coupon:
     """Give the fan its code and queue the realizer post (in the caller's unit of work)."""
     if discount.fixed_code:
         coupon = _fixed_coupon(discount)

@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from app.auth import Caller
 from app.errors import Conflict, NotFound, RuleViolated, ValidationFailed
 from app.extensions import db
-from app.models import Coupon, DiscountType, Origin, Tenant
+from app.models import Coupon, DiscountType, Origin
 from app.services import codes, rules
 from app.services.money import MAX_AMOUNT, round_money
+from app.services.tenants import TenantRef
 from app.services.uow import unit_of_work
 
 UNLIMITED = rules.UNLIMITED
@@ -185,7 +186,7 @@ def _validated(definition: dict, explicit: set[str]) -> dict:
 
 
 def new_coupon(
-    *, tenant: Tenant, values: dict, origin: str = Origin.COUPON, code_prefix: str = ""
+    *, tenant: TenantRef, values: dict, origin: str = Origin.COUPON, code_prefix: str = ""
 ) -> Coupon:
     """Build (not commit) a valid coupon; the caller owns the transaction."""
     values = dict(values)
@@ -200,7 +201,7 @@ def new_coupon(
     return coupon
 
 
-def create_coupon(*, tenant: Tenant, values: dict, origin: str = Origin.COUPON) -> Coupon:
+def create_coupon(*, tenant: TenantRef, values: dict, origin: str = Origin.COUPON) -> Coupon:
     """Create a coupon; a missing code is generated (retried on the rare collision)."""
     attempts = 1 if values.get("code") else 5
     with unit_of_work():
@@ -215,7 +216,7 @@ def create_coupon(*, tenant: Tenant, values: dict, origin: str = Origin.COUPON) 
         raise CouponCodeExists()
 
 
-def find_by_id(*, tenant: Tenant, coupon_id: int, origin: str | None = None) -> Coupon | None:
+def find_by_id(*, tenant: TenantRef, coupon_id: int, origin: str | None = None) -> Coupon | None:
     """The tenant's live (not deleted) coupon with this numeric id, optionally of one origin."""
     conditions = [Coupon.tenant_id == tenant.id, Coupon.id == coupon_id, Coupon.deleted.is_(False)]
     if origin is not None:
@@ -223,7 +224,7 @@ def find_by_id(*, tenant: Tenant, coupon_id: int, origin: str | None = None) -> 
     return db.session.scalar(select(Coupon).where(*conditions))
 
 
-def find(*, tenant: Tenant, code: str, for_update: bool = False) -> Coupon | None:
+def find(*, tenant: TenantRef, code: str, for_update: bool = False) -> Coupon | None:
     """The tenant's coupon with this code (any case), deleted ones included."""
     query = select(Coupon).where(
         Coupon.tenant_id == tenant.id, Coupon.code_key == Coupon.key_for(code)
@@ -233,7 +234,7 @@ def find(*, tenant: Tenant, code: str, for_update: bool = False) -> Coupon | Non
     return db.session.scalar(query)
 
 
-def get_coupon(*, tenant: Tenant, code: str) -> Coupon:
+def get_coupon(*, tenant: TenantRef, code: str) -> Coupon:
     """The tenant's coupon, deleted ones included (managers' view)."""
     coupon = find(tenant=tenant, code=code)
     if coupon is None:
@@ -241,7 +242,7 @@ def get_coupon(*, tenant: Tenant, code: str) -> Coupon:
     return coupon
 
 
-def get_for_caller(*, tenant: Tenant, code: str, caller: Caller, customer_number: str | None):
+def get_for_caller(*, tenant: TenantRef, code: str, caller: Caller, customer_number: str | None):
     """A coupon as `caller` may see it: managers see all, others only what they may use."""
     coupon = find(tenant=tenant, code=code)
     if coupon is None or (coupon.deleted and not caller.manages):
@@ -258,7 +259,7 @@ def get_for_caller(*, tenant: Tenant, code: str, caller: Caller, customer_number
 
 def list_coupons(
     *,
-    tenant: Tenant,
+    tenant: TenantRef,
     page: int = 1,
     page_size: int | None,
     show_deleted: bool = False,
@@ -281,13 +282,13 @@ def list_coupons(
     return list(db.session.scalars(query).all()), total or 0
 
 
-def replace_coupon(*, tenant: Tenant, code: str, values: dict) -> Coupon:
+def replace_coupon(*, tenant: TenantRef, code: str, values: dict) -> Coupon:
     """PUT: the whole definition is replaced; the code itself cannot change."""
     coupon = get_coupon(tenant=tenant, code=code)
     return _save(coupon, {**DEFAULTS, **_without_code(coupon, values)}, set(values))
 
 
-def update_coupon(*, tenant: Tenant, code: str, changes: dict) -> Coupon:
+def update_coupon(*, tenant: TenantRef, code: str, changes: dict) -> Coupon:
     """PATCH: only the given fields change."""
     coupon = get_coupon(tenant=tenant, code=code)
     return _save(coupon, {**definition_of(coupon), **_without_code(coupon, changes)}, set(changes))
@@ -324,7 +325,7 @@ def _save(coupon: Coupon, definition: dict, explicit: set[str]) -> Coupon:
     return coupon
 
 
-def delete_coupon(*, tenant: Tenant, code: str) -> None:
+def delete_coupon(*, tenant: TenantRef, code: str) -> None:
     """Soft delete: the coupon stays readable by managers and its code stays taken."""
     with unit_of_work():
         get_coupon(tenant=tenant, code=code).deleted = True

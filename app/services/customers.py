@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from app.auth import REDEEM, issue_token
 from app.errors import Conflict, NotFound, Unauthorized
 from app.extensions import db
-from app.models import Customer, Tenant
+from app.models import Customer
 from app.security import DUMMY_PASSWORD_HASH, hash_password, password_matches
+from app.services.tenants import TenantRef
 from app.services.uow import end_read, unit_of_work
 
 
@@ -27,7 +28,7 @@ def _new_customer_number() -> str:
     return "C" + "".join(secrets.choice("0123456789") for _ in range(10))
 
 
-def signup(*, tenant: Tenant, email: str, password: str) -> Customer:
+def signup(*, tenant: TenantRef, email: str, password: str) -> Customer:
     """Create a customer with a fresh customer number."""
     customer = Customer(
         tenant_id=tenant.id,
@@ -44,7 +45,7 @@ def signup(*, tenant: Tenant, email: str, password: str) -> Customer:
     return customer
 
 
-def login(*, tenant: Tenant, email: str, password: str) -> dict:
+def login(*, tenant: TenantRef, email: str, password: str) -> dict:
     """A customer access token for valid credentials."""
     customer = db.session.scalar(
         select(Customer).where(
@@ -61,7 +62,7 @@ def login(*, tenant: Tenant, email: str, password: str) -> dict:
     return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
 
 
-def get_by_number(*, tenant: Tenant, customer_number: str) -> Customer:
+def get_by_number(*, tenant: TenantRef, customer_number: str) -> Customer:
     """The tenant's customer with this number."""
     customer = db.session.scalar(
         select(Customer).where(

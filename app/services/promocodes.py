@@ -16,10 +16,11 @@ from decimal import Decimal
 
 from app.auth import Caller
 from app.errors import Conflict, NotFound, RuleViolated, ValidationFailed
-from app.models import Coupon, DiscountType, Origin, Tenant
+from app.models import Coupon, DiscountType, Origin
 from app.services import coupons, redemption, rules
 from app.services.redemption import Order
 from app.services.rules import Money, Violation
+from app.services.tenants import TenantRef
 
 # Refusals the order itself can cure: the gift is then "lost", not out of reach.
 ORDER_FIXABLE = frozenset({rules.TOTAL_TOO_LOW, rules.PRODUCT_MISSING})
@@ -95,7 +96,7 @@ class PromoOrder:
     products: frozenset[str]
     order_id: str | None = None
 
-    def engine_order(self, tenant: Tenant) -> Order:
+    def engine_order(self, tenant: TenantRef) -> Order:
         # Promo orders are in the tenant's currency; no total means nothing to discount.
         return Order(
             total=Money(self.total or Decimal(0), tenant.currency),
@@ -107,13 +108,13 @@ class PromoOrder:
 # --- admin ------------------------------------------------------------------------
 
 
-def list_promos(*, tenant: Tenant) -> list[Coupon]:
+def list_promos(*, tenant: TenantRef) -> list[Coupon]:
     """Every live promo code of the tenant, in creation order."""
     items, _ = coupons.list_coupons(tenant=tenant, page_size=None, origin=Origin.PROMO)
     return items
 
 
-def create_promo(*, tenant: Tenant, values: dict) -> Coupon:
+def create_promo(*, tenant: TenantRef, values: dict) -> Coupon:
     """A new promo code; codes are unique per tenant regardless of case."""
     code = values["coupon"]
     if coupons.find(tenant=tenant, code=code) is not None:
@@ -127,7 +128,7 @@ def create_promo(*, tenant: Tenant, values: dict) -> Coupon:
             raise PromoExists(code) from None
 
 
-def update_promo(*, tenant: Tenant, promo_id: int, changes: dict) -> Coupon:
+def update_promo(*, tenant: TenantRef, promo_id: int, changes: dict) -> Coupon:
     """Change some fields; `coupon` renames the code (ids, not codes, name promos)."""
     promo = get_promo(tenant=tenant, promo_id=promo_id)
     new_code = changes.get("coupon")
@@ -141,20 +142,20 @@ def update_promo(*, tenant: Tenant, promo_id: int, changes: dict) -> Coupon:
             raise PromoExists(new_code) from None
 
 
-def delete_promo(*, tenant: Tenant, promo_id: int) -> None:
+def delete_promo(*, tenant: TenantRef, promo_id: int) -> None:
     """Soft delete, as for every coupon: history stays and the code stays taken."""
     promo = get_promo(tenant=tenant, promo_id=promo_id)
     coupons.delete_coupon(tenant=tenant, code=promo.code)
 
 
-def get_promo(*, tenant: Tenant, promo_id: int) -> Coupon:
+def get_promo(*, tenant: TenantRef, promo_id: int) -> Coupon:
     promo = coupons.find_by_id(tenant=tenant, coupon_id=promo_id, origin=Origin.PROMO)
     if promo is None:
         raise PromoNotFound()
     return promo
 
 
-def _definition(tenant: Tenant, values: dict) -> dict:
+def _definition(tenant: TenantRef, values: dict) -> dict:
     """The engine's definition keys for the promo fields present in `values`."""
     definition: dict = {}
     if "gift" in values:
@@ -193,7 +194,7 @@ def _promo_field_names():
 # --- check and redeem -------------------------------------------------------------
 
 
-def check(*, tenant: Tenant, caller: Caller, order: PromoOrder) -> Verdict:
+def check(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
     """Evaluate a code for an order; writes nothing."""
     if not order.coupon:
         return NOTHING_TO_CHECK
@@ -208,7 +209,7 @@ def check(*, tenant: Tenant, caller: Caller, order: PromoOrder) -> Verdict:
     return _verdict(coupon, violations, discount)
 
 
-def redeem(*, tenant: Tenant, caller: Caller, order: PromoOrder) -> Verdict:
+def redeem(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
     """Consume one use for this order id through the engine's atomic path.
 
     A repeated order id answers as the first call did and records nothing.

@@ -22,9 +22,10 @@ from app.auth import Caller
 from app.database import utcnow
 from app.errors import Conflict, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
-from app.models import Coupon, Redemption, Tenant
+from app.models import Coupon, Redemption
 from app.services import coupons, outbox, rules
 from app.services.rules import Money
+from app.services.tenants import TenantRef
 from app.services.uow import end_read, unit_of_work
 
 REDEMPTION_TOPIC = "hybris.coupon.redemption"
@@ -92,7 +93,7 @@ def _context(coupon: Coupon, caller: Caller, customer_hint: str | None, order: O
 
 def check(
     *,
-    tenant: Tenant,
+    tenant: TenantRef,
     code: str,
     caller: Caller,
     order: Order,
@@ -120,7 +121,7 @@ def validate(**kwargs) -> Coupon:
 
 def redeem(
     *,
-    tenant: Tenant,
+    tenant: TenantRef,
     code: str,
     caller: Caller,
     order: Order,
@@ -188,7 +189,7 @@ def _money(amount, currency) -> dict | None:
     return None if amount is None else {"amount": str(amount), "currency": currency}
 
 
-def event_payload(tenant: Tenant, coupon: Coupon, redemption: Redemption) -> dict:
+def event_payload(tenant: TenantRef, coupon: Coupon, redemption: Redemption) -> dict:
     """The `hybris.coupon.redemption` event's data (sent in a Standard Webhooks envelope)."""
     return {
         "tenant": tenant.slug,
@@ -202,7 +203,7 @@ def event_payload(tenant: Tenant, coupon: Coupon, redemption: Redemption) -> dic
     }
 
 
-def list_redemptions(*, tenant: Tenant, code: str, page: int, page_size: int):
+def list_redemptions(*, tenant: TenantRef, code: str, page: int, page_size: int):
     """One page of a coupon's redemptions in creation order, and the total."""
     coupon = coupons.get_coupon(tenant=tenant, code=code)
     condition = Redemption.coupon_id == coupon.id
@@ -218,7 +219,7 @@ def list_redemptions(*, tenant: Tenant, code: str, page: int, page_size: int):
 
 
 def get_redemption(
-    *, tenant: Tenant, code: str, redemption_id: str, caller: Caller, customer_hint: str | None
+    *, tenant: TenantRef, code: str, redemption_id: str, caller: Caller, customer_hint: str | None
 ) -> Redemption:
     """One redemption: managers see any, others only their own (or on behalf)."""
     if caller.is_anonymous:
@@ -232,7 +233,7 @@ def get_redemption(
     return redemption
 
 
-def cancel(*, tenant: Tenant, code: str, redemption_id: str) -> None:
+def cancel(*, tenant: TenantRef, code: str, redemption_id: str) -> None:
     """Delete a redemption and give its use back, under the same row lock."""
     with unit_of_work():
         coupon, redemption = _find_redemption(tenant, code, redemption_id, for_update=True)
@@ -241,7 +242,7 @@ def cancel(*, tenant: Tenant, code: str, redemption_id: str) -> None:
 
 
 def _find_redemption(
-    tenant: Tenant, code: str, redemption_id: str, *, for_update: bool = False
+    tenant: TenantRef, code: str, redemption_id: str, *, for_update: bool = False
 ) -> tuple[Coupon, Redemption]:
     """The coupon (locked, if asked) and one of its redemptions, or NotFound."""
     coupon = coupons.find(tenant=tenant, code=code, for_update=for_update)

@@ -1,13 +1,22 @@
-"""Tenant bootstrap and lookup."""
+"""Tenant bootstrap and lookup.
+
+Requests name their tenant by slug (path, token) or by API token; the lookup is
+cached per worker for CACHE_TTL_SECONDS, so a checkout does not pay a query for
+it. Tenants are never deleted or renamed through the API, so the cache cannot
+serve a wrong tenant, only a missing one late.
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.cache import app_cache
+from app.database import read
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Client, Tenant
@@ -52,10 +61,24 @@ def create_tenant(*, slug: str, api_token: str | None = None, currency: str = "E
     return created
 
 
+@dataclass(frozen=True)
+class TenantRef:
+    """What services need of a tenant (the ORM model has the same attributes)."""
+
+    id: int
+    slug: str
+    currency: str
+
+
+_TENANT = Tenant.__table__.c
+
+
 def add_client(*, slug: str) -> dict:
     """Another OAuth client for an existing tenant; returns its secret, shown once."""
     with unit_of_work():
-        tenant = get_tenant(slug)
+        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+        if tenant is None:
+            raise NotFound("Tenant not found")
         client, client_secret = _new_client()
         tenant.clients.append(client)
     return {"tenant": slug, "client_id": client.client_id, "client_secret": client_secret}
@@ -71,14 +94,26 @@ def _new_client() -> tuple[Client, str]:
     return client, secret
 
 
-def find_tenant(slug: str) -> Tenant | None:
-    """The tenant with this slug, if any."""
-    return db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+def _load(condition) -> TenantRef | None:
+    rows = read(db.session, select(_TENANT.id, _TENANT.slug, _TENANT.currency).where(condition))
+    return TenantRef(*rows[0]) if rows else None
 
 
-def get_tenant(slug: str) -> Tenant:
+def find_tenant(slug: str) -> TenantRef | None:
+    """The tenant with this slug, if any (cached)."""
+    return app_cache("tenant").get(slug, lambda: _load(_TENANT.slug == slug))
+
+
+def get_tenant(slug: str) -> TenantRef:
     """The tenant with this slug, or NotFound."""
     tenant = find_tenant(slug)
     if tenant is None:
         raise NotFound("Tenant not found")
     return tenant
+
+
+def tenant_for_api_token(token_hash: str) -> TenantRef | None:
+    """The tenant whose API token has this SHA-256 (cached)."""
+    return app_cache("tenant_by_token").get(
+        token_hash, lambda: _load(_TENANT.api_token_hash == token_hash)
+    )

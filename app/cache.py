@@ -1,0 +1,60 @@
+"""A small per-process TTL cache for values that change rarely and are read on every request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from flask import current_app
+
+V = TypeVar("V")
+_MISSING = object()
+
+
+class TtlCache(Generic[V]):
+    """Values kept for `ttl` seconds; at most `size` entries (cleared wholesale beyond it).
+
+    Each gunicorn worker has its own: a change made through one worker reaches the
+    others within `ttl`. Misses (None) are not kept, so a new entry is seen at once.
+    """
+
+    def __init__(self, ttl: float, size: int = 10_000):
+        self.ttl, self.size = ttl, size
+        self._entries: dict[Hashable, tuple[float, V]] = {}
+
+    def peek(self, key: Hashable) -> V | None:
+        """The live value under `key`, or None."""
+        entry = self._entries.get(key, _MISSING)
+        if entry is not _MISSING and entry[0] > time.monotonic():
+            return entry[1]
+        return None
+
+    def put(self, key: Hashable, value: V | None, ttl: float | None = None) -> None:
+        """Keep `value` for `ttl` seconds (never longer than the cache's own ttl)."""
+        ttl = self.ttl if ttl is None else min(ttl, self.ttl)
+        if value is None or ttl <= 0:
+            return
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + ttl, value)
+
+    def get(self, key: Hashable, load: Callable[[], V | None]) -> V | None:
+        """The value under `key`, loaded (and kept) when missing or stale."""
+        value = self.peek(key)
+        if value is None:
+            value = load()
+            self.put(key, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def app_cache(name: str) -> TtlCache:
+    """This app's cache called `name` (per app, so tests with fresh apps start empty)."""
+    caches = current_app.extensions.setdefault("coupon.caches", {})
+    cache = caches.get(name)
+    if cache is None:
+        cache = caches[name] = TtlCache(current_app.config["CACHE_TTL_SECONDS"])
+    return cache
