@@ -52,12 +52,13 @@ def _register_extensions(app: Flask) -> None:
     with app.app_context():
         install_liveness_check(db.engine)
 
-    @app.teardown_appcontext
-    def _discard_session(_exc):
-        # Registered after Flask-SQLAlchemy's, so it runs first and theirs finds nothing.
-        from app.services.uow import discard_session
+    from app.services.uow import discard_session
 
-        discard_session()
+    # Each request ends its session (a test may run many requests in one app context);
+    # commands and the worker end theirs with the app context. Registered after
+    # Flask-SQLAlchemy's teardown, so this runs first and theirs finds nothing.
+    app.teardown_request(lambda _exc: discard_session())
+    app.teardown_appcontext(lambda _exc: discard_session())
 
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     limiter.init_app(app)

@@ -6,7 +6,7 @@ import select
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, Numeric, Row, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, Numeric, Row, cast, event, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
@@ -67,7 +67,19 @@ def insert_or_ignore(session: Session, model: type, **values) -> Insert:
     and inserts once that one rolls back.
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).values(**values).on_conflict_do_nothing()
+    statement = dialect.insert(model)
+    if values:
+        statement = statement.values(**values)
+    return statement.on_conflict_do_nothing()
+
+
+def typed_values(table, values: dict) -> list:
+    """Bound values cast to their columns' types, for `INSERT ... SELECT` (which needs them:
+    PostgreSQL would read an untyped NULL as text)."""
+    return [
+        cast(literal(value, table.c[name].type), table.c[name].type)
+        for name, value in values.items()
+    ]
 
 
 # --- hot-path reads and connection liveness ---------------------------------------------

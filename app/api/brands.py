@@ -44,9 +44,7 @@ def _authenticate():
     if request.endpoint == "brands.Activation" or request.routing_exception:
         return
     brand = (request.view_args or {}).get("brand")
-    g.brand = brands.authenticate(
-        api_token=request.headers.get("X-API-Token"), brand=brand
-    )
+    g.brand = brands.authenticate(api_token=request.headers.get("X-API-Token"), brand=brand)
 
 
 def _brand(brand: str | None = None):

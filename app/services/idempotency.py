@@ -1,11 +1,17 @@
 """Idempotency-Key: run a request once per (tenant, key) and replay its answer.
 
-The key's row, the work the request does and the answer stored in that row
-commit in one transaction. A duplicate that arrives meanwhile waits on the
-row's unique index (PostgreSQL) or on the write lock (SQLite) and then replays
-the stored answer; if the first request fails or its process dies, its
-transaction rolls back with the key, so a retry runs the work instead of
-finding a key claimed by nobody.
+The work runs first; its answer is then inserted under the key in the same
+transaction (`INSERT ... ON CONFLICT DO NOTHING`), and one COMMIT makes both
+durable: a keyed request costs one more statement than an unkeyed one. If the
+key already holds an answer, the work is rolled back and that answer replayed.
+A duplicate in flight is waited for at the insert (PostgreSQL waits on the
+uncommitted row, for at most IDEMPOTENCY_WAIT_SECONDS, then 409); if the first
+request fails or its process dies, its transaction rolls back with the key, so
+nothing is ever left claimed by nobody.
+
+A refusal (4xx) is stored too, but without the work's writes: the transaction
+is rolled back and the answer stored alone. 5xx answers and those a retry may
+cure (401, 403, 404, 429) are not stored.
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 
-from app.database import insert_or_ignore, utcnow
+from app.database import insert_or_ignore, typed_values, utcnow
 from app.errors import IdempotencyInProgress, IdempotencyKeyReused
 from app.extensions import db
 from app.models import IdempotencyRecord
@@ -32,6 +38,7 @@ KEPT_HEADERS = ("Location", "Content-Type")
 # Failures a retry with the same key may cure (auth, visibility, rate): not stored.
 NOT_STORED = frozenset({401, 403, 404, 429})
 _LOCK_NOT_AVAILABLE = "55P03"
+_RECORDS = IdempotencyRecord.__table__
 
 
 @dataclass(frozen=True)
@@ -50,11 +57,11 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
-class _Discarded(Exception):
-    """Leaves the unit of work so that it rolls back, carrying the answer to give."""
+class _Undo(Exception):
+    """Leaves the unit of work so that it rolls back, carrying what to answer."""
 
-    def __init__(self, response: Response):
-        self.response = response
+    def __init__(self, answer: Response | StoredResponse | None = None):
+        self.answer = answer
 
 
 def run_once(
@@ -67,92 +74,83 @@ def run_once(
 ) -> Response | StoredResponse:
     """The answer of `work` for this key: computed now, or the one stored earlier.
 
-    `work` answers instead of raising. A refusal (4xx) undoes the work's writes
-    and is stored; a 5xx or an answer in NOT_STORED forgets the key.
+    `work` answers instead of raising.
     """
+    record = {"tenant_id": tenant_id, "key": key, "request_hash": fingerprint}
     try:
         with unit_of_work():
-            record_id, stored = _claim(tenant_id, key, fingerprint, wait_seconds)
+            response = work()
+            status = response.status_code
+            if status >= 500 or status in NOT_STORED:
+                raise _Undo(response)
+            if status >= 400:
+                raise _Undo()  # stored below, without the work's writes
+            stored = _store(record, response, wait_seconds)
             if stored is not None:
-                return stored
-            response = _attempt(work)
-            if response.status_code >= 500 or response.status_code in NOT_STORED:
-                raise _Discarded(response)
-            db.session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.id == record_id)
-                .values(
-                    status_code=response.status_code,
-                    response_body=response.get_data(as_text=True),
-                    response_headers={
-                        h: response.headers[h] for h in KEPT_HEADERS if h in response.headers
-                    },
-                )
-            )
+                raise _Undo(stored)  # answered before: ours goes
             return response
-    except _Discarded as discarded:
-        return discarded.response
+    except _Undo as undone:
+        if undone.answer is not None:
+            return undone.answer
+    with unit_of_work():
+        return _store(record, response, wait_seconds) or response
 
 
-def _attempt(work: Callable[[], Response]) -> Response:
-    """Run the work in a savepoint that a refusal rolls back (the key stays claimed)."""
-    savepoint = db.session.begin_nested()
-    response = work()
-    if response.status_code >= 500:
-        raise _Discarded(response)  # the whole transaction goes, savepoint included
-    if response.status_code >= 400:
-        savepoint.rollback()
-    else:
-        savepoint.commit()
-    return response
-
-
-def _claim(
-    tenant_id: int, key: str, fingerprint: str, wait_seconds: float
-) -> tuple[int | None, StoredResponse | None]:
-    """Insert the key's row (this request owns it) or read the answer stored under it."""
+def _store(record: dict, response: Response, wait_seconds: float) -> StoredResponse | None:
+    """Insert this answer under the key; returns the answer stored earlier instead, if any."""
+    values = {
+        **record,
+        "status_code": response.status_code,
+        "response_body": response.get_data(as_text=True),
+        "response_headers": {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers},
+        "created_at": utcnow(),
+    }
     session = db.session
-    if session.get_bind().dialect.name == "postgresql":
-        # Bounds the wait for a duplicate still in flight; the setting ends with the transaction.
-        session.execute(
-            text("SELECT set_config('lock_timeout', :timeout, true)"),
-            {"timeout": f"{max(int(wait_seconds * 1000), 1)}ms"},
-        )
     for _ in range(3):
-        try:
-            record_id = session.scalar(
-                insert_or_ignore(
-                    session,
-                    IdempotencyRecord,
-                    tenant_id=tenant_id,
-                    key=key,
-                    request_hash=fingerprint,
-                    created_at=utcnow(),
-                ).returning(IdempotencyRecord.id)
+        if _insert(session, values, wait_seconds):
+            return None
+        existing = session.execute(
+            select(_RECORDS).where(
+                _RECORDS.c.tenant_id == record["tenant_id"], _RECORDS.c.key == record["key"]
             )
-        except OperationalError as error:
-            if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-                raise IdempotencyInProgress() from None
-            raise
-        if record_id is not None:
-            return record_id, None
-        record = session.scalar(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
-            )
-        )
-        if record is None:
+        ).first()
+        if existing is None:
             continue  # purged between the two statements
-        if record.created_at < utcnow() - RETENTION or record.status_code is None:
+        if existing.created_at < utcnow() - RETENTION or existing.status_code is None:
             # Past retention, or a claim without an answer left by an older version: take over.
-            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+            session.execute(delete(_RECORDS).where(_RECORDS.c.id == existing.id))
             continue
-        if record.request_hash != fingerprint:
+        if existing.request_hash != record["request_hash"]:
             raise IdempotencyKeyReused()
-        return None, StoredResponse(
-            record.status_code, record.response_body or "", record.response_headers or {}
+        return StoredResponse(
+            existing.status_code, existing.response_body or "", existing.response_headers or {}
         )
     raise IdempotencyInProgress()
+
+
+def _insert(session, values: dict, wait_seconds: float) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when this request's row went in."""
+    if session.get_bind().dialect.name == "postgresql":
+        # The wait for a duplicate in flight is bounded by lock_timeout, set for the rest
+        # of this transaction by the row source itself: no extra round trip.
+        timeout = select(
+            func.set_config("lock_timeout", f"{max(int(wait_seconds * 1000), 1)}ms", True).label(
+                "lock_timeout"
+            )
+        ).subquery("settings")
+        statement = insert_or_ignore(session, IdempotencyRecord).from_select(
+            list(values),
+            # Referencing the setting makes it evaluated before the row is inserted.
+            select(*typed_values(_RECORDS, values)).where(timeout.c.lock_timeout.is_not(None)),
+        )
+    else:
+        statement = insert_or_ignore(session, IdempotencyRecord, **values)
+    try:
+        return session.execute(statement.returning(_RECORDS.c.id)).first() is not None
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            raise IdempotencyInProgress() from None
+        raise
 
 
 def purge_expired(*, batch: int = 1000) -> int:

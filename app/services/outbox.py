@@ -20,6 +20,7 @@ import random
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -59,13 +60,39 @@ def enqueue(
     topic: str | None = None,
 ) -> OutboxMessage:
     """Add a message to the current transaction; the caller commits."""
-    if destination not in DESTINATION_SETTINGS:
-        raise ValueError(f"unknown outbox destination {destination!r}")
     message = OutboxMessage(
-        tenant_id=tenant_id, destination=destination, path=path, topic=topic, payload=payload
+        **message_values(
+            tenant_id=tenant_id, destination=destination, payload=payload, path=path, topic=topic
+        )
     )
     db.session.add(message)
     return message
+
+
+def message_values(
+    *,
+    tenant_id: int | None,
+    destination: str,
+    payload: dict,
+    path: str = "",
+    topic: str | None = None,
+) -> dict:
+    """Every column of a new message, for callers that insert it with Core."""
+    if destination not in DESTINATION_SETTINGS:
+        raise ValueError(f"unknown outbox destination {destination!r}")
+    now = utcnow()
+    return {
+        "id": uuid.uuid4().hex,
+        "tenant_id": tenant_id,
+        "destination": destination,
+        "path": path,
+        "topic": topic,
+        "payload": payload,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 # --- Standard Webhooks ---------------------------------------------------------------

@@ -1,9 +1,17 @@
 """Validate, redeem and cancel: the one atomic redemption path of every dialect.
 
-Redeeming locks the coupon row (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite
-transactions start with BEGIN IMMEDIATE), re-evaluates the rules against the
-locked state, and commits the counter, the redemption and its outbox event
-together, so total and per-customer limits hold under any concurrency.
+Checking reads the coupon (only the columns the rules need) and, when it has a
+per-customer limit, the customer's count, in one statement outside any
+transaction. Redeeming does that same read and evaluates the rules before it
+takes a lock, then writes with one guarded statement: the coupon's counter goes
+up only if the coupon is unchanged since the read and under its limits, and the
+redemption row and its outbox event are inserted by the same statement (a
+PostgreSQL CTE; SQLite, which serializes writers, runs the same statements one
+by one). The row lock is held for that statement and the COMMIT. A coupon with
+a per-customer limit is locked first, so that the count the guard reads is taken
+after the lock, never from an older snapshot. When the guard refuses (a race for
+the last use, or the coupon changed meanwhile), the coupon is re-read under the
+lock and the rules decide again.
 
 An order id already redeemed answers that redemption again, but only to a
 caller who may use the coupon and who acts for the same customer: anyone else
@@ -12,23 +20,51 @@ gets the refusal they would get without it, or a conflict.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from app.auth import Caller
-from app.database import utcnow
+from app.database import read, typed_values, utcnow
 from app.errors import Conflict, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
-from app.models import Coupon, Redemption
+from app.models import Coupon, OutboxMessage, Redemption
 from app.services import coupons, outbox, rules
 from app.services.rules import Money
 from app.services.tenants import TenantRef
-from app.services.uow import end_read, unit_of_work
+from app.services.uow import unit_of_work
 
 REDEMPTION_TOPIC = "hybris.coupon.redemption"
+_COUPONS, _REDEMPTIONS, _OUTBOX = Coupon.__table__, Redemption.__table__, OutboxMessage.__table__
+_C, _R = _COUPONS.c, _REDEMPTIONS.c
+# What the rules read of a coupon, and what a redemption needs besides.
+_RULE_COLUMNS = (
+    _C.id,
+    _C.code,
+    _C.deleted,
+    _C.active,
+    _C.allow_anonymous,
+    _C.valid_for,
+    _C.valid_from,
+    _C.valid_until,
+    _C.max_redemptions,
+    _C.max_redemptions_per_customer,
+    _C.redemption_count,
+    _C.discount_type,
+    _C.discount_percentage,
+    _C.discount_amount,
+    _C.currency,
+    _C.min_order_amount,
+    _C.required_product,
+    _C.free_products,
+    # The definition's version: a redemption's guard requires it unchanged since the read.
+    _C.updated_at,
+)
 
 
 class OrderAlreadyRedeemed(Conflict):
@@ -48,7 +84,7 @@ class Order:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A redemption, as values read inside its transaction (no reload after commit)."""
+    """A redemption, as values known inside its transaction (no reload after commit)."""
 
     redemption_id: str
     coupon_code: str
@@ -57,34 +93,53 @@ class Outcome:
     # False: an order id already redeemed, answered again.
     created: bool
 
-    @classmethod
-    def of(cls, redemption: Redemption, coupon: Coupon, *, created: bool) -> Outcome:
-        return cls(
-            redemption_id=redemption.id,
-            coupon_code=coupon.code,
-            discount=redemption.discount_amount,
-            free_products=tuple(coupon.free_products or ()),
-            created=created,
+
+# --- reading --------------------------------------------------------------------------
+
+
+def _state_query(tenant_id: int, code: str, customer: str | None, order_id: str | None):
+    """The coupon's rule columns, the customer's count and any redemption of this order id."""
+    if customer is None:
+        count = literal(0)
+    else:
+        count = case(
+            (
+                _C.max_redemptions_per_customer != rules.UNLIMITED,
+                select(func.count())
+                .where(_R.coupon_id == _C.id, _R.customer_number == customer)
+                .scalar_subquery(),
+            ),
+            else_=0,
         )
-
-
-def _customer_redemptions(coupon: Coupon, customer_number: str | None) -> int:
-    # Only a per-customer limit reads the count: spare the query otherwise.
-    if customer_number is None or coupon.max_redemptions_per_customer == rules.UNLIMITED:
-        return 0
-    return db.session.scalar(
-        select(func.count())
-        .select_from(Redemption)
-        .where(Redemption.coupon_id == coupon.id, Redemption.customer_number == customer_number)
+    query = select(*_RULE_COLUMNS, count.label("customer_redemptions")).where(
+        _C.tenant_id == tenant_id, _C.code_key == Coupon.key_for(code)
     )
+    if order_id is not None:
+        replay = _REDEMPTIONS.alias("replay")
+        query = query.add_columns(
+            replay.c.id.label("replay_id"),
+            replay.c.customer_number.label("replay_customer"),
+            replay.c.discount_amount.label("replay_discount"),
+        ).select_from(
+            _COUPONS.outerjoin(
+                replay, and_(replay.c.coupon_id == _C.id, replay.c.order_id == order_id)
+            )
+        )
+    return query
 
 
-def _context(coupon: Coupon, caller: Caller, customer_hint: str | None, order: Order):
-    customer = caller.acting_customer(customer_hint)
+def _read_state(tenant: TenantRef, code: str, customer: str | None, order_id: str | None) -> Row:
+    rows = read(db.session, _state_query(tenant.id, code, customer, order_id))
+    if not rows:
+        raise NotFound("Coupon not found")
+    return rows[0]
+
+
+def _context(state, caller: Caller, customer: str | None, order: Order) -> rules.Context:
     return rules.Context(
         identified=caller.identified,
         customer_number=customer,
-        customer_redemptions=_customer_redemptions(coupon, customer),
+        customer_redemptions=state.customer_redemptions,
         order_total=order.total,
         discount=order.discount,
         products=order.products,
@@ -99,24 +154,22 @@ def check(
     order: Order,
     customer_hint: str | None = None,
     now: datetime | None = None,
-) -> tuple[Coupon, list[rules.Violation]]:
-    """Evaluate without writing; returns the coupon and every violation."""
-    coupon = coupons.find(tenant=tenant, code=code)
-    if coupon is None:
-        end_read()
-        raise NotFound("Coupon not found")
-    context = _context(coupon, caller, customer_hint, order)
-    violations = rules.evaluate(coupon, context, now or utcnow())
-    end_read(coupon)
-    return coupon, violations
+) -> tuple[rules.CouponLike, list[rules.Violation]]:
+    """Evaluate without writing (one statement); returns the coupon and every violation."""
+    customer = caller.acting_customer(customer_hint)
+    state = _read_state(tenant, code, customer, None)
+    return state, rules.evaluate(state, _context(state, caller, customer, order), now or utcnow())
 
 
-def validate(**kwargs) -> Coupon:
+def validate(**kwargs) -> rules.CouponLike:
     """Check and raise the first violation, if any."""
     coupon, violations = check(**kwargs)
     if violations:
         raise RuleViolated(violations[0])
     return coupon
+
+
+# --- redeeming ------------------------------------------------------------------------
 
 
 def redeem(
@@ -129,59 +182,203 @@ def redeem(
     now: datetime | None = None,
 ) -> Outcome:
     """Record one redemption atomically; an order id already redeemed is a replay."""
-    with unit_of_work():
-        coupon = coupons.find(tenant=tenant, code=code, for_update=True)
-        if coupon is None:
-            raise NotFound("Coupon not found")
-        context = _context(coupon, caller, customer_hint, order)
-        if order.order_id is not None:
-            existing = db.session.scalar(
-                select(Redemption).where(
-                    Redemption.coupon_id == coupon.id, Redemption.order_id == order.order_id
-                )
-            )
-            if existing is not None:
-                _check_replay(coupon, context, existing)
-                return Outcome.of(existing, coupon, created=False)
-        now = now or utcnow()
-        violations = rules.evaluate(coupon, context, now)
-        if violations:
-            raise RuleViolated(violations[0])
+    customer = caller.acting_customer(customer_hint)
+    state = _read_state(tenant, code, customer, order.order_id)
+    context = _context(state, caller, customer, order)
+    if order.order_id is not None and state.replay_id is not None:
+        _check_replay(state, context, state.replay_customer)
+        return _replayed(state, state.replay_id, state.replay_discount)
+    now = now or utcnow()
+    violations = rules.evaluate(state, context, now)
+    if violations:
+        raise RuleViolated(violations[0])
 
-        discount = order.discount
-        if discount is None and order.total is not None:
-            discount = Money(rules.allowed_discount(coupon, order.total), order.total.currency)
-        redemption = Redemption(
-            tenant_id=tenant.id,
-            coupon_id=coupon.id,
-            customer_number=context.customer_number,
-            order_total_amount=order.total.amount if order.total else None,
-            order_total_currency=order.total.currency if order.total else None,
-            discount_amount=discount.amount if discount else None,
-            discount_currency=discount.currency if discount else None,
-            order_id=order.order_id,
-            redeemed_at=now,
+    values = _redemption_values(tenant, state, customer, order, now)
+    event = outbox.message_values(
+        tenant_id=tenant.id,
+        destination=outbox.EVENTS,
+        topic=REDEMPTION_TOPIC,
+        payload=event_payload(tenant.slug, state.code, values),
+    )
+    with unit_of_work() as session:
+        written = _write(session, state, values, event)
+        if written != "redeemed":
+            return _decide_under_lock(session, tenant, state, caller, customer, order, values)
+    return Outcome(
+        redemption_id=values["id"],
+        coupon_code=state.code,
+        discount=values["discount_amount"],
+        free_products=tuple(state.free_products or ()),
+        created=True,
+    )
+
+
+def _redemption_values(tenant, state, customer, order: Order, now: datetime) -> dict:
+    discount = order.discount
+    if discount is None and order.total is not None:
+        discount = Money(rules.allowed_discount(state, order.total), order.total.currency)
+    return {
+        "id": uuid.uuid4().hex,
+        "tenant_id": tenant.id,
+        "coupon_id": state.id,
+        "customer_number": customer,
+        "order_total_amount": order.total.amount if order.total else None,
+        "order_total_currency": order.total.currency if order.total else None,
+        "discount_amount": discount.amount if discount else None,
+        "discount_currency": discount.currency if discount else None,
+        "order_id": order.order_id,
+        "redeemed_at": now,
+    }
+
+
+def _per_customer(state, customer: str | None) -> bool:
+    return customer is not None and state.max_redemptions_per_customer != rules.UNLIMITED
+
+
+def _bump(state, customer: str | None):
+    """The guarded counter increment: unchanged coupon, under both limits, or no row."""
+    guard = [
+        _C.id == state.id,
+        _C.updated_at == state.updated_at,
+        or_(_C.max_redemptions == rules.UNLIMITED, _C.redemption_count < _C.max_redemptions),
+    ]
+    if _per_customer(state, customer):
+        customer_count = (
+            select(func.count())
+            .where(_R.coupon_id == state.id, _R.customer_number == customer)
+            .scalar_subquery()
         )
-        # SQL-side increment: correct even if a backend ignored the row lock.
-        coupon.redemption_count = Coupon.redemption_count + 1
-        db.session.add(redemption)
-        db.session.flush()
-        outbox.enqueue(
-            tenant_id=tenant.id,
-            destination=outbox.EVENTS,
-            topic=REDEMPTION_TOPIC,
-            payload=event_payload(tenant, coupon, redemption),
+        guard.append(customer_count < _C.max_redemptions_per_customer)
+    return (
+        update(_COUPONS)
+        .where(*guard)
+        # A redemption is not a change of the definition: updated_at stays.
+        .values(redemption_count=_C.redemption_count + 1, updated_at=_C.updated_at)
+        .returning(_C.id)
+    )
+
+
+def _write(session: Session, state, values: dict, event: dict) -> str:
+    """Bump the counter and insert the redemption and its event, guarded.
+
+    Returns "redeemed", "refused" (the guard found the coupon changed or at a
+    limit: nothing written) or "order_taken" (a concurrent request redeemed this
+    order id first: the counter was given back).
+    """
+    customer = values["customer_number"]
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return _write_in_steps(connection, state, values, event)
+    if _per_customer(state, customer):
+        # Lock first: the guard's count then comes from a snapshot taken after the lock.
+        connection.execute(select(_C.id).where(_C.id == state.id).with_for_update())
+    bumped = _bump(state, customer).cte("bumped")
+    added = (
+        postgresql.insert(_REDEMPTIONS)
+        .from_select(
+            [*(k for k in values if k != "coupon_id"), "coupon_id"],
+            select(
+                *typed_values(_REDEMPTIONS, {k: v for k, v in values.items() if k != "coupon_id"}),
+                bumped.c.id,
+            ),
         )
-        return Outcome.of(redemption, coupon, created=True)
+        .on_conflict_do_nothing()
+        .returning(_R.id)
+        .cte("added")
+    )
+    queued = (
+        insert(_OUTBOX)
+        .from_select(list(event), select(*typed_values(_OUTBOX, event)).select_from(added))
+        .cte("queued")
+    )
+    statement = select(
+        select(func.count()).select_from(bumped).scalar_subquery(),
+        select(func.count()).select_from(added).scalar_subquery(),
+    ).add_cte(queued)
+    was_bumped, was_added = connection.execute(statement).one()
+    if not was_bumped:
+        return "refused"
+    if not was_added:
+        _give_back(connection, state.id)
+        return "order_taken"
+    return "redeemed"
 
 
-def _check_replay(coupon: Coupon, context: rules.Context, existing: Redemption) -> None:
+def _write_in_steps(connection, state, values: dict, event: dict) -> str:
+    """The same writes as separate statements (SQLite: BEGIN IMMEDIATE serializes writers)."""
+    if connection.execute(_bump(state, values["customer_number"])).first() is None:
+        return "refused"
+    added = connection.execute(
+        sqlite.insert(_REDEMPTIONS).values(values).on_conflict_do_nothing().returning(_R.id)
+    ).first()
+    if added is None:
+        _give_back(connection, state.id)
+        return "order_taken"
+    connection.execute(insert(_OUTBOX).values(event))
+    return "redeemed"
+
+
+def _give_back(connection, coupon_id: int) -> None:
+    # Under the row lock the bump took: exact.
+    connection.execute(
+        update(_COUPONS)
+        .where(_C.id == coupon_id)
+        .values(redemption_count=_C.redemption_count - 1, updated_at=_C.updated_at)
+    )
+
+
+def _decide_under_lock(
+    session: Session, tenant, state, caller: Caller, customer, order: Order, values: dict
+) -> Outcome:
+    """The guard refused: lock the coupon, read it afresh and let the rules decide again."""
+    connection = session.connection()
+    locked = connection.execute(
+        select(*_RULE_COLUMNS).where(_C.id == state.id).with_for_update()
+    ).one()
+    # Statements after the lock see every redemption committed before it.
+    fresh = connection.execute(_state_query(tenant.id, locked.code, customer, order.order_id)).one()
+    context = _context(fresh, caller, customer, order)
+    if order.order_id is not None and fresh.replay_id is not None:
+        _check_replay(fresh, context, fresh.replay_customer)
+        return _replayed(fresh, fresh.replay_id, fresh.replay_discount)
+    violations = rules.evaluate(fresh, context, values["redeemed_at"])
+    if violations:
+        raise RuleViolated(violations[0])
+    values = {**_redemption_values(tenant, fresh, customer, order, values["redeemed_at"])}
+    event = outbox.message_values(
+        tenant_id=tenant.id,
+        destination=outbox.EVENTS,
+        topic=REDEMPTION_TOPIC,
+        payload=event_payload(tenant.slug, fresh.code, values),
+    )
+    if _write(session, fresh, values, event) != "redeemed":  # we hold the lock: cannot happen
+        raise RuntimeError("guarded redemption refused under the coupon's lock")
+    return Outcome(
+        redemption_id=values["id"],
+        coupon_code=fresh.code,
+        discount=values["discount_amount"],
+        free_products=tuple(fresh.free_products or ()),
+        created=True,
+    )
+
+
+def _replayed(state, redemption_id: str, discount: Decimal | None) -> Outcome:
+    return Outcome(
+        redemption_id=redemption_id,
+        coupon_code=state.code,
+        discount=discount,
+        free_products=tuple(state.free_products or ()),
+        created=False,
+    )
+
+
+def _check_replay(coupon, context: rules.Context, replay_customer: str | None) -> None:
     """A replay is for a caller who may use the coupon, acting for the same customer."""
     if coupon.deleted:
         raise NotFound("Coupon not found")
     if not rules.may_use(coupon, context):
         raise RuleViolated(rules.Violation(rules.FORBIDDEN))
-    if existing.customer_number != context.customer_number:
+    if replay_customer != context.customer_number:
         raise OrderAlreadyRedeemed()
 
 
@@ -189,17 +386,17 @@ def _money(amount, currency) -> dict | None:
     return None if amount is None else {"amount": str(amount), "currency": currency}
 
 
-def event_payload(tenant: TenantRef, coupon: Coupon, redemption: Redemption) -> dict:
+def event_payload(tenant_slug: str, coupon_code: str, redemption: dict) -> dict:
     """The `hybris.coupon.redemption` event's data (sent in a Standard Webhooks envelope)."""
     return {
-        "tenant": tenant.slug,
-        "couponCode": coupon.code,
-        "redemptionId": redemption.id,
-        "customerNumber": redemption.customer_number,
-        "orderTotal": _money(redemption.order_total_amount, redemption.order_total_currency),
-        "discount": _money(redemption.discount_amount, redemption.discount_currency),
-        "orderId": redemption.order_id,
-        "redeemedAt": redemption.redeemed_at.isoformat(),
+        "tenant": tenant_slug,
+        "couponCode": coupon_code,
+        "redemptionId": redemption["id"],
+        "customerNumber": redemption["customer_number"],
+        "orderTotal": _money(redemption["order_total_amount"], redemption["order_total_currency"]),
+        "discount": _money(redemption["discount_amount"], redemption["discount_currency"]),
+        "orderId": redemption["order_id"],
+        "redeemedAt": redemption["redeemed_at"].isoformat(),
     }
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,27 +15,48 @@ from tests.support import ROOT
 def test_bench_harness_runs_every_scenario(tmp_path):
     if not PG_URL:
         pytest.skip("TEST_DATABASE_URL not set: the benchmark runs on PostgreSQL")
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
     output = tmp_path / "bench.json"
     env = {
         **os.environ,
         "BENCH_DATABASE_URL": PG_URL,
         "BENCH_WORKERS": "2",
-        "BENCH_CLIENTS": "2",
-        "BENCH_REQUESTS": "20",
+        "BENCH_CONNECTIONS": "4",
+        "BENCH_SECONDS": "1",
+        "BENCH_COUPONS": "1000",
+        "BENCH_REDEMPTIONS": "5000",
+        "BENCH_LIMIT": "10",
+        "BENCH_SCALING": "",
         "BENCH_OUTPUT": str(output),
     }
     result = subprocess.run(
-        [sys.executable, "scripts/bench.py"],
+        [sys.executable, "bench/run.py"],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert output.exists(), result.stderr
-    results = json.loads(output.read_text())
-    assert len(results) == 5
-    for scenario in results:
-        # Every request succeeded (2xx), so the numbers measure the real paths.
-        assert sum(scenario["statuses"].values()) == 20, scenario
-        assert all(str(code).startswith("2") for code in scenario["statuses"]), scenario
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(output.read_text())
+    names = [r["scenario"] for r in report["results"]]
+    assert names == [
+        "validation",
+        "redemption (hot coupon)",
+        "redemption (hot coupon, Idempotency-Key)",
+        "redemption (limit 10)",
+        "promo check",
+        "fan registration",
+        "fan registration (downstream 500 ms)",
+    ]
+    for r in report["results"]:
+        for side in ("service", "baseline"):
+            statuses = r[side]["statuses"]
+            assert r[side]["requests"] > 0 and r[side]["socket_errors"] == 0, r
+            if "limit" in r["scenario"]:
+                assert statuses["201"] == 10, r  # the limit, exactly; the rest refused
+            else:
+                # Every answer a success, so the numbers measure the real paths.
+                assert all(code.startswith("2") for code in statuses), r
+    assert all(line.startswith("ok: ") for line in report["checks"]), report["checks"]

@@ -1,0 +1,200 @@
+"""Round trips to the database per hot request, counted at the driver, so they cannot creep back.
+
+Every statement counts, and so do the BEGIN, COMMIT and ROLLBACK the driver
+sends (psycopg sends BEGIN before the first statement outside autocommit, and
+nothing for a COMMIT or ROLLBACK when no transaction is open; on SQLite the app
+sends BEGIN IMMEDIATE itself, so it is a statement). The sequences are
+the ones the performance issue set: validation one statement, redemption four
+with BEGIN and COMMIT, keyed redemption five; the hot coupon's row lock is taken
+by the last statement before COMMIT (the key's insert may follow it).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from tests.api.conftest import coupon_body, order
+
+BASE = "/coupon/v1/acme/coupons"
+
+
+def _in_transaction(dbapi_connection) -> bool:
+    info = getattr(dbapi_connection, "info", None)
+    if info is not None and hasattr(info, "transaction_status"):  # psycopg
+        from psycopg.pq import TransactionStatus
+
+        return info.transaction_status != TransactionStatus.IDLE
+    return bool(getattr(dbapi_connection, "in_transaction", False))  # sqlite3
+
+
+class RoundTrips:
+    """What the app's engine sends, one label per round trip."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.sent: list[str] = []
+        self.recording = False
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+        event.listen(engine, "rollback", self._rollback)
+        event.listen(engine.pool, "reset", self._reset)
+
+    def remove(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
+        event.remove(self.engine, "rollback", self._rollback)
+        event.remove(self.engine.pool, "reset", self._reset)
+
+    def _statement(self, conn, _cursor, statement, *_):
+        if not self.recording:
+            return
+        dbapi = conn.connection.dbapi_connection
+        implicit_begin = getattr(dbapi, "autocommit", True) is False
+        if implicit_begin and not _in_transaction(dbapi):
+            self.sent.append("BEGIN")
+        self.sent.append(statement.split(None, 1)[0].upper())
+
+    def _commit(self, conn):
+        if self.recording and _in_transaction(conn.connection.dbapi_connection):
+            self.sent.append("COMMIT")
+
+    def _rollback(self, conn):
+        if self.recording and _in_transaction(conn.connection.dbapi_connection):
+            self.sent.append("ROLLBACK")
+
+    def _reset(self, dbapi_connection, _record, _state):
+        if self.recording and _in_transaction(dbapi_connection):
+            self.sent.append("ROLLBACK")
+
+    def during(self, call):
+        """Run `call`, returning (its result, the round trips it made)."""
+        self.sent, self.recording = [], True
+        try:
+            return call(), list(self.sent)
+        finally:
+            self.recording = False
+
+
+@pytest.fixture
+def trips(app, db):
+    counter = RoundTrips(db.engine)
+    yield counter
+    counter.remove()
+
+
+@pytest.fixture
+def hot(client, manage, on_behalf):
+    """A coupon created and used once, so the tenant and the token are cached."""
+
+    def make(**overrides):
+        body = coupon_body(code=overrides.pop("code", "HOT"), **overrides)
+        assert client.post(BASE, json=body, headers=manage).status_code == 201
+        warm = client.post(
+            f"{BASE}/{body['code']}/validation", json=order(customerNumber="W"), headers=on_behalf
+        )
+        assert warm.status_code == 200, warm.get_json()
+        return body["code"]
+
+    return make
+
+
+def expect(backend: str, postgresql: list[str], sqlite: list[str]) -> list[str]:
+    return postgresql if backend == "postgresql" else sqlite
+
+
+def test_validation_is_one_statement(client, on_behalf, hot, trips, backend):
+    code = hot()
+    response, sent = trips.during(
+        lambda: client.post(
+            f"{BASE}/{code}/validation", json=order(customerNumber="C1"), headers=on_behalf
+        )
+    )
+    assert response.status_code == 200
+    assert sent == ["SELECT"]
+
+
+def test_validation_with_a_per_customer_limit_is_still_one_statement(client, on_behalf, hot, trips):
+    code = hot(maxRedemptionsPerCustomer=1)
+    response, sent = trips.during(
+        lambda: client.post(
+            f"{BASE}/{code}/validation", json=order(customerNumber="C1"), headers=on_behalf
+        )
+    )
+    assert response.status_code == 200
+    assert sent == ["SELECT"]
+
+
+def test_redemption_is_four_round_trips(client, on_behalf, hot, trips, backend):
+    code = hot()
+    response, sent = trips.during(
+        lambda: client.post(
+            f"{BASE}/{code}/redemptions", json=order(customerNumber="C1"), headers=on_behalf
+        )
+    )
+    assert response.status_code == 201
+    # The lock is taken by the WITH (guarded UPDATE + INSERTs) and held until COMMIT.
+    assert sent == expect(
+        backend,
+        ["SELECT", "BEGIN", "WITH", "COMMIT"],
+        ["SELECT", "BEGIN", "UPDATE", "INSERT", "INSERT", "COMMIT"],
+    )
+
+
+def test_keyed_redemption_is_five_round_trips(client, on_behalf, hot, trips, backend):
+    code = hot()
+    headers = {**on_behalf, "Idempotency-Key": "trip-1"}
+    body = order(customerNumber="C1")
+    response, sent = trips.during(
+        lambda: client.post(f"{BASE}/{code}/redemptions", json=body, headers=headers)
+    )
+    assert response.status_code == 201
+    assert sent == expect(
+        backend,
+        ["SELECT", "BEGIN", "WITH", "INSERT", "COMMIT"],
+        ["SELECT", "BEGIN", "UPDATE", "INSERT", "INSERT", "INSERT", "COMMIT"],
+    )
+    replay, sent = trips.during(
+        lambda: client.post(f"{BASE}/{code}/redemptions", json=body, headers=headers)
+    )
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == response.get_json()
+
+
+def test_per_customer_limit_locks_before_counting(client, on_behalf, hot, trips, backend):
+    code = hot(maxRedemptionsPerCustomer=2)
+    response, sent = trips.during(
+        lambda: client.post(
+            f"{BASE}/{code}/redemptions", json=order(customerNumber="C1"), headers=on_behalf
+        )
+    )
+    assert response.status_code == 201
+    # The guard's count is read by a statement that starts after the lock is held.
+    assert sent == expect(
+        backend,
+        ["SELECT", "BEGIN", "SELECT", "WITH", "COMMIT"],
+        ["SELECT", "BEGIN", "UPDATE", "INSERT", "INSERT", "COMMIT"],
+    )
+
+
+def test_a_refusal_opens_no_transaction(client, on_behalf, hot, trips):
+    code = hot()
+    response, sent = trips.during(
+        lambda: client.post(f"{BASE}/{code}/redemptions", json=order(total=10), headers=on_behalf)
+    )
+    assert response.get_json()["type"] == "coupon_order_total_too_low"
+    assert sent == ["SELECT"]
+
+
+def test_promo_check_is_one_statement(client, manage, redeem, trips):
+    promo = {"coupon": "GIFT", "code": "FREE_PIZZA", "fullPrice": 500, "hasProduct": "pizza"}
+    assert client.post("/promocodes/add", json=promo, headers=manage).status_code == 201
+    body = {
+        "coupon": "GIFT",
+        "notGiftsAndNotDeliveryTotal": 600,
+        "order": {"items": [{"code": "pizza"}]},
+    }
+    assert client.post("/promocodes/", json=body, headers=redeem).status_code == 200
+    response, sent = trips.during(lambda: client.post("/promocodes/", json=body, headers=redeem))
+    assert response.get_json()["freeProducts"] == ["FREE_PIZZA"]
+    assert sent == ["SELECT"]
