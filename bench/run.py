@@ -7,9 +7,10 @@ BENCH_WORKERS workers (default 4), and drives each scenario with wrk
 (BENCH_CONNECTIONS connections, default 32, for BENCH_SECONDS seconds, default
 5), service first, then baseline (BENCH_COUPONS, BENCH_REDEMPTIONS, BENCH_LIMIT and
 BENCH_SCALING, the extra worker counts, shrink it to a smoke run). For each:
-requests/s, p50 and p99, statuses, and the ratio to the baseline. Then fan registration against a downstream that
-answers at once and in 500 ms, and throughput with 1, 2 and 4 workers. Prints a
-table and writes bench/results.json (BENCH_OUTPUT to change it).
+requests/s, p50 and p99, statuses, and the ratio to the baseline. Then fan
+registration against a downstream that answers at once and in 500 ms, and
+throughput with 1, 2 and 4 workers. Prints a table and writes
+bench/results.json (BENCH_OUTPUT to change it).
 
 Absolute numbers drift 20-30% between runs on a 2-core machine that also runs
 the client and the database; the ratios, taken in the same run, are the result.
