@@ -6,7 +6,18 @@ import select
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, Numeric, Row, cast, event, literal
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    MetaData,
+    Numeric,
+    Row,
+    bindparam,
+    cast,
+    event,
+    literal,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
@@ -82,6 +93,14 @@ def typed_values(table, values: dict) -> list:
     ]
 
 
+def typed_params(table, names, prefix: str) -> list:
+    """Like `typed_values`, as named parameters `prefix + column` (for a statement built once)."""
+    return [
+        cast(bindparam(prefix + name, type_=table.c[name].type), table.c[name].type)
+        for name in names
+    ]
+
+
 # --- hot-path reads and connection liveness ---------------------------------------------
 
 
@@ -90,7 +109,9 @@ def is_disconnect(error: DBAPIError) -> bool:
     return bool(getattr(error, "connection_invalidated", False))
 
 
-def read(session: Session | scoped_session, statement: Executable) -> list[Row]:
+def read(
+    session: Session | scoped_session, statement: Executable, params: dict | None = None
+) -> list[Row]:
     """Rows of a read-only statement in one round trip.
 
     Inside an open transaction the statement joins it. Otherwise it runs on a
@@ -101,13 +122,13 @@ def read(session: Session | scoped_session, statement: Executable) -> list[Row]:
     if isinstance(session, scoped_session):
         session = session()
     if session.in_transaction():
-        return session.execute(statement).all()
+        return session.execute(statement, params).all()
     engine = session.get_bind()
     for attempt in (1, 2):
         try:
             with engine.connect() as connection:
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-                return connection.execute(statement).all()
+                return connection.execute(statement, params).all()
         except DBAPIError as error:
             if attempt == 2 or not is_disconnect(error):
                 raise

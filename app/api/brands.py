@@ -78,7 +78,7 @@ class Discounts(MethodView):
         return brands.list_discounts(tenant=_brand(brand))
 
     @idempotent(lambda brand, **_: _brand(brand).id)
-    @blp.arguments(DiscountWriteSchema)
+    @blp.arguments(DiscountWriteSchema())
     @blp.response(200, DiscountSchema)
     @blp.errors(400, 401, 403, 409)
     @blp.doc(security=SECURITY, **_CREATED_DISCOUNT_LINKS)
@@ -96,7 +96,7 @@ class DiscountResource(MethodView):
         """One discount."""
         return brands.get_discount(tenant=_brand(brand), discount_id=discount_id)
 
-    @blp.arguments(DiscountWriteSchema)
+    @blp.arguments(DiscountWriteSchema())
     @blp.response(200, DiscountSchema)
     @blp.errors(400, 401, 403, 404)
     @blp.doc(security=SECURITY)
@@ -106,7 +106,7 @@ class DiscountResource(MethodView):
             tenant=_brand(brand), discount_id=discount_id, values=data, replace=True
         )
 
-    @blp.arguments(DiscountPatchSchema)
+    @blp.arguments(DiscountPatchSchema())
     @blp.response(200, DiscountSchema)
     @blp.errors(400, 401, 403, 404)
     @blp.doc(security=SECURITY)
@@ -126,7 +126,7 @@ class DiscountResource(MethodView):
 
 @blp.route("/brands/<string:brand>/fans")
 class Fans(MethodView):
-    @blp.arguments(FanSchema)
+    @blp.arguments(FanSchema())
     @blp.response(200, description="OK (text/plain)")
     @blp.errors(400, 401, 403, 422)
     @blp.doc(security=SECURITY)

@@ -101,7 +101,7 @@ def _order(data: dict) -> Order:
 @blp.route("/coupons")
 class Coupons(MethodView):
     @managers_only
-    @blp.arguments(CouponListArgs, location="query")
+    @blp.arguments(CouponListArgs(), location="query")
     @blp.response(
         200, CouponSchema(many=True), headers={"X-Total-Count": {"schema": {"type": "integer"}}}
     )
@@ -120,7 +120,7 @@ class Coupons(MethodView):
 
     @managers_only
     @idempotent(_tenant_id)
-    @blp.arguments(CouponWriteSchema)
+    @blp.arguments(CouponWriteSchema())
     @blp.response(201, CreatedSchema)
     @blp.errors(400, 401, 403, 404, 409, 422)
     @blp.doc(security=[{"bearerAuth": []}], **_CREATED_COUPON_LINKS)
@@ -134,7 +134,7 @@ class Coupons(MethodView):
 @blp.route("/coupons/<string:code>")
 class CouponResource(MethodView):
     @limiter.limit(guessing_limit, exempt_when=has_bearer_token)
-    @blp.arguments(CustomerArgs, location="query")
+    @blp.arguments(CustomerArgs(), location="query")
     @blp.response(200, CouponSchema)
     @blp.errors(400, 401, 403, 404, 429)
     def get(self, args, tenant, code):
@@ -148,7 +148,7 @@ class CouponResource(MethodView):
         )
 
     @managers_only
-    @blp.arguments(CouponWriteSchema)
+    @blp.arguments(CouponWriteSchema())
     @blp.response(200, CouponSchema)
     @blp.errors(400, 401, 403, 404, 409)
     @blp.doc(security=[{"bearerAuth": []}])
@@ -157,7 +157,7 @@ class CouponResource(MethodView):
         return coupons.replace_coupon(tenant=_manager(tenant), code=code, values=data)
 
     @managers_only
-    @blp.arguments(CouponPatchSchema)
+    @blp.arguments(CouponPatchSchema())
     @blp.response(200, CouponSchema)
     @blp.errors(400, 401, 403, 404, 409)
     @blp.doc(security=[{"bearerAuth": []}])
@@ -177,7 +177,7 @@ class CouponResource(MethodView):
 @blp.route("/coupons/<string:code>/validation")
 class Validation(MethodView):
     @limiter.limit(guessing_limit)
-    @blp.arguments(RedemptionRequestSchema)
+    @blp.arguments(RedemptionRequestSchema())
     @blp.response(200)
     @blp.errors(400, 401, 403, 404, 429)
     def post(self, data, tenant, code):
@@ -196,7 +196,7 @@ class Validation(MethodView):
 @blp.route("/coupons/<string:code>/redemptions")
 class Redemptions(MethodView):
     @managers_only
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, RedemptionSchema(many=True))
     @blp.errors(400, 401, 403, 404)
     @blp.doc(security=[{"bearerAuth": []}])
@@ -212,7 +212,7 @@ class Redemptions(MethodView):
 
     @limiter.limit(guessing_limit)
     @idempotent(_tenant_id)
-    @blp.arguments(RedemptionRequestSchema)
+    @blp.arguments(RedemptionRequestSchema())
     @blp.response(201, CreatedSchema)
     @blp.alt_response(
         200, schema=CreatedSchema, description="This order id's redemption, again", success=True
@@ -238,7 +238,7 @@ class Redemptions(MethodView):
 
 @blp.route("/coupons/<string:code>/redemptions/<string:redemption_id>")
 class RedemptionResource(MethodView):
-    @blp.arguments(CustomerArgs, location="query")
+    @blp.arguments(CustomerArgs(), location="query")
     @blp.response(200, RedemptionSchema)
     @blp.errors(400, 401, 404)
     @blp.doc(security=[{"bearerAuth": []}])

@@ -40,7 +40,7 @@ def _client_tenant(tenant: str):
 class Signup(MethodView):
     @clients_only
     @idempotent(lambda tenant, **_: tenants.get_tenant(tenant).id)
-    @blp.arguments(CredentialsSchema)
+    @blp.arguments(CredentialsSchema())
     @blp.response(201, SignupResultSchema)
     @blp.errors(400, 401, 404, 409, 422)
     @blp.doc(security=[{"bearerAuth": []}])
@@ -54,7 +54,7 @@ class Signup(MethodView):
 class Login(MethodView):
     @clients_only
     @limiter.limit(auth_limit)
-    @blp.arguments(CredentialsSchema)
+    @blp.arguments(CredentialsSchema())
     @blp.response(200, LoginResultSchema)
     @blp.errors(400, 401, 404, 429)
     @blp.doc(security=[{"bearerAuth": []}])

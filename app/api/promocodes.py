@@ -136,7 +136,7 @@ class Promocodes(MethodView):
 
     @user_only
     @limiter.limit(guessing_limit)
-    @blp.arguments(PromoCheckSchema)
+    @blp.arguments(PromoCheckSchema())
     @blp.response(200, PromoCheckResultSchema)
     @blp.errors(400, 401, 403, 429)
     @blp.doc(security=SECURITY)
@@ -150,7 +150,7 @@ class Promocodes(MethodView):
 class AddPromocode(MethodView):
     @admin_only
     @idempotent(_tenant_id)
-    @blp.arguments(PromoWriteSchema)
+    @blp.arguments(PromoWriteSchema())
     @blp.response(201, PromoCreatedSchema)
     @blp.errors(400, 401, 403, 409, 422)
     @blp.doc(security=SECURITY, **_ADDED_PROMO_LINKS)
@@ -164,7 +164,7 @@ class RedeemPromocode(MethodView):
     @user_only
     @limiter.limit(guessing_limit)
     @idempotent(_tenant_id)
-    @blp.arguments(PromoRedeemSchema)
+    @blp.arguments(PromoRedeemSchema())
     @blp.response(200, PromoCheckResultSchema)
     @blp.errors(400, 401, 403, 409, 422, 429)
     @blp.doc(security=SECURITY)
@@ -177,7 +177,7 @@ class RedeemPromocode(MethodView):
 @blp.route("/<int(min=1, max=2147483647):promo_id>")
 class PromocodeResource(MethodView):
     @admin_only
-    @blp.arguments(PromoPatchSchema)
+    @blp.arguments(PromoPatchSchema())
     @blp.response(201, PromoCreatedSchema)
     @blp.errors(400, 401, 403, 404, 409)
     @blp.doc(security=SECURITY)

@@ -69,6 +69,20 @@ def enqueue(
     return message
 
 
+MESSAGE_FIELDS = (
+    "id",
+    "tenant_id",
+    "destination",
+    "path",
+    "topic",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+
+
 def message_values(
     *,
     tenant_id: int | None,

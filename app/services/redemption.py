@@ -20,17 +20,18 @@ gets the refusal they would get without it, or a conflict.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Row, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy import Row, and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.auth import Caller
-from app.database import read, typed_values, utcnow
+from app.database import read, typed_params, utcnow
 from app.errors import Conflict, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
 from app.models import Coupon, OutboxMessage, Redemption
@@ -42,6 +43,19 @@ from app.services.uow import unit_of_work
 REDEMPTION_TOPIC = "hybris.coupon.redemption"
 _COUPONS, _REDEMPTIONS, _OUTBOX = Coupon.__table__, Redemption.__table__, OutboxMessage.__table__
 _C, _R = _COUPONS.c, _REDEMPTIONS.c
+# Columns a redemption statement inserts (coupon_id comes from the guarded bump).
+_REDEMPTION_FIELDS = (
+    "id",
+    "tenant_id",
+    "customer_number",
+    "order_total_amount",
+    "order_total_currency",
+    "discount_amount",
+    "discount_currency",
+    "order_id",
+    "redeemed_at",
+)
+_EVENT_FIELDS = outbox.MESSAGE_FIELDS
 # What the rules read of a coupon, and what a redemption needs besides.
 _RULE_COLUMNS = (
     _C.id,
@@ -97,24 +111,28 @@ class Outcome:
 # --- reading --------------------------------------------------------------------------
 
 
-def _state_query(tenant_id: int, code: str, customer: str | None, order_id: str | None):
-    """The coupon's rule columns, the customer's count and any redemption of this order id."""
-    if customer is None:
-        count = literal(0)
-    else:
+@functools.cache
+def _state_query(with_customer: bool, with_order: bool):
+    """The coupon's rule columns, the customer's count and any redemption of this order id.
+
+    Built once per shape; parameters tenant_id, code_key, customer, order_id.
+    """
+    if with_customer:
         count = case(
             (
                 _C.max_redemptions_per_customer != rules.UNLIMITED,
                 select(func.count())
-                .where(_R.coupon_id == _C.id, _R.customer_number == customer)
+                .where(_R.coupon_id == _C.id, _R.customer_number == bindparam("customer"))
                 .scalar_subquery(),
             ),
             else_=0,
         )
+    else:
+        count = literal(0)
     query = select(*_RULE_COLUMNS, count.label("customer_redemptions")).where(
-        _C.tenant_id == tenant_id, _C.code_key == Coupon.key_for(code)
+        _C.tenant_id == bindparam("tenant_id"), _C.code_key == bindparam("code_key")
     )
-    if order_id is not None:
+    if with_order:
         replay = _REDEMPTIONS.alias("replay")
         query = query.add_columns(
             replay.c.id.label("replay_id"),
@@ -122,14 +140,27 @@ def _state_query(tenant_id: int, code: str, customer: str | None, order_id: str 
             replay.c.discount_amount.label("replay_discount"),
         ).select_from(
             _COUPONS.outerjoin(
-                replay, and_(replay.c.coupon_id == _C.id, replay.c.order_id == order_id)
+                replay,
+                and_(replay.c.coupon_id == _C.id, replay.c.order_id == bindparam("order_id")),
             )
         )
     return query
 
 
+def _state(executor, tenant_id: int, code: str, customer: str | None, order_id: str | None):
+    """Run the state query through `executor(statement, parameters)`."""
+    statement = _state_query(customer is not None, order_id is not None)
+    params = {
+        "tenant_id": tenant_id,
+        "code_key": Coupon.key_for(code),
+        "customer": customer,
+        "order_id": order_id,
+    }
+    return executor(statement, params)
+
+
 def _read_state(tenant: TenantRef, code: str, customer: str | None, order_id: str | None) -> Row:
-    rows = read(db.session, _state_query(tenant.id, code, customer, order_id))
+    rows = _state(lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id)
     if not rows:
         raise NotFound("Coupon not found")
     return rows[0]
@@ -235,17 +266,24 @@ def _per_customer(state, customer: str | None) -> bool:
     return customer is not None and state.max_redemptions_per_customer != rules.UNLIMITED
 
 
-def _bump(state, customer: str | None):
-    """The guarded counter increment: unchanged coupon, under both limits, or no row."""
+@functools.cache
+def _bump(per_customer: bool):
+    """The guarded counter increment: unchanged coupon, under both limits, or no row.
+
+    Parameters coupon_id, seen (the updated_at read) and, per customer, customer.
+    """
     guard = [
-        _C.id == state.id,
-        _C.updated_at == state.updated_at,
+        _C.id == bindparam("coupon_id"),
+        _C.updated_at == bindparam("seen", type_=_C.updated_at.type),
         or_(_C.max_redemptions == rules.UNLIMITED, _C.redemption_count < _C.max_redemptions),
     ]
-    if _per_customer(state, customer):
+    if per_customer:
         customer_count = (
             select(func.count())
-            .where(_R.coupon_id == state.id, _R.customer_number == customer)
+            .where(
+                _R.coupon_id == bindparam("coupon_id"),
+                _R.customer_number == bindparam("customer"),
+            )
             .scalar_subquery()
         )
         guard.append(customer_count < _C.max_redemptions_per_customer)
@@ -258,6 +296,48 @@ def _bump(state, customer: str | None):
     )
 
 
+@functools.cache
+def _redeem_statement(per_customer: bool):
+    """PostgreSQL: the bump, the redemption and its event in one statement (built once).
+
+    Parameters: the bump's, r_<column> for the redemption, e_<column> for the event.
+    Returns how many rows were bumped and added (0 or 1 each).
+    """
+    bumped = _bump(per_customer).cte("bumped")
+    added = (
+        postgresql.insert(_REDEMPTIONS)
+        .from_select(
+            [*_REDEMPTION_FIELDS, "coupon_id"],
+            select(*typed_params(_REDEMPTIONS, _REDEMPTION_FIELDS, "r_"), bumped.c.id),
+        )
+        .on_conflict_do_nothing()
+        .returning(_R.id)
+        .cte("added")
+    )
+    queued = (
+        insert(_OUTBOX)
+        .from_select(
+            list(_EVENT_FIELDS),
+            select(*typed_params(_OUTBOX, _EVENT_FIELDS, "e_")).select_from(added),
+        )
+        .cte("queued")
+    )
+    return select(
+        select(func.count()).select_from(bumped).scalar_subquery(),
+        select(func.count()).select_from(added).scalar_subquery(),
+    ).add_cte(queued)
+
+
+_LOCK = select(_C.id).where(_C.id == bindparam("coupon_id")).with_for_update()
+_LOCKED_STATE = select(*_RULE_COLUMNS).where(_C.id == bindparam("coupon_id")).with_for_update()
+_GIVE_BACK = (
+    update(_COUPONS)
+    .where(_C.id == bindparam("coupon_id"))
+    .values(redemption_count=_C.redemption_count - 1, updated_at=_C.updated_at)
+)
+_ADD_IN_STEPS = sqlite.insert(_REDEMPTIONS).on_conflict_do_nothing().returning(_R.id)
+
+
 def _write(session: Session, state, values: dict, event: dict) -> str:
     """Bump the counter and insert the redemption and its event, guarded.
 
@@ -266,65 +346,37 @@ def _write(session: Session, state, values: dict, event: dict) -> str:
     order id first: the counter was given back).
     """
     customer = values["customer_number"]
+    per_customer = _per_customer(state, customer)
+    bump = {"coupon_id": state.id, "seen": state.updated_at, "customer": customer}
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        return _write_in_steps(connection, state, values, event)
-    if _per_customer(state, customer):
+        return _write_in_steps(connection, per_customer, bump, values, event)
+    if per_customer:
         # Lock first: the guard's count then comes from a snapshot taken after the lock.
-        connection.execute(select(_C.id).where(_C.id == state.id).with_for_update())
-    bumped = _bump(state, customer).cte("bumped")
-    added = (
-        postgresql.insert(_REDEMPTIONS)
-        .from_select(
-            [*(k for k in values if k != "coupon_id"), "coupon_id"],
-            select(
-                *typed_values(_REDEMPTIONS, {k: v for k, v in values.items() if k != "coupon_id"}),
-                bumped.c.id,
-            ),
-        )
-        .on_conflict_do_nothing()
-        .returning(_R.id)
-        .cte("added")
-    )
-    queued = (
-        insert(_OUTBOX)
-        .from_select(list(event), select(*typed_values(_OUTBOX, event)).select_from(added))
-        .cte("queued")
-    )
-    statement = select(
-        select(func.count()).select_from(bumped).scalar_subquery(),
-        select(func.count()).select_from(added).scalar_subquery(),
-    ).add_cte(queued)
-    was_bumped, was_added = connection.execute(statement).one()
+        connection.execute(_LOCK, bump)
+    params = {
+        **bump,
+        **{"r_" + name: values[name] for name in _REDEMPTION_FIELDS},
+        **{"e_" + name: event[name] for name in _EVENT_FIELDS},
+    }
+    was_bumped, was_added = connection.execute(_redeem_statement(per_customer), params).one()
     if not was_bumped:
         return "refused"
     if not was_added:
-        _give_back(connection, state.id)
+        connection.execute(_GIVE_BACK, bump)  # under the lock the bump took: exact
         return "order_taken"
     return "redeemed"
 
 
-def _write_in_steps(connection, state, values: dict, event: dict) -> str:
+def _write_in_steps(connection, per_customer: bool, bump: dict, values: dict, event: dict):
     """The same writes as separate statements (SQLite: BEGIN IMMEDIATE serializes writers)."""
-    if connection.execute(_bump(state, values["customer_number"])).first() is None:
+    if connection.execute(_bump(per_customer), bump).first() is None:
         return "refused"
-    added = connection.execute(
-        sqlite.insert(_REDEMPTIONS).values(values).on_conflict_do_nothing().returning(_R.id)
-    ).first()
-    if added is None:
-        _give_back(connection, state.id)
+    if connection.execute(_ADD_IN_STEPS, values).first() is None:
+        connection.execute(_GIVE_BACK, bump)
         return "order_taken"
-    connection.execute(insert(_OUTBOX).values(event))
+    connection.execute(insert(_OUTBOX), event)
     return "redeemed"
-
-
-def _give_back(connection, coupon_id: int) -> None:
-    # Under the row lock the bump took: exact.
-    connection.execute(
-        update(_COUPONS)
-        .where(_C.id == coupon_id)
-        .values(redemption_count=_C.redemption_count - 1, updated_at=_C.updated_at)
-    )
 
 
 def _decide_under_lock(
@@ -332,11 +384,15 @@ def _decide_under_lock(
 ) -> Outcome:
     """The guard refused: lock the coupon, read it afresh and let the rules decide again."""
     connection = session.connection()
-    locked = connection.execute(
-        select(*_RULE_COLUMNS).where(_C.id == state.id).with_for_update()
-    ).one()
+    locked = connection.execute(_LOCKED_STATE, {"coupon_id": state.id}).one()
     # Statements after the lock see every redemption committed before it.
-    fresh = connection.execute(_state_query(tenant.id, locked.code, customer, order.order_id)).one()
+    fresh = _state(
+        lambda q, p: connection.execute(q, p).one(),
+        tenant.id,
+        locked.code,
+        customer,
+        order.order_id,
+    )
     context = _context(fresh, caller, customer, order)
     if order.order_id is not None and fresh.replay_id is not None:
         _check_replay(fresh, context, fresh.replay_customer)
