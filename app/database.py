@@ -16,7 +16,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     event,
-    literal,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -84,17 +83,9 @@ def insert_or_ignore(session: Session, model: type, **values) -> Insert:
     return statement.on_conflict_do_nothing()
 
 
-def typed_values(table, values: dict) -> list:
-    """Bound values cast to their columns' types, for `INSERT ... SELECT` (which needs them:
-    PostgreSQL would read an untyped NULL as text)."""
-    return [
-        cast(literal(value, table.c[name].type), table.c[name].type)
-        for name, value in values.items()
-    ]
-
-
 def typed_params(table, names, prefix: str) -> list:
-    """Like `typed_values`, as named parameters `prefix + column` (for a statement built once)."""
+    """Named parameters `prefix + column`, cast to the columns' types, for a statement built
+    once. `INSERT ... SELECT` needs the casts: PostgreSQL would read an untyped NULL as text."""
     return [
         cast(bindparam(prefix + name, type_=table.c[name].type), table.c[name].type)
         for name in names

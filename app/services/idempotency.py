@@ -16,17 +16,19 @@ cure (401, 403, 404, 429) are not stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from werkzeug.wrappers import Response
 
-from app.database import insert_or_ignore, typed_values, utcnow
+from app.database import typed_params, utcnow
 from app.errors import IdempotencyInProgress, IdempotencyKeyReused
 from app.extensions import db
 from app.models import IdempotencyRecord
@@ -128,25 +130,52 @@ def _store(record: dict, response: Response, wait_seconds: float) -> StoredRespo
     raise IdempotencyInProgress()
 
 
+_FIELDS = (
+    "tenant_id",
+    "key",
+    "request_hash",
+    "status_code",
+    "response_body",
+    "response_headers",
+    "created_at",
+)
+
+
+@functools.cache
+def _insert_statement(dialect: str):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once.
+
+    On PostgreSQL (parameters v_<column>) the wait for a duplicate in flight is
+    bounded by lock_timeout, set for the rest of the transaction by the row source
+    itself: no extra round trip. SQLite serializes writers and never waits here.
+    """
+    if dialect != "postgresql":
+        return sqlite.insert(_RECORDS).on_conflict_do_nothing().returning(_RECORDS.c.id)
+    setting = select(
+        func.set_config("lock_timeout", bindparam("lock_timeout"), True).label("lock_timeout")
+    ).subquery("settings")
+    # Referencing the setting makes it evaluated before the row is inserted.
+    source = select(*typed_params(_RECORDS, _FIELDS, "v_")).where(
+        setting.c.lock_timeout.is_not(None)
+    )
+    return (
+        postgresql.insert(_RECORDS)
+        .from_select(list(_FIELDS), source)
+        .on_conflict_do_nothing()
+        .returning(_RECORDS.c.id)
+    )
+
+
 def _insert(session, values: dict, wait_seconds: float) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING; True when this request's row went in."""
-    if session.get_bind().dialect.name == "postgresql":
-        # The wait for a duplicate in flight is bounded by lock_timeout, set for the rest
-        # of this transaction by the row source itself: no extra round trip.
-        timeout = select(
-            func.set_config("lock_timeout", f"{max(int(wait_seconds * 1000), 1)}ms", True).label(
-                "lock_timeout"
-            )
-        ).subquery("settings")
-        statement = insert_or_ignore(session, IdempotencyRecord).from_select(
-            list(values),
-            # Referencing the setting makes it evaluated before the row is inserted.
-            select(*typed_values(_RECORDS, values)).where(timeout.c.lock_timeout.is_not(None)),
-        )
+    """Insert the record unless the key is taken; True when this request's row went in."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        params = {"v_" + name: values[name] for name in _FIELDS}
+        params["lock_timeout"] = f"{max(int(wait_seconds * 1000), 1)}ms"
     else:
-        statement = insert_or_ignore(session, IdempotencyRecord, **values)
+        params = values
     try:
-        return session.execute(statement.returning(_RECORDS.c.id)).first() is not None
+        return session.execute(_insert_statement(dialect), params).first() is not None
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
             raise IdempotencyInProgress() from None
