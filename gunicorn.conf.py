@@ -4,7 +4,9 @@ Command-line flags (`--workers`, `--bind`) still win; this file adds the checks
 that need to know the whole server, not one worker.
 """
 
+import glob
 import os
+import tempfile
 
 # A worker stuck longer than this is killed and replaced; its transaction rolls back.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
@@ -12,10 +14,25 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 
 
+# prometheus_client's multiprocess mode: each worker writes its samples to files in
+# this directory and GET /metrics on any worker sums them. Set before workers import it.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="coupon-metrics-")
+
+
 def on_starting(server):
-    """Refuse production settings whose rate limits would not hold across workers."""
+    """Start metrics afresh; refuse production settings whose rate limits would not hold."""
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
     from app import config
 
     problem = config.rate_limit_problem(config.build(None), server.cfg.workers)
     if problem:
         raise SystemExit(f"refusing to start: {problem}")
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges stop counting; its counters and histograms stay summed."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -34,6 +34,9 @@ def create_app(config: dict | None = None) -> Flask:
             "rate limits are kept in this process's memory; set RATELIMIT_STORAGE_URI=redis://"
         )
     init_request_ids(app)
+    from app import metrics
+
+    metrics.init_app(app)
     _register_extensions(app)
     _register_blueprints(app)
     _register_error_handlers(app)

@@ -54,6 +54,8 @@ def from_environment() -> dict:
         "JWT_ISSUER": os.environ.get("JWT_ISSUER", "coupon-service"),
         "JWT_AUDIENCE": os.environ.get("JWT_AUDIENCE", "coupon-api"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # GET /metrics (Prometheus); false keeps it off a public listener.
+        "METRICS_ENABLED": _bool(os.environ.get("METRICS_ENABLED"), True),
         # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
     }

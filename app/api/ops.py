@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
+from app import metrics
 from app.api.common import Blueprint
+from app.errors import NotFound
 from app.services import health
 
 blp = Blueprint("ops", __name__, description="Liveness and readiness probes")
@@ -33,3 +36,21 @@ class Ready(MethodView):
         if health.database_ok():
             return {"status": "ok", "database": "ok"}
         return {"status": "unavailable", "database": "unreachable"}, 503
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        }
+    )
+    @blp.errors(404)
+    def get(self):
+        """Prometheus metrics of every worker (404 when METRICS_ENABLED is false)."""
+        if not current_app.config["METRICS_ENABLED"]:
+            raise NotFound("Metrics are not served here")
+        return metrics.scrape(current_app)

@@ -30,6 +30,7 @@ from sqlalchemy import Row, and_, bindparam, case, func, insert, literal, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.auth import Caller
 from app.database import read, typed_params, utcnow
 from app.errors import Conflict, NotFound, RuleViolated, Unauthorized
@@ -203,7 +204,21 @@ def validate(**kwargs) -> rules.CouponLike:
 # --- redeeming ------------------------------------------------------------------------
 
 
-def redeem(
+def redeem(**kwargs) -> Outcome:
+    """Record one redemption atomically; an order id already redeemed is a replay."""
+    try:
+        outcome = _redeem(**kwargs)
+    except RuleViolated as refused:
+        metrics.count_redemption(refused.violation.type)
+        raise
+    except NotFound:
+        metrics.count_redemption(rules.NOT_FOUND)
+        raise
+    metrics.count_redemption("redeemed" if outcome.created else "replayed")
+    return outcome
+
+
+def _redeem(
     *,
     tenant: TenantRef,
     code: str,
@@ -212,7 +227,6 @@ def redeem(
     customer_hint: str | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Record one redemption atomically; an order id already redeemed is a replay."""
     customer = caller.acting_customer(customer_hint)
     state = _read_state(tenant, code, customer, order.order_id)
     context = _context(state, caller, customer, order)
