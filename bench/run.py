@@ -245,6 +245,84 @@ def load_data(url: str) -> None:
     sql(url, "ANALYZE")
 
 
+def explain(url: str) -> str:
+    """EXPLAIN of the service's own hot statements on the loaded data (bench/explain.txt)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from app.services import idempotency, redemption
+
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    with engine.connect() as connection:
+        tenant_id, coupon_id, seen = connection.exec_driver_sql(
+            "SELECT tenant_id, id, updated_at FROM coupons WHERE code = 'HOT_S'"
+        ).one()
+        values = {"coupon_id": coupon_id, "seen": seen, "customer": "C1"}
+        for name in redemption._REDEMPTION_FIELDS:
+            values["r_" + name] = {"id": "0" * 32, "tenant_id": tenant_id}.get(name)
+        values["r_redeemed_at"] = now
+        for name in redemption._EVENT_FIELDS:
+            values["e_" + name] = {
+                "id": "1" * 32,
+                "destination": "events",
+                "path": "",
+                "payload": {},
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }.get(name)
+        record = {
+            "v_" + k: v
+            for k, v in {
+                "tenant_id": tenant_id,
+                "key": "k",
+                "request_hash": "h",
+                "status_code": 201,
+                "response_body": "{}",
+                "response_headers": {},
+                "created_at": now,
+            }.items()
+        }
+        statements = [
+            (
+                "validation, promo check and the read before a redemption (one statement)",
+                redemption._state_query(True, True),
+                {"tenant_id": tenant_id, "code_key": "hot_s", "customer": "C1", "order_id": "o-1"},
+            ),
+            (
+                "redemption: guarded bump + redemption + event (one statement, the lock)",
+                redemption._redeem_statement(False),
+                values,
+            ),
+            (
+                "redemption with a per-customer limit: the guard counts after the lock",
+                redemption._redeem_statement(True),
+                values,
+            ),
+            (
+                "Idempotency-Key: the answer stored under the key",
+                idempotency._insert_statement("postgresql"),
+                {**record, "lock_timeout": "10s"},
+            ),
+        ]
+        out = []
+        for title, statement, params in statements:
+            compiled = statement.compile(dialect=engine.dialect)
+            processors = compiled._bind_processors
+            bound = {
+                k: processors[k](v) if k in processors else v
+                for k, v in compiled.construct_params(params).items()
+            }
+            plan = connection.exec_driver_sql("EXPLAIN " + compiled.string, bound).scalars().all()
+            out.append(f"-- {title}\n" + "\n".join(plan))
+        connection.rollback()
+    engine.dispose()
+    return "\n\n".join(out) + "\n"
+
+
 def create_fixtures(api: str, creds: dict) -> dict:
     """The coupons, promo code and discount the scenarios use; returns auth headers."""
     manage = client_token(api, creds, "hybris.coupon_manage")
@@ -411,6 +489,7 @@ def main() -> int:
             sides = Sides(url, fast_url, WORKERS)
             try:
                 auth = create_fixtures(sides.service_url, creds)
+                OUTPUT.with_name("explain.txt").write_text(explain(url))
                 plan = scenarios(auth)
                 warm_up(sides, plan[0])
                 for scenario in plan:

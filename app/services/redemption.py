@@ -239,16 +239,23 @@ def _redeem(
         raise RuleViolated(violations[0])
 
     values = _redemption_values(tenant, state, customer, order, now)
-    event = outbox.message_values(
+    with unit_of_work() as session:
+        if _write(session, state, values, _event(tenant, state, values)) != "redeemed":
+            return _decide_under_lock(session, tenant, state, caller, customer, order, values)
+    return _created(state, values)
+
+
+def _event(tenant, state, values: dict) -> dict:
+    """The outbox row of a redemption's event."""
+    return outbox.message_values(
         tenant_id=tenant.id,
         destination=outbox.EVENTS,
         topic=REDEMPTION_TOPIC,
         payload=event_payload(tenant.slug, state.code, values),
     )
-    with unit_of_work() as session:
-        written = _write(session, state, values, event)
-        if written != "redeemed":
-            return _decide_under_lock(session, tenant, state, caller, customer, order, values)
+
+
+def _created(state, values: dict) -> Outcome:
     return Outcome(
         redemption_id=values["id"],
         coupon_code=state.code,
@@ -414,22 +421,10 @@ def _decide_under_lock(
     violations = rules.evaluate(fresh, context, values["redeemed_at"])
     if violations:
         raise RuleViolated(violations[0])
-    values = {**_redemption_values(tenant, fresh, customer, order, values["redeemed_at"])}
-    event = outbox.message_values(
-        tenant_id=tenant.id,
-        destination=outbox.EVENTS,
-        topic=REDEMPTION_TOPIC,
-        payload=event_payload(tenant.slug, fresh.code, values),
-    )
-    if _write(session, fresh, values, event) != "redeemed":  # we hold the lock: cannot happen
-        raise RuntimeError("guarded redemption refused under the coupon's lock")
-    return Outcome(
-        redemption_id=values["id"],
-        coupon_code=fresh.code,
-        discount=values["discount_amount"],
-        free_products=tuple(fresh.free_products or ()),
-        created=True,
-    )
+    values = _redemption_values(tenant, fresh, customer, order, values["redeemed_at"])
+    if _write(session, fresh, values, _event(tenant, fresh, values)) != "redeemed":
+        raise RuntimeError("guarded redemption refused under the coupon's lock")  # cannot happen
+    return _created(fresh, values)
 
 
 def _replayed(state, redemption_id: str, discount: Decimal | None) -> Outcome:
