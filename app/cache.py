@@ -47,9 +47,6 @@ class TtlCache(Generic[V]):
             self.put(key, value)
         return value
 
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 def app_cache(name: str) -> TtlCache:
     """This app's cache called `name` (per app, so tests with fresh apps start empty)."""

@@ -77,10 +77,7 @@ def insert_or_ignore(session: Session, model: type, **values) -> Insert:
     and inserts once that one rolls back.
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(model)
-    if values:
-        statement = statement.values(**values)
-    return statement.on_conflict_do_nothing()
+    return dialect.insert(model).values(**values).on_conflict_do_nothing()
 
 
 def typed_params(table, names, prefix: str) -> list:
@@ -114,16 +111,18 @@ def read(
         session = session()
     if session.in_transaction():
         return session.execute(statement, params).all()
-    engine = session.get_bind()
-    for attempt in (1, 2):
-        try:
-            with engine.connect() as connection:
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-                return connection.execute(statement, params).all()
-        except DBAPIError as error:
-            if attempt == 2 or not is_disconnect(error):
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _autocommit_read(session.get_bind(), statement, params)
+    except DBAPIError as error:
+        if not is_disconnect(error):
+            raise
+    return _autocommit_read(session.get_bind(), statement, params)
+
+
+def _autocommit_read(engine: Engine, statement: Executable, params: dict | None) -> list[Row]:
+    with engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection.execute(statement, params).all()
 
 
 def install_liveness_check(engine: Engine) -> None:

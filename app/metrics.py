@@ -89,13 +89,9 @@ def count_redemption(outcome: str) -> None:
 def init_app(app: Flask) -> None:
     """Time every request, and build the registry GET /metrics serves (app/api/ops.py)."""
 
-    @app.before_request
-    def _start_timer():
-        g.metrics_started = time.perf_counter()
-
     @app.after_request
     def _observe(response):
-        started = g.get("metrics_started")
+        started = g.get("request_started")  # set by observability.init_request_ids
         if started is not None:
             # The route template, never the raw path: codes and ids stay out of labels.
             route = request.url_rule.rule if request.url_rule is not None else "unmatched"
@@ -108,11 +104,10 @@ def init_app(app: Flask) -> None:
 
 
 def _registry(app: Flask) -> CollectorRegistry:
+    registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
-        registry = CollectorRegistry()
         registry.register(_Default())
     registry.register(OutboxCollector(app))
     return registry
