@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from contextlib import nullcontext
 
 import click
 from flask import Flask, current_app
@@ -68,6 +69,7 @@ events_cli = AppGroup("events", help="Redemption events (Standard Webhooks).")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def dispatch_command(once: bool) -> None:
     """Run the outbox worker (until SIGINT/SIGTERM unless --once)."""
+    from app.services import campaigns
     from app.services.idempotency import purge_expired
     from app.services.outbox import deliver_due, run_worker
 
@@ -79,8 +81,12 @@ def dispatch_command(once: bool) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     click.echo("outbox worker started", err=True)
-    # The worker is the one long-running process: it also purges old Idempotency-Keys.
-    run_worker(config, stop, housekeeping=purge_expired)
+    # The worker is the one long-running process: it also purges old Idempotency-Keys
+    # and generates campaigns' codes, a batch per turn.
+    owner = campaigns.new_owner()
+    run_worker(
+        config, stop, housekeeping=purge_expired, jobs=(lambda: campaigns.work(owner, config),)
+    )
     click.echo("outbox worker stopped", err=True)
 
 
@@ -117,6 +123,108 @@ def retry_command(message_id: str) -> None:
     click.echo(f"message {message_id} is due again")
 
 
+campaign_cli = AppGroup("campaign", help="Campaigns: bulk unique codes.")
+
+
+@campaign_cli.command("generate")
+@click.argument("tenant")
+@click.option("--count", type=click.IntRange(min=1), required=True, help="Codes to generate.")
+@click.option("--length", type=click.IntRange(1, 64), help="Random characters (default 8).")
+@click.option("--prefix", default="", help="Text before the random part.")
+@click.option("--postfix", default="", help="Text after the random part.")
+@click.option("--pattern", help="'#' is a random character: 'SPRING-####-####'.")
+@click.option("--charset", help="readable (default), alphanumeric, numbers, uppercase, ...")
+@click.option("--name", help="Campaign name (default: the time it was made).")
+@click.option("--percent", type=float, help="A PERCENT discount of this many percent.")
+@click.option("--amount", type=float, help="An ABSOLUTE discount of this amount ...")
+@click.option("--currency", help="... in this ISO 4217 currency.")
+@click.option(
+    "--max-redemptions", type=int, default=1, show_default=True, help="Uses per code (-1: any)."
+)
+@click.option(
+    "--identified-only",
+    is_flag=True,
+    help="Only identified customers may redeem (default: anyone).",
+)
+def generate_campaign_command(
+    tenant,
+    count,
+    length,
+    prefix,
+    postfix,
+    pattern,
+    charset,
+    name,
+    percent,
+    amount,
+    currency,
+    max_redemptions,
+    identified_only,
+) -> None:
+    """Create a campaign and generate its codes here; prints one JSON line at the end."""
+    import time
+    from decimal import Decimal
+
+    from app.database import utcnow
+    from app.services import campaigns
+    from app.services.tenants import get_tenant
+
+    if (percent is None) == (amount is None) or (amount is not None and not currency):
+        _fail("give --percent X, or --amount X with --currency C")
+    if percent is not None:
+        template = {"discount_type": "PERCENT", "discount_percentage": Decimal(str(percent))}
+    else:
+        template = {
+            "discount_type": "ABSOLUTE",
+            "discount_amount": Decimal(str(amount)),
+            "discount_currency": currency.upper(),
+        }
+    template.update(max_redemptions=max_redemptions, allow_anonymous=not identified_only)
+    code_config = {"length": length, "pattern": pattern, "prefix": prefix, "postfix": postfix}
+    code_config = {k: v for k, v in code_config.items() if v not in (None, "")}
+    if charset:
+        code_config["charset"] = charset
+    settings = campaigns.current_settings()
+    owner = campaigns.new_owner()
+    started = time.monotonic()
+    try:
+        campaign = campaigns.create_campaign(
+            tenant=get_tenant(tenant),
+            name=name or f"campaign {utcnow().isoformat(timespec='seconds')}",
+            count=count,
+            code_config=code_config,
+            template=template,
+            settings=settings,
+            owner=owner,
+        )
+    except DomainError as error:
+        details = "; ".join(f"{d['field']}: {d['message']}" for d in error.details)
+        _fail(f"{error.message}{': ' + details if details else ''}")
+    campaign_id = campaign.id
+    # A progress bar on a terminal; the JSON line alone when piped.
+    bar = (
+        click.progressbar(length=count, label=f"campaign {campaign_id}", file=sys.stderr)
+        if sys.stderr.isatty()
+        else nullcontext()
+    )
+    with bar as shown:
+        done = 0
+
+        def progress(step) -> None:
+            nonlocal done
+            if shown is not None:
+                shown.update(step.generated - done)
+            done = step.generated
+
+        last = campaigns.generate(campaign_id, owner=owner, settings=settings, progress=progress)
+    if last.status != "completed":
+        _fail(f"campaign {campaign_id} {last.status}: {campaigns.failure_reason(campaign_id)}")
+    seconds = round(time.monotonic() - started, 3)
+    click.echo(
+        json.dumps({"campaign": campaign_id, "generated": last.generated, "seconds": seconds})
+    )
+
+
 @idempotency_cli.command("purge")
 def purge_command() -> None:
     """Delete records past their 24-hour retention (the worker does this hourly)."""
@@ -139,3 +247,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(outbox_cli)
     app.cli.add_command(idempotency_cli)
     app.cli.add_command(events_cli)
+    app.cli.add_command(campaign_cli)

@@ -46,6 +46,14 @@ def from_environment() -> dict:
         "OUTBOX_POLL_SECONDS": _float("OUTBOX_POLL_SECONDS", 1.0),
         "OUTBOX_HTTP_TIMEOUT_SECONDS": _float("OUTBOX_HTTP_TIMEOUT_SECONDS", 5.0),
         "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 30.0),
+        # Campaigns: codes per generation transaction, the generating process's lease,
+        # the most codes one campaign may ask for, and how much larger than the codes
+        # (asked plus existing) a pattern's space must be.
+        "CAMPAIGN_BATCH_SIZE": _int("CAMPAIGN_BATCH_SIZE", 50_000),
+        "CAMPAIGN_LEASE_SECONDS": _float("CAMPAIGN_LEASE_SECONDS", 120.0),
+        "CAMPAIGN_MAX_CODES": _int("CAMPAIGN_MAX_CODES", 5_000_000),
+        "CAMPAIGN_CAPACITY_FACTOR": _int("CAMPAIGN_CAPACITY_FACTOR", 10),
+        "CAMPAIGN_EXPORT_BATCH": _int("CAMPAIGN_EXPORT_BATCH", 5000),
         "ACCESS_TOKEN_TTL_SECONDS": _int("ACCESS_TOKEN_TTL_SECONDS", 3600),
         "ACTIVATION_TTL_SECONDS": _int("ACTIVATION_TTL_SECONDS", 72 * 3600),
         "IDEMPOTENCY_WAIT_SECONDS": _float("IDEMPOTENCY_WAIT_SECONDS", 10.0),

@@ -7,8 +7,16 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Register every blueprint with the OpenAPI-aware Api."""
-    from app.api import brands, coupons, customers, oauth, ops, promocodes
+    from app.api import brands, campaigns, coupons, customers, oauth, ops, promocodes
     from app.extensions import api
 
-    for blueprint in (ops.blp, oauth.blp, coupons.blp, customers.blp, brands.blp, promocodes.blp):
+    for blueprint in (
+        ops.blp,
+        oauth.blp,
+        coupons.blp,
+        campaigns.blp,
+        customers.blp,
+        brands.blp,
+        promocodes.blp,
+    ):
         api.register_blueprint(blueprint)

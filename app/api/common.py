@@ -160,11 +160,34 @@ def install_request_guards(app: Flask) -> None:
             return None
         if request.path.startswith(_FORM_PATHS):
             return None
+        media_types, max_bytes = _accepted(request.endpoint, request.method)
+        if media_types:
+            request.max_content_length = max_bytes  # before anything reads the body
         if not request.content_length and not request.data:
+            return None
+        if media_types:
+            if request.mimetype not in media_types:
+                raise UnsupportedMediaType(f"Send {' or '.join(media_types)}")
             return None
         if not request.is_json:
             raise UnsupportedMediaType()
         return None
+
+
+def accepts(*media_types: str, max_bytes: int):
+    """Let a view take a body of these media types (instead of JSON) up to `max_bytes`."""
+
+    def decorator(view):
+        view.accepted_body = (media_types, max_bytes)
+        return view
+
+    return decorator
+
+
+def _accepted(endpoint: str | None, method: str) -> tuple[tuple[str, ...], int | None]:
+    view = current_app.view_functions.get(endpoint or "")
+    handler = getattr(getattr(view, "view_class", None), method.lower(), view)
+    return getattr(handler, "accepted_body", ((), None))
 
 
 # Request headers that carry credentials: answers to them are private to the caller.

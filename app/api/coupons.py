@@ -44,7 +44,7 @@ blp = Blueprint(
 
 
 @blp.before_request
-def _authenticate():
+def authenticate():
     """Decode the token before any body is parsed: a bad token is a 401, not a 400."""
     tenant = (request.view_args or {}).get("tenant")
     if tenant is not None and not request.routing_exception:
@@ -55,7 +55,7 @@ def _authenticate():
 managers_only = before_body(lambda tenant, **_: require_manage(current_caller(tenant)))
 
 
-def _manager(tenant: str):
+def manager(tenant: str):
     """The tenant and a caller holding the manage scope."""
     caller = current_caller(tenant)
     require_manage(caller)
@@ -86,7 +86,7 @@ _CREATED_REDEMPTION_LINKS = links(
 )
 
 
-def _tenant_id(tenant: str, **_):
+def tenant_id(tenant: str, **_):
     return tenants.get_tenant(tenant).id
 
 
@@ -110,7 +110,7 @@ class Coupons(MethodView):
     def get(self, args, tenant):
         """List coupons in creation order (scope coupon_manage)."""
         items, total = coupons.list_coupons(
-            tenant=_manager(tenant),
+            tenant=manager(tenant),
             page=args["page_number"],
             page_size=args["page_size"],
             show_deleted=args["show_deleted"],
@@ -119,14 +119,14 @@ class Coupons(MethodView):
         return items, {"X-Total-Count": str(total)}
 
     @managers_only
-    @idempotent(_tenant_id)
+    @idempotent(tenant_id)
     @blp.arguments(CouponWriteSchema())
     @blp.response(201, CreatedSchema)
     @blp.errors(400, 401, 403, 404, 409, 422)
     @blp.doc(security=[{"bearerAuth": []}], **_CREATED_COUPON_LINKS)
     def post(self, data, tenant):
         """Create a coupon; a missing code is generated (scope coupon_manage)."""
-        coupon = coupons.create_coupon(tenant=_manager(tenant), values=data)
+        coupon = coupons.create_coupon(tenant=manager(tenant), values=data)
         link = link_to(f"/coupon/v1/{tenant}/coupons/{coupon.code}")
         return {"id": coupon.code, "link": link}, 201, {"Location": link}
 
@@ -154,7 +154,7 @@ class CouponResource(MethodView):
     @blp.doc(security=[{"bearerAuth": []}])
     def put(self, data, tenant, code):
         """Replace a coupon's definition (scope coupon_manage)."""
-        return coupons.replace_coupon(tenant=_manager(tenant), code=code, values=data)
+        return coupons.replace_coupon(tenant=manager(tenant), code=code, values=data)
 
     @managers_only
     @blp.arguments(CouponPatchSchema())
@@ -163,7 +163,7 @@ class CouponResource(MethodView):
     @blp.doc(security=[{"bearerAuth": []}])
     def patch(self, data, tenant, code):
         """Change some fields of a coupon (scope coupon_manage)."""
-        return coupons.update_coupon(tenant=_manager(tenant), code=code, changes=data)
+        return coupons.update_coupon(tenant=manager(tenant), code=code, changes=data)
 
     @managers_only
     @blp.response(204)
@@ -171,7 +171,7 @@ class CouponResource(MethodView):
     @blp.doc(security=[{"bearerAuth": []}])
     def delete(self, tenant, code):
         """Soft-delete a coupon; its code is never reusable (scope coupon_manage)."""
-        coupons.delete_coupon(tenant=_manager(tenant), code=code)
+        coupons.delete_coupon(tenant=manager(tenant), code=code)
 
 
 @blp.route("/coupons/<string:code>/validation")
@@ -203,7 +203,7 @@ class Redemptions(MethodView):
     def get(self, args, tenant, code):
         """List a coupon's redemptions in creation order (scope coupon_manage)."""
         items, total = redemption.list_redemptions(
-            tenant=_manager(tenant),
+            tenant=manager(tenant),
             code=code,
             page=args["page_number"],
             page_size=args["page_size"],
@@ -211,7 +211,7 @@ class Redemptions(MethodView):
         return items, {"X-Total-Count": str(total)}
 
     @limiter.limit(guessing_limit)
-    @idempotent(_tenant_id)
+    @idempotent(tenant_id)
     @blp.arguments(RedemptionRequestSchema())
     @blp.response(201, CreatedSchema)
     @blp.alt_response(
@@ -259,4 +259,4 @@ class RedemptionResource(MethodView):
     @blp.doc(security=[{"bearerAuth": []}])
     def delete(self, tenant, code, redemption_id):
         """Remove a redemption and give its use back (scope coupon_manage)."""
-        redemption.cancel(tenant=_manager(tenant), code=code, redemption_id=redemption_id)
+        redemption.cancel(tenant=manager(tenant), code=code, redemption_id=redemption_id)

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy 2.0 models. Models never commit; services do."""
 
 from app.models.brand import BrandDiscountType, Discount, Fan
+from app.models.campaign import Campaign, CampaignStatus, Code
 from app.models.coupon import Coupon, DiscountType, Origin, Redemption
 from app.models.customer import Customer
 from app.models.idempotency import IdempotencyRecord
@@ -9,6 +10,9 @@ from app.models.tenant import Client, Tenant
 
 __all__ = [
     "BrandDiscountType",
+    "Campaign",
+    "CampaignStatus",
+    "Code",
     "Discount",
     "Fan",
     "Client",

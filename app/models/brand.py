@@ -34,6 +34,8 @@ class Discount(db.Model):
     verify_email: Mapped[bool] = mapped_column(Boolean, default=False)
     # Same code for every fan when set; else each fan gets a generated code.
     fixed_code: Mapped[str | None] = mapped_column(String(64))
+    # Fans get the next unissued code of this campaign instead of a generated one.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     date_expires: Mapped[datetime | None]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     date_created: Mapped[datetime] = mapped_column(default=utcnow)

@@ -35,6 +35,7 @@ class Origin:
     COUPON = "coupon"
     PROMO = "promo"
     BRANDS = "brands"
+    CAMPAIGN = "campaign"
 
 
 UNLIMITED = -1
@@ -54,6 +55,8 @@ class Coupon(db.Model):
             name="max_redemptions_per_customer_valid",
         ),
         Index("ix_coupons_tenant_listing", "tenant_id", "deleted", "id"),
+        # A campaign's codes in id order: export pages, template changes, brand issuing.
+        Index("ix_coupons_campaign", "campaign_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -89,6 +92,8 @@ class Coupon(db.Model):
     discount_id: Mapped[int | None] = mapped_column(
         ForeignKey("discounts.id", ondelete="SET NULL"), index=True
     )
+    # The campaign whose template this code carries, if any.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

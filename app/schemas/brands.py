@@ -41,6 +41,12 @@ class DiscountWriteSchema(Schema):
     verify_email = fields.Boolean()
     fixed_code = fields.String(allow_none=True, validate=_code)
     date_expires = ExpiryDate(allow_none=True)
+    campaign_id = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "Give each fan the next code of this campaign"},
+    )
 
 
 class DiscountPatchSchema(DiscountWriteSchema):
@@ -60,6 +66,7 @@ class DiscountSchema(Schema):
     verify_email = fields.Boolean()
     fixed_code = fields.String(allow_none=True)
     date_expires = UTCDateTime(allow_none=True)
+    campaign_id = fields.Integer(allow_none=True)
     date_created = UTCDateTime()
     date_modified = UTCDateTime()
 

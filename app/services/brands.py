@@ -24,7 +24,7 @@ from app.errors import DomainError, Forbidden, Gone, NotFound, Unauthorized, Val
 from app.extensions import db
 from app.models import BrandDiscountType, Coupon, Discount, DiscountType, Fan, Origin, Tenant
 from app.security import hash_token
-from app.services import coupons, outbox, tenants
+from app.services import campaigns, coupons, outbox, tenants
 from app.services.tenants import TenantRef
 from app.services.uow import unit_of_work
 
@@ -66,6 +66,7 @@ DISCOUNT_DEFAULTS = {
     "verify_email": False,
     "fixed_code": None,
     "date_expires": None,
+    "campaign_id": None,
 }
 
 
@@ -88,8 +89,26 @@ def _check_discount(values: dict) -> None:
                 "message": "A FIXED_CART discount is positive",
             }
         )
+    if values.get("campaign_id") is not None and values.get("fixed_code"):
+        problems.append(
+            {
+                "field": "campaign_id",
+                "type": "invalid",
+                "message": "A discount gives a fixed code or a campaign's codes, not both",
+            }
+        )
     if problems:
         raise ValidationFailed(details=problems)
+
+
+def _check_campaign(tenant: TenantRef, values: dict) -> None:
+    if values.get("campaign_id") is not None:
+        try:
+            campaigns.get_campaign(tenant=tenant, campaign_id=values["campaign_id"])
+        except NotFound:
+            raise ValidationFailed(
+                details=[{"field": "campaign_id", "type": "invalid", "message": "No such campaign"}]
+            ) from None
 
 
 def _coupon_values(tenant: TenantRef, discount: Discount) -> dict:
@@ -122,6 +141,7 @@ def create_discount(*, tenant: TenantRef, values: dict) -> Discount:
     """A new discount; a fixed code becomes its (shared) tenant coupon right away."""
     values = {**DISCOUNT_DEFAULTS, **values}
     _check_discount(values)
+    _check_campaign(tenant, values)
     with unit_of_work():
         discount = Discount(tenant_id=tenant.id, **values)
         db.session.add(discount)
@@ -186,10 +206,12 @@ def update_discount(
             else {
                 "discount_type": discount.discount_type,
                 "discount_amount": discount.discount_amount,
+                "fixed_code": discount.fixed_code,
                 **values,
             }
         )
         _check_discount(merged)
+        _check_campaign(tenant, merged)
         for key, value in merged.items():
             setattr(discount, key, value)
         fixed = _fixed_coupon(discount)
@@ -329,6 +351,8 @@ def _issue(tenant: TenantRef, discount: Discount, fan: Fan) -> Coupon:
         coupon = _fixed_coupon(discount)
         if not _issuable(coupon):
             raise CodeWithdrawn()
+    elif discount.campaign_id is not None:
+        coupon = campaigns.issue_next(discount.campaign_id, tenant)
     else:
         coupon = coupons.new_coupon(
             tenant=tenant, values=_coupon_values(tenant, discount), origin=Origin.BRANDS

@@ -121,7 +121,7 @@ def check_definition(definition: dict, explicit: set[str] | None = None) -> list
     return problems
 
 
-def _apply(coupon: Coupon, definition: dict) -> None:
+def apply_definition(coupon: Coupon, definition: dict) -> None:
     """Write a valid definition onto the model, normalising what the type ignores."""
     kind = definition["discount_type"]
     currency = (
@@ -197,7 +197,7 @@ def new_coupon(
     coupon = Coupon(tenant_id=tenant.id, origin=origin, redemption_count=0, deleted=False)
     coupon.code = code or codes.generate(prefix=code_prefix)
     coupon.code_key = Coupon.key_for(coupon.code)
-    _apply(coupon, definition)
+    apply_definition(coupon, definition)
     return coupon
 
 
@@ -225,13 +225,19 @@ def find_by_id(*, tenant: TenantRef, coupon_id: int, origin: str | None = None) 
 
 
 def find(*, tenant: TenantRef, code: str, for_update: bool = False) -> Coupon | None:
-    """The tenant's coupon with this code (any case), deleted ones included."""
+    """The tenant's coupon with this code (any case), deleted ones included; a campaign's
+    code becomes a coupon here the first time it is looked up."""
+    from app.services.campaigns import materialize  # campaigns builds on this module
+
     query = select(Coupon).where(
         Coupon.tenant_id == tenant.id, Coupon.code_key == Coupon.key_for(code)
     )
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
-    return db.session.scalar(query)
+    coupon = db.session.scalar(query)
+    if coupon is None and materialize(tenant.id, code):
+        coupon = db.session.scalar(query)
+    return coupon
 
 
 def get_coupon(*, tenant: TenantRef, code: str) -> Coupon:
@@ -321,7 +327,7 @@ def _save(coupon: Coupon, definition: dict, explicit: set[str]) -> Coupon:
     if coupon.deleted:
         raise Conflict("A deleted coupon cannot be changed")
     with unit_of_work():
-        _apply(coupon, _validated(definition, explicit))
+        apply_definition(coupon, _validated(definition, explicit))
     return coupon
 
 

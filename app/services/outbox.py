@@ -289,12 +289,19 @@ def deliver_due(config) -> None:
         pass
 
 
-def run_worker(config, stop: threading.Event, housekeeping: Callable[[], object]) -> None:
+def run_worker(
+    config,
+    stop: threading.Event,
+    housekeeping: Callable[[], object],
+    jobs: tuple[Callable[[], bool], ...] = (),
+) -> None:
     """Deliver until `stop` is set, outliving database outages.
 
     A database error is logged, the session is dropped (its connection may be
     dead) and the loop waits, doubling the wait up to MAX_OUTAGE_BACKOFF_SECONDS,
-    before it reconnects and goes on. `housekeeping` runs hourly.
+    before it reconnects and goes on. `housekeeping` runs hourly. Each of `jobs`
+    gets a turn between deliveries (a short step, True when it did something), so
+    a long job such as a campaign's generation never holds deliveries back long.
     """
     settings = Settings.from_config(config)
     http = requests.Session()
@@ -306,8 +313,9 @@ def run_worker(config, stop: threading.Event, housekeeping: Callable[[], object]
                 housekeeping()
                 next_housekeeping = time.monotonic() + 3600
             delivered = dispatch_once(settings, http)
+            worked = [job() for job in jobs]
             outage_wait = 0.0
-            if not delivered:
+            if not delivered and not any(worked):
                 stop.wait(settings.poll_seconds)
         except SQLAlchemyError as error:
             discard_session()

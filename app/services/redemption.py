@@ -36,7 +36,7 @@ from app.database import read, typed_params, utcnow
 from app.errors import Conflict, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
 from app.models import Coupon, OutboxMessage, Redemption
-from app.services import coupons, outbox, rules
+from app.services import campaigns, coupons, outbox, rules
 from app.services.rules import Money
 from app.services.tenants import TenantRef
 from app.services.uow import unit_of_work
@@ -162,6 +162,8 @@ def _state(executor, tenant_id: int, code: str, customer: str | None, order_id: 
 
 def _read_state(tenant: TenantRef, code: str, customer: str | None, order_id: str | None) -> Row:
     rows = _state(lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id)
+    if not rows and campaigns.materialize(tenant.id, code):  # a campaign code's first use
+        rows = _state(lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id)
     if not rows:
         raise NotFound("Coupon not found")
     return rows[0]

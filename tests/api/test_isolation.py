@@ -23,6 +23,7 @@ MISSING = {
     "redemption_id": "0" * 32,
     "discount_id": 2147483647,
     "promo_id": 2147483647,
+    "campaign_id": 2147483647,
 }
 # Routes that name no one else's resource, each with the reason.
 EXEMPT = {
@@ -42,8 +43,10 @@ CREATES_OWN = {
     ("/customer/v1/<string:tenant>/signup", "POST"),
     ("/brands/<string:brand>/discounts", "POST"),
     ("/promocodes/add", "POST"),
+    ("/coupon/v1/<string:tenant>/campaigns", "POST"),
 }
 DISCOUNT = {"name": "d", "discount_type": "PERCENT", "discount_amount": 10}
+CAMPAIGN = {"name": "spring", "template": {"discountType": "PERCENT", "discountPercentage": 10}}
 
 
 @pytest.fixture
@@ -61,6 +64,7 @@ def world(app, client, tenant, token_for, customer_token):
         "/promocodes/add", json={"coupon": "ACME_PROMO", "code": "GIFT"}, headers=victim
     ).get_json()["id"]
     discount = client.post("/brands/acme/discounts", json=DISCOUNT, headers=VICTIM_BRAND)
+    campaign = client.post("/coupon/v1/acme/campaigns", json=CAMPAIGN, headers=victim)
 
     other = create_tenant(slug="globex", api_token="globex-api-token-1", currency="USD")
     attacker = token_for(
@@ -77,6 +81,7 @@ def world(app, client, tenant, token_for, customer_token):
             "redemption_id": redemption,
             "discount_id": discount.get_json()["id"],
             "promo_id": promo,
+            "campaign_id": campaign.get_json()["id"],
         },
         "promo_code": "ACME_PROMO",
         "attacker": {
@@ -103,6 +108,10 @@ def _body(rule: str, method: str, names: dict, promo_code: str):
     """A valid body for the call, naming the resources in `names`."""
     if method in ("GET", "DELETE"):
         return None
+    if "<int(min=1, max=2147483647):campaign_id>" in rule:
+        return {"name": "x"} if method == "PATCH" else None  # retry, CSV import: no JSON
+    if rule.endswith("/campaigns"):
+        return CAMPAIGN
     if rule.endswith("/coupons") or rule.endswith("<string:code>"):
         return {"name": "x"} if method == "PATCH" else coupon_body(code=names["code"])
     if rule.endswith(("/validation", "/redemptions")):
@@ -187,3 +196,5 @@ def test_another_tenant_sees_nothing_and_changes_nothing(app, client, world, db)
     assert [p["active"] for p in client.get("/promocodes/", headers=manage).get_json()] == [True]
     [discount] = client.get("/brands/acme/discounts", headers=VICTIM_BRAND).get_json()
     assert discount["name"] == "d"
+    [campaign] = client.get("/coupon/v1/acme/campaigns", headers=manage).get_json()
+    assert campaign["name"] == "spring" and campaign["status"] == "completed"

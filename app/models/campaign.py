@@ -1,0 +1,75 @@
+"""Campaigns: named batches of unique codes sharing one coupon template."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.database import utcnow
+from app.extensions import db
+
+
+class CampaignStatus:
+    # queued: waiting for a worker; generating: a worker holds its lease;
+    # completed: every asked code exists; failed: see failure_reason (retry or delete).
+    QUEUED = "queued"
+    GENERATING = "generating"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ALL = (QUEUED, GENERATING, COMPLETED, FAILED)
+
+
+class Campaign(db.Model):
+    """A campaign's codes are rows of `codes`; the first lookup of one makes it a coupon
+    row carrying the template (`coupons.campaign_id`), which every dialect redeems."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Codes asked for by generation (0: filled by import only).
+    requested: Mapped[int] = mapped_column(default=0)
+    generated: Mapped[int] = mapped_column(default=0)
+    imported: Mapped[int] = mapped_column(default=0)
+    # {"charset", "pattern"} with prefix and postfix already part of the pattern.
+    code_config: Mapped[dict] = mapped_column(default=dict)
+    # The engine definition every code carries (JSON-safe: decimals and dates as text).
+    template: Mapped[dict] = mapped_column(default=dict)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    # The worker (or CLI run) generating it, until lease_until; then anyone may resume.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    # Codes are numbered in the campaign (`codes.position`); the last number used.
+    positions: Mapped[int] = mapped_column(default=0)
+    # Brand discounts hand out codes in position order; every one up to this is given.
+    issue_cursor: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class Code(db.Model):
+    """Every code of every tenant, once, by its case-folded key.
+
+    The primary key is the database's guarantee that a code is unique in its
+    tenant regardless of case, across coupons and campaigns: a trigger registers
+    each coupon's code (see migration 0004), campaigns write theirs here in bulk.
+    No foreign keys, so bulk loads run at COPY speed; rows are only ever written
+    by the service and the trigger.
+    """
+
+    __tablename__ = "codes"
+    __table_args__ = (Index("ix_codes_campaign", "campaign_id", "position"),)
+
+    tenant_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    code_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    # Set for a campaign's codes: the campaign and the code's number in it.
+    campaign_id: Mapped[int | None]
+    position: Mapped[int | None]
