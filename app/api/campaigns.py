@@ -102,7 +102,7 @@ class CampaignResource(MethodView):
     def get(self, tenant, campaign_id):
         """Status, progress and redemption totals of a campaign."""
         campaign = campaigns.get_campaign(tenant=manager(tenant), campaign_id=campaign_id)
-        return campaign, campaigns.totals(campaign)
+        return {"campaign": campaign, "totals": campaigns.totals(campaign)}
 
     @managers_only
     @blp.arguments(CampaignPatchSchema())

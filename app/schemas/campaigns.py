@@ -57,6 +57,7 @@ class CampaignWriteSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     count = fields.Integer(
         strict=True,
+        allow_none=True,
         metadata={"description": "Codes to generate; leave out for a campaign filled by import"},
     )
     code_config = fields.Nested(CodeConfigSchema, data_key="codeConfig", load_default=dict)
@@ -111,7 +112,10 @@ class CampaignSchema(Schema):
 
     @pre_dump
     def flatten(self, item, **kwargs):
-        campaign, totals = item if isinstance(item, tuple) else (item, None)
+        # A campaign, or {"campaign", "totals"} when one campaign is read.
+        campaign, totals = (
+            (item["campaign"], item["totals"]) if isinstance(item, dict) else (item, None)
+        )
         out = {
             "id": campaign.id,
             "name": campaign.name,

@@ -400,6 +400,7 @@ def generate_step(
             if quota > 0:
                 campaign.generated += _draw_into(campaign, quota)
             if campaign.generated >= campaign.requested:
+                _COLLIDED.discard(campaign.id)
                 campaign.status = CampaignStatus.COMPLETED
                 campaign.finished_at = utcnow()
                 campaign.lease_owner = campaign.lease_until = None
@@ -565,7 +566,7 @@ def import_codes(*, tenant: TenantRef, campaign_id: int, data: bytes) -> ImportR
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise _invalid("file", f"Not UTF-8 (byte {error.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as error:
