@@ -19,6 +19,7 @@ import psycopg
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, bindparam, exists
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.models import Code
 
@@ -33,6 +34,8 @@ _CREATE_STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS code_staging (line INTEGER, code TEXT, code_key TEXT)"
 )
 _COPY_CHUNK = 1 << 20
+# What a database failure raises here: SQLAlchemy's errors, and psycopg's own from COPY.
+DATABASE_ERRORS = (SQLAlchemyError, psycopg.Error)
 
 
 def copy_codes(

@@ -25,7 +25,6 @@ from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import bindparam, case, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import insert_or_ignore, read, utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -132,6 +131,22 @@ def template_coupon(campaign: Campaign) -> Coupon:
 # Every coupon column a campaign code takes from its campaign (all but id and the code).
 TEMPLATE_COLUMNS = tuple(
     c.name for c in Coupon.__table__.columns if c.name not in ("id", "code", "code_key")
+)
+
+# What a template change rewrites on the codes already used (not who, what or how often).
+_REWRITTEN = tuple(
+    name
+    for name in TEMPLATE_COLUMNS
+    if name
+    not in (
+        "tenant_id",
+        "campaign_id",
+        "origin",
+        "discount_id",
+        "redemption_count",
+        "deleted",
+        "created_at",
+    )
 )
 
 
@@ -257,14 +272,10 @@ def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Ca
             codes_change = True
         if codes_change:
             values = _row_values(campaign)
-            for fixed in ("tenant_id", "campaign_id", "origin", "redemption_count", "deleted"):
-                values.pop(fixed)
-            values.pop("created_at")
-            values.pop("discount_id")
             db.session.execute(
                 update(Coupon)
                 .where(Coupon.campaign_id == campaign.id, Coupon.deleted.is_(False))
-                .values(**values)
+                .values({name: values[name] for name in _REWRITTEN})
                 .execution_options(synchronize_session=False)
             )
         campaign.updated_at = utcnow()
@@ -407,8 +418,8 @@ def generate_step(
             return Progress(campaign.id, campaign.generated, campaign.requested, campaign.status)
     except _Exhausted as error:
         return _fail(campaign.id, str(error))
-    except SQLAlchemyError:
-        raise
+    except bulk_codes.DATABASE_ERRORS:
+        raise  # an outage, not the campaign's fault: the lease runs out, the job resumes
     except Exception as error:  # a defect: the campaign says so instead of looping on it
         if campaign is None:
             raise

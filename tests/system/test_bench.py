@@ -28,6 +28,7 @@ def test_bench_harness_runs_every_scenario(tmp_path):
         "BENCH_REDEMPTIONS": "5000",
         "BENCH_LIMIT": "10",
         "BENCH_SCALING": "",
+        "BENCH_CAMPAIGN_CODES": "20000",
         "BENCH_OUTPUT": str(output),
     }
     result = subprocess.run(
@@ -60,3 +61,8 @@ def test_bench_harness_runs_every_scenario(tmp_path):
                 # Every answer a success, so the numbers measure the real paths.
                 assert all(code.startswith("2") for code in statuses), r
     assert all(line.startswith("ok: ") for line in report["checks"]), report["checks"]
+    campaigns = report["campaigns"]
+    assert campaigns["generate"]["generated"] == 20000
+    assert campaigns["generate_tenth"]["generated"] == 2000
+    assert campaigns["big_tenant_codes"] == 22000
+    assert all(rps > 0 for rps in campaigns["validation_rps"].values())
