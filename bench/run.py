@@ -472,9 +472,9 @@ def main() -> int:
     )
     results: list[dict] = []
     checks: list[str] = []
-    # First, on a quiet server: after the scenarios below, the disk is still writing back
-    # what they wrote, and generation (many commits, a registry index larger than
-    # shared_buffers) measured 2.7-4.4x the raw COPY instead of 1.7-1.8x.
+    # First, before the scenarios load the server. Generation's time varies between runs
+    # far more than the raw COPY's (see the README: 1.7-1.8x alone, up to 4.5x in some
+    # full runs); the cause is not pinned down yet.
     campaign_figures = campaigns.run(PG_URL, sys.modules[__name__])
     campaigns.print_summary(campaign_figures)
     fast_mock, fast_url = start_mock()

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import bindparam, case, func, select, update
 
 from app.database import insert_or_ignore, read, utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -404,10 +404,7 @@ def generate_step(
             campaign = _claim(owner, settings, campaign_id)
             if campaign is None:
                 return None
-            missing = campaign.requested - campaign.generated
-            quota = min(missing, settings.batch_size)
-            if 0 < quota < missing:
-                _no_flush_wait()
+            quota = min(campaign.requested - campaign.generated, settings.batch_size)
             if quota > 0:
                 campaign.generated += _draw_into(campaign, quota)
             if campaign.generated >= campaign.requested:
@@ -425,18 +422,6 @@ def generate_step(
             raise
         log.exception("campaign generation failed", extra={"campaign_id": campaign.id})
         return _fail(campaign.id, f"Internal error: {type(error).__name__}")
-
-
-def _no_flush_wait() -> None:
-    """Commit this batch without waiting for its WAL flush (PostgreSQL).
-
-    A crash may then lose the last batches, each whole: codes and `generated` go
-    together, and the job draws them again. The batch that completes a campaign
-    waits as usual, so `completed` is never lost. Twenty flushes per million codes
-    otherwise queue behind whatever else the disk is writing.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 # Campaigns whose batches collided in this process: they take the safe path from then on.
