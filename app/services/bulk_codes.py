@@ -38,30 +38,36 @@ _COPY_CHUNK = 1 << 20
 DATABASE_ERRORS = (SQLAlchemyError, psycopg.Error)
 
 
+def _copy(connection: Connection, statement: str, lines: Iterable[str]) -> None:
+    """Send text-format lines to a COPY ... FROM STDIN, a megabyte at a time."""
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        buffer = io.StringIO()
+        for line in lines:
+            buffer.write(line)
+            if buffer.tell() > _COPY_CHUNK:
+                copy.write(buffer.getvalue())
+                buffer = io.StringIO()
+        copy.write(buffer.getvalue())
+
+
 def copy_codes(
     connection: Connection, tenant_id: int, campaign_id: int, first: int, codes: Sequence[str]
 ) -> bool:
     """COPY these codes (distinct keys) as positions first, first+1, ...; False, with
     nothing written, when one of them is taken. PostgreSQL only."""
-    raw = connection.connection.driver_connection
-    prefix = f"{tenant_id}\t"
-    suffix = f"\t{campaign_id}\t"
+    # Codes are letters, digits, '_', '.', '-': nothing to escape in COPY's text format.
+    lines = (
+        f"{tenant_id}\t{code.casefold()}\t{code}\t{campaign_id}\t{position}\n"
+        for position, code in enumerate(codes, first)
+    )
     try:
         with connection.begin_nested():
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(
-                    "COPY codes (tenant_id, code_key, code, campaign_id, position) FROM STDIN"
-                ) as copy,
-            ):
-                buffer = io.StringIO()
-                for position, code in enumerate(codes, first):
-                    # Codes are letters, digits, '_', '.', '-': nothing to escape.
-                    buffer.write(f"{prefix}{code.casefold()}\t{code}{suffix}{position}\n")
-                    if buffer.tell() > _COPY_CHUNK:
-                        copy.write(buffer.getvalue())
-                        buffer = io.StringIO()
-                copy.write(buffer.getvalue())
+            _copy(
+                connection,
+                "COPY codes (tenant_id, code_key, code, campaign_id, position) FROM STDIN",
+                lines,
+            )
     except psycopg.errors.UniqueViolation:
         return False
     return True
@@ -72,15 +78,8 @@ def stage(connection: Connection, candidates: Iterable[tuple[int, str, str]]) ->
     connection.exec_driver_sql(_CREATE_STAGING)
     connection.exec_driver_sql("DELETE FROM code_staging")
     if connection.dialect.name == "postgresql":
-        raw = connection.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy("COPY code_staging FROM STDIN") as copy:
-            buffer = io.StringIO()
-            for line, code, key in candidates:
-                buffer.write(f"{line}\t{code}\t{key}\n")
-                if buffer.tell() > _COPY_CHUNK:
-                    copy.write(buffer.getvalue())
-                    buffer = io.StringIO()
-            copy.write(buffer.getvalue())
+        lines = (f"{line}\t{code}\t{key}\n" for line, code, key in candidates)
+        _copy(connection, "COPY code_staging FROM STDIN", lines)
     else:
         rows = [{"line": line, "code": code, "code_key": key} for line, code, key in candidates]
         if rows:
