@@ -22,7 +22,17 @@ from sqlalchemy.exc import IntegrityError
 from app.database import insert_or_ignore, utcnow
 from app.errors import DomainError, Forbidden, Gone, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
-from app.models import BrandDiscountType, Coupon, Discount, DiscountType, Fan, Origin, Tenant
+from app.models import (
+    BrandDiscountType,
+    Campaign,
+    Code,
+    Coupon,
+    Discount,
+    DiscountType,
+    Fan,
+    Origin,
+    Tenant,
+)
 from app.security import hash_token
 from app.services import campaigns, coupons, outbox, tenants
 from app.services.tenants import TenantRef
@@ -260,11 +270,18 @@ def _pick_discount(tenant: TenantRef, discount_id: int | None) -> Discount:
         Coupon.deleted.is_(False),
         Coupon.active.is_(True),
     )
+    campaign_has_codes = exists().where(
+        Campaign.id == Discount.campaign_id,
+        Campaign.deleted.is_(False),
+        Campaign.active.is_(True),
+        exists().where(Code.campaign_id == Campaign.id, Code.position > Campaign.issue_cursor),
+    )
     query = select(Discount).where(
         Discount.tenant_id == tenant.id,
         Discount.deleted.is_(False),
         or_(Discount.date_expires.is_(None), Discount.date_expires > utcnow()),
         or_(Discount.fixed_code.is_(None), fixed_coupon_live),
+        or_(Discount.campaign_id.is_(None), campaign_has_codes),
     )
     if discount_id is not None:
         query = query.where(Discount.id == discount_id)
