@@ -97,6 +97,9 @@ def insert_staged(
         "base": base,
         "limit": limit if limit is not None else 2**31 - 1,
     }
+    if connection.dialect.name == "postgresql":
+        # The ORDER BY ... LIMIT sorts a batch of candidates: in memory, not on disk.
+        connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
     return list(connection.execute(_insert_statement(connection.dialect.name), params).scalars())
 
 

@@ -502,3 +502,35 @@ def test_a_worker_resumes_a_campaign_whose_generator_died(app, client, manage, d
     campaign = client.get(f"{BASE}/{created['id']}", headers=manage).get_json()
     assert campaign["status"] == "completed" and campaign["generated"] == 30
     assert len({r["code"] for r in export(client, manage, created["id"])}) == 30
+
+
+def test_one_collision_costs_one_batch_its_fast_path_not_the_campaign_s(
+    app, client, manage, backend, monkeypatch
+):
+    """PostgreSQL COPYs a batch whole; a batch holding a taken code goes through the
+    staged path, and the next batch is COPYed again."""
+    if backend != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+    from app.services import bulk_codes, codes
+
+    client.post("/coupon/v1/acme/coupons", json=coupon_body(code="TAKEN0001"), headers=manage)
+    app.config["CAMPAIGN_BATCH_SIZE"] = 10
+    created = create(client, manage, count=30, codeConfig={"length": 9})
+    real_draw, real_copy = codes.CodeSpec.draw, bulk_codes.copy_codes
+    draws, copies = [], []
+
+    def draw(spec, count):
+        drawn = real_draw(spec, count)
+        draws.append(count)
+        return ["TAKEN0001", *drawn[1:]] if len(draws) == 1 else drawn  # first batch collides
+
+    def copy(*args):
+        copies.append(real_copy(*args))
+        return copies[-1]
+
+    monkeypatch.setattr(codes.CodeSpec, "draw", draw)
+    monkeypatch.setattr(bulk_codes, "copy_codes", copy)
+    run_jobs(app)
+    assert copies == [False, True, True]  # batch 1 refused whole, batches 2 and 3 COPYed
+    rows = export(client, manage, created["id"])
+    assert len(rows) == 30 and "TAKEN0001" not in {r["code"] for r in rows}
