@@ -472,9 +472,7 @@ def main() -> int:
     )
     results: list[dict] = []
     checks: list[str] = []
-    # First, before the scenarios load the server. Generation's time varies between runs
-    # far more than the raw COPY's (see the README: 1.7-1.8x alone, up to 4.5x in some
-    # full runs); the cause is not pinned down yet.
+    # First, on a database of its own, before the scenarios load the server.
     campaign_figures = campaigns.run(PG_URL, sys.modules[__name__])
     campaigns.print_summary(campaign_figures)
     fast_mock, fast_url = start_mock()
