@@ -46,6 +46,8 @@ def from_environment() -> dict:
         "OUTBOX_POLL_SECONDS": _float("OUTBOX_POLL_SECONDS", 1.0),
         "OUTBOX_HTTP_TIMEOUT_SECONDS": _float("OUTBOX_HTTP_TIMEOUT_SECONDS", 5.0),
         "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 30.0),
+        # The worker touches this file every turn of its loop (a container healthcheck).
+        "WORKER_HEARTBEAT_FILE": os.environ.get("WORKER_HEARTBEAT_FILE") or None,
         # Campaigns: codes per generation transaction, the generating process's lease,
         # the most codes one campaign may ask for, and how much larger than the codes
         # (asked plus existing) a pattern's space must be.

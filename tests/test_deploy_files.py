@@ -10,14 +10,18 @@ from app import create_app
 from tests.support import ROOT
 
 
-def _compose():
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def _compose(name: str = "docker-compose.yml"):
+    return yaml.safe_load((ROOT / name).read_text())
 
 
 def _check_command(argv: list[str]) -> None:
     """Each command form we use must point at something real."""
     program = argv[0]
-    if program == "gunicorn":
+    if program == "sh":
+        assert argv[1] == "-c"
+        for part in argv[2].split("&&"):
+            _check_command(shlex.split(part))
+    elif program == "gunicorn":
         target = argv[-1]
         module, _, call = target.partition(":")
         factory = getattr(importlib.import_module(module), call.removesuffix("()"))
@@ -57,11 +61,129 @@ def test_compose_services_and_commands_exist():
             _check_command(service["command"])
     env = services["api"]["environment"]
     assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
-    assert "SECRET_KEY" in env and env["APP_ENV"] == "production"
+    # The sandbox: development mode with a development secret nobody has to set.
+    assert env["APP_ENV"] == "development"
+    assert env["SECRET_KEY"].startswith("${SECRET_KEY:-dev-only")
     # Shared limits: gunicorn.conf.py refuses per-process ones with several workers.
     assert env["RATELIMIT_STORAGE_URI"].startswith("redis://")
     for name in ("api", "worker"):
         assert services[name]["restart"] == "unless-stopped", name
+        assert services[name]["healthcheck"]["test"][0] == "CMD", name
+    # The development tenant of the brands document, made by the migrate step.
+    seed = services["migrate"]["command"][2]
+    assert "tenant create test_brand --api-token secret123" in seed and "--exists-ok" in seed
+    assert services["worker"]["environment"]["WORKER_HEARTBEAT_FILE"] in str(
+        services["worker"]["healthcheck"]["test"]
+    )
+    assert "pgdata" in compose["volumes"]
+
+
+def test_every_variable_the_compose_files_set_is_read_by_the_app():
+    known = (ROOT / "app" / "config.py").read_text() + (ROOT / "gunicorn.conf.py").read_text()
+    for name in ("docker-compose.yml", "docker-compose.prod.yml"):
+        for service, spec in _compose(name)["services"].items():
+            if "build" in spec or service in ("api", "worker", "migrate"):
+                for variable in spec.get("environment", {}):
+                    assert f'"{variable}"' in known, (name, service, variable)
+
+
+def test_the_production_override_is_one_explicit_step_away():
+    prod = _compose("docker-compose.prod.yml")["services"]
+    base = _compose()["services"]
+    assert set(prod) <= set(base)
+    for name in ("migrate", "api", "worker"):
+        env = prod[name]["environment"]
+        assert env["APP_ENV"] == "production"
+        assert env["SECRET_KEY"].startswith("${SECRET_KEY:?"), "production needs a real secret"
+        for url in ("EMAIL_VERIFIER_URL", "COUPON_REALIZER_URL"):
+            assert env[url].startswith(f"${{{url}:?"), url
+    # No development tenant, no mocks unless asked for.
+    assert prod["migrate"]["command"] == ["flask", "--app", "app", "db", "upgrade"]
+    _check_command(prod["migrate"]["command"])
+    for mock in ("email_verifier", "coupon_realizer"):
+        assert prod[mock]["profiles"] == ["mocks"]
+
+
+def test_dockerignore_keeps_the_image_to_what_runs():
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", ".venv", "tests", "bench", ".env"} <= ignored
+    copied = re.findall(r"^COPY (.+) \S+$", (ROOT / "Dockerfile").read_text(), re.M)
+    for sources in copied:
+        for source in sources.split():
+            assert source not in ignored, source
+
+
+def test_compose_config_validates_where_docker_compose_is_installed():
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed here (Debian package docker-compose)")
+    for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.prod.yml"]):
+        args = [arg for f in files for arg in ("-f", f)]
+        env = {
+            "SECRET_KEY": "x" * 32,
+            "EMAIL_VERIFIER_URL": "http://e",
+            "COUPON_REALIZER_URL": "http://c",
+        }
+        result = subprocess.run(
+            ["docker-compose", *args, "config", "-q"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+        )
+        assert result.returncode == 0, result.stderr
+    # Production without its secret does not even get a configuration.
+    refused = subprocess.run(
+        [
+            "docker-compose",
+            "-f",
+            "docker-compose.yml",
+            "-f",
+            "docker-compose.prod.yml",
+            "config",
+            "-q",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "SECRET_KEY"},
+    )
+    assert refused.returncode != 0 and "set SECRET_KEY" in refused.stderr
+
+
+def test_the_worker_touches_its_heartbeat_file(app, tmp_path):
+    import threading
+
+    from app.services.outbox import run_worker
+
+    heartbeat = tmp_path / "beat"
+    stop = threading.Event()
+    config = {**app.config, "WORKER_HEARTBEAT_FILE": str(heartbeat), "OUTBOX_POLL_SECONDS": 0.05}
+
+    def work():
+        with app.app_context():
+            run_worker(config, stop, housekeeping=lambda: None)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        for _ in range(100):
+            if heartbeat.exists():
+                break
+            stop.wait(0.05)
+        assert heartbeat.exists()
+    finally:
+        stop.set()
+        thread.join(10)
 
 
 def test_the_image_carries_the_gunicorn_settings():

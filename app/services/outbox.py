@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import requests
 from sqlalchemy import select, update
@@ -307,7 +308,10 @@ def run_worker(
     http = requests.Session()
     outage_wait = 0.0
     next_housekeeping = time.monotonic()
+    heartbeat = config.get("WORKER_HEARTBEAT_FILE")
     while not stop.is_set():
+        if heartbeat:  # the container's healthcheck reads its age: the loop is turning
+            Path(heartbeat).touch()
         try:
             if time.monotonic() >= next_housekeeping:
                 housekeeping()
