@@ -178,3 +178,72 @@ def enqueue(env: dict, count: int) -> None:
         cwd=ROOT,
         timeout=60,
     )
+
+
+def replay_brands_session(api: str, token: dict, email_url: str, realizer_url: str) -> None:
+    """The brands document's HTTPie session, step by step, with what the mocks receive."""
+    unauthorized = requests.post(
+        f"{api}/brands/test_brand/discounts", json={"name": "new discount"}
+    )
+    assert unauthorized.status_code == 401
+    invalid = requests.post(
+        f"{api}/brands/test_brand/discounts", json={"name": "new discount"}, headers=token
+    )
+    assert invalid.status_code == 400
+    valid = requests.post(
+        f"{api}/brands/test_brand/discounts",
+        json={
+            "name": "new discount",
+            "date_expires": "2099-12-31",
+            "discount_type": "PERCENT",
+            "discount_amount": 10,
+        },
+        headers=token,
+    )
+    assert valid.status_code == 200 and valid.json()["name"] == "new discount"
+    listed = requests.get(f"{api}/brands/", headers=token).json()
+    assert listed[0]["name"] == "new discount" and listed[0]["usage_limit"] == 1
+
+    fan = {"name": "Uni User", "email": "uni.user@example.com"}
+    registered = requests.post(f"{api}/brands/test_brand/fans", json=fan, headers=token)
+    assert registered.status_code == 200 and registered.text == "OK"
+    [post] = wait_for(lambda: received(realizer_url))
+    assert post["method"] == "POST" and post["path"] == "/coupon"
+    assert post["body"] == {
+        "fan_name": "Uni User",
+        "email": "uni.user@example.com",
+        "facebook_handle": None,
+        "discount_name": "new discount",
+        "coupon_code": post["body"]["coupon_code"],
+        "discount_type": "PERCENT",
+        "discount_amount": 10,
+        "description": None,
+        "usage_limit": 1,
+        "free_shipping": False,
+    }
+    assert post["headers"]["webhook-id"]
+
+    verified = requests.post(
+        f"{api}/brands/test_brand/discounts",
+        json={
+            "name": "verified discount",
+            "date_expires": "2099-12-31",
+            "discount_type": "PERCENT",
+            "discount_amount": 12,
+            "verify_email": True,
+        },
+        headers=token,
+    )
+    assert verified.status_code == 200
+    assert requests.post(f"{api}/brands/test_brand/fans", json=fan, headers=token).text == "OK"
+    [email] = wait_for(lambda: received(email_url))
+    assert email["path"] == "/email"
+    assert email["body"]["email"] == "uni.user@example.com"
+    assert email["body"]["brand"] == "test_brand"
+    activation = requests.get(f"{api}/fans/{email['body']['token']}")
+    assert activation.status_code == 200 and activation.text == "OK"
+    posts = wait_for(lambda: len(received(realizer_url)) == 2 and received(realizer_url))
+    assert posts[1]["body"]["discount_name"] == "verified discount"
+    assert posts[1]["body"]["discount_amount"] == 12
+    assert posts[1]["body"]["coupon_code"] != posts[0]["body"]["coupon_code"]
+    assert requests.get(f"{api}/fans/{email['body']['token']}").status_code == 404
