@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -316,10 +316,6 @@ class Totals:
 
 def totals(campaign: Campaign) -> Totals:
     """Codes, codes used at least once, redemptions, and the discount given per currency."""
-    codes = read(
-        db.session,
-        select(func.count()).select_from(Code).where(Code.campaign_id == campaign.id),
-    )[0][0]
     used, redemptions = read(
         db.session,
         select(
@@ -336,7 +332,8 @@ def totals(campaign: Campaign) -> Totals:
         .order_by(Redemption.discount_currency),
     )
     return Totals(
-        codes=int(codes),
+        # Kept in the transactions that register codes: no count over the registry.
+        codes=campaign.generated + campaign.imported,
         codes_used=int(used),
         redemptions=int(redemptions),
         discounts=[{"amount": amount, "currency": currency} for currency, amount in given],
@@ -568,7 +565,7 @@ class ImportReport:
     imported: int = 0
     duplicates: int = 0
     invalid: int = 0
-    problems: list[dict] | None = None
+    problems: list[dict] = field(default_factory=list)
 
 
 MAX_REPORTED = 1000
@@ -590,7 +587,7 @@ def import_codes(*, tenant: TenantRef, campaign_id: int, data: bytes) -> ImportR
     if "code" not in columns:
         raise _invalid("file", "The first line must name the columns, one of them `code`")
     column = columns.index("code")
-    report = ImportReport(problems=[])
+    report = ImportReport()
 
     def problem(line: int, code: str | None, reason: str) -> None:
         if len(report.problems) < MAX_REPORTED:
@@ -695,5 +692,4 @@ def issue_next(campaign_id: int, tenant: TenantRef) -> Coupon:
     if code is None:
         raise CampaignExhausted()
     campaign.issue_cursor = code.position
-    materialize(tenant.id, code.code)
-    return coupons.find(tenant=tenant, code=code.code)
+    return coupons.find(tenant=tenant, code=code.code)  # made a coupon by that first lookup
