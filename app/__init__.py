@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from app import config as app_config
+from app.database import set_clock_offset
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -15,6 +16,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings = app_config.build(config)
     app_config.check(settings)
     app.config.update(settings)
+    set_clock_offset(settings["CLOCK_OFFSET_SECONDS"])
     if settings["TRUSTED_PROXY_COUNT"] > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -39,6 +39,9 @@ class TtlCache(Generic[V]):
             self._entries.clear()
         self._entries[key] = (time.monotonic() + ttl, value)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def get(self, key: Hashable, load: Callable[[], V | None]) -> V | None:
         """The value under `key`, loaded (and kept) when missing or stale."""
         value = self.peek(key)

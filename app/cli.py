@@ -47,6 +47,22 @@ def create_tenant_command(slug: str, api_token: str | None, currency: str, exist
     click.echo(json.dumps(created))
 
 
+@tenant_cli.command("configure")
+@click.argument("slug")
+@click.option(
+    "--max-codes-per-order", type=int, default=None, help="How many codes one cart may combine."
+)
+def configure_tenant_command(slug: str, max_codes_per_order: int | None) -> None:
+    """Change a tenant's settings; prints them as JSON."""
+    from app.services.tenants import configure
+
+    try:
+        settings = configure(slug=slug, max_codes_per_order=max_codes_per_order)
+    except DomainError as error:
+        _fail(error.message)
+    click.echo(json.dumps(settings))
+
+
 @tenant_cli.command("add-client")
 @click.argument("slug")
 def add_client_command(slug: str) -> None:

@@ -56,6 +56,10 @@ def from_environment() -> dict:
         "CAMPAIGN_MAX_CODES": _int("CAMPAIGN_MAX_CODES", 5_000_000),
         "CAMPAIGN_CAPACITY_FACTOR": _int("CAMPAIGN_CAPACITY_FACTOR", 10),
         "CAMPAIGN_EXPORT_BATCH": _int("CAMPAIGN_EXPORT_BATCH", 5000),
+        # Holds (reservations): kept this long after they expire or close, then purged.
+        "RESERVATION_RETENTION_SECONDS": _int("RESERVATION_RETENTION_SECONDS", 24 * 3600),
+        # Moves the service's clock (testing and sandboxes only; refused in production).
+        "CLOCK_OFFSET_SECONDS": _float("CLOCK_OFFSET_SECONDS", 0.0),
         "ACCESS_TOKEN_TTL_SECONDS": _int("ACCESS_TOKEN_TTL_SECONDS", 3600),
         "ACTIVATION_TTL_SECONDS": _int("ACTIVATION_TTL_SECONDS", 72 * 3600),
         "IDEMPOTENCY_WAIT_SECONDS": _float("IDEMPOTENCY_WAIT_SECONDS", 10.0),
@@ -124,6 +128,8 @@ def check(settings: dict) -> None:
             ) from None
     if settings["APP_ENV"] != "production":
         return
+    if settings.get("CLOCK_OFFSET_SECONDS"):
+        raise SystemExit("refusing to start: CLOCK_OFFSET_SECONDS is for testing, not production")
     if settings.get("SECRET_KEY") in (None, "", DEFAULT_SECRET_KEY):
         raise SystemExit("refusing to start: APP_ENV=production needs a non-default SECRET_KEY")
     if len(settings["SECRET_KEY"]) < 32:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import select
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -33,9 +33,19 @@ NAMING_CONVENTION = {
 }
 
 
+# CLOCK_OFFSET_SECONDS moves the service's clock (tests and sandboxes: "an hour from now"
+# without waiting). Every rule, hold and default timestamp reads the time here.
+_clock_offset = timedelta(0)
+
+
+def set_clock_offset(seconds: float) -> None:
+    global _clock_offset
+    _clock_offset = timedelta(seconds=seconds)
+
+
 def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware UTC (moved by CLOCK_OFFSET_SECONDS, if set)."""
+    return datetime.now(UTC) + _clock_offset
 
 
 class UTCDateTime(TypeDecorator):

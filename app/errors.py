@@ -349,7 +349,15 @@ _RULE_ERRORS = {
     "coupon_required_product_missing": (400, "The order lacks the product the coupon requires"),
     "coupon_discount_currency_incorrect": (400, "Discount currency invalid inconsistent coupon"),
     "coupon_discount_amount_incorrect": (400, "Discount amount exceeds allowed coupon discount"),
+    # Several codes in one cart (see services.stacking).
+    "coupon_not_combinable": (409, "The coupon does not combine with the order's other codes"),
+    "coupon_stacking_limit": (409, "The order already combines the most codes it may"),
 }
+
+
+def rule_message(violation_type: str) -> str:
+    """The message of a coupon rule violation."""
+    return _RULE_ERRORS[violation_type][1]
 
 
 class RuleViolated(DomainError):

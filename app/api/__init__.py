@@ -7,7 +7,7 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Register every blueprint with the OpenAPI-aware Api."""
-    from app.api import brands, campaigns, coupons, customers, oauth, ops, promocodes
+    from app.api import brands, campaigns, checkout, coupons, customers, oauth, ops, promocodes
     from app.extensions import api
 
     for blueprint in (
@@ -15,6 +15,7 @@ def register(app: Flask) -> None:
         oauth.blp,
         coupons.blp,
         campaigns.blp,
+        checkout.blp,
         customers.blp,
         brands.blp,
         promocodes.blp,

@@ -99,6 +99,7 @@ def _order(data: dict) -> PromoOrder:
         total=data.get("total"),
         products=data["products"],
         order_id=(data.get("order") or {}).get("id"),
+        ttl_seconds=data.get("ttl_seconds"),
     )
 
 
@@ -108,13 +109,19 @@ def _answer(verdict: Verdict) -> dict:
         messages = [promo_text("applied")]
     else:
         messages = [_refusal(violation) for violation in verdict.violations]
-    return {
+    answer = {
         "discount_total": verdict.discount,
         "discounts": verdict.discounts,
         "loyalty_program_errors": messages,
         "free_products": verdict.free_products,
         "lost_gift": verdict.lost_gifts,
     }
+    if verdict.reservation is not None:
+        answer["reservation"] = {
+            "id": verdict.reservation.id,
+            "expires_at": verdict.reservation.expires_at,
+        }
+    return answer
 
 
 def _refusal(violation: rules.Violation) -> str:
@@ -169,7 +176,11 @@ class RedeemPromocode(MethodView):
     @blp.errors(400, 401, 403, 409, 422, 429)
     @blp.doc(security=SECURITY)
     def post(self, data):
-        """Use the code once for `order.id`: answers like the check; a repeat records nothing."""
+        """Use the code once for `order.id`: answers like the check; a repeat records nothing.
+
+        With `ttlSeconds` the use is held for `order.id` instead (answer's `reservation`);
+        redeeming the same `order.id` without it confirms the hold.
+        """
         verdict = promocodes.redeem(tenant=_tenant(), caller=bearer_caller(), order=_order(data))
         return _answer(verdict)
 

@@ -2,6 +2,7 @@
 
 from app.models.brand import BrandDiscountType, Discount, Fan
 from app.models.campaign import Campaign, CampaignStatus, Code
+from app.models.checkout import Reservation, ReservationStatus
 from app.models.coupon import Coupon, DiscountType, Origin, Redemption
 from app.models.customer import Customer
 from app.models.idempotency import IdempotencyRecord
@@ -24,5 +25,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Redemption",
+    "Reservation",
+    "ReservationStatus",
     "Tenant",
 ]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -86,6 +87,13 @@ class Coupon(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     redemption_count: Mapped[int] = mapped_column(default=0)
+    # Stacking in a cart: an exclusive coupon applies only alone; a higher priority
+    # applies earlier (a PERCENT then takes its share of what is left).
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    stacking_priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The latest expiry of any hold on this coupon. Until then the hot redemption path
+    # (which counts no holds) steps aside for the locked one, which counts them.
+    held_until: Mapped[datetime | None]
 
     origin: Mapped[str] = mapped_column(String(16), default=Origin.COUPON)
     # The brands dialect's discount that issued this coupon, if any.

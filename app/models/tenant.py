@@ -19,6 +19,8 @@ class Tenant(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     # SHA-256 hex of the brand's X-API-Token; the token itself is never stored.
     api_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # How many codes one cart may combine.
+    max_codes_per_order: Mapped[int] = mapped_column(default=5, server_default="5")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     clients: Mapped[list[Client]] = relationship(back_populates="tenant")

@@ -52,6 +52,15 @@ class CouponWriteSchema(Schema):
     )
     active = fields.Boolean()
     restrictions = fields.Nested(RestrictionsSchema, allow_none=True)
+    exclusive = fields.Boolean(
+        metadata={"description": "In a cart, applies only alone (default false)"}
+    )
+    stacking_priority = fields.Integer(
+        data_key="stackingPriority",
+        strict=True,
+        validate=validate.Range(min=-1000, max=1000),
+        metadata={"description": "In a cart, higher applies earlier (default 0)"},
+    )
 
     @post_load
     def flatten(self, data, **kwargs):
@@ -108,6 +117,8 @@ class CouponSchema(Schema):
     max_redemptions_per_customer = fields.Integer(data_key="maxRedemptionsPerCustomer")
     restrictions = fields.Nested(RestrictionsSchema)
     active = fields.Boolean()
+    exclusive = fields.Boolean()
+    stacking_priority = fields.Integer(data_key="stackingPriority")
     deleted = fields.Boolean()
     status = fields.String(metadata={"enum": ["INACTIVE", "VALID", "EXPIRED", "USED"]})
     redemption_count = fields.Integer(data_key="redemptionCount")
@@ -147,6 +158,8 @@ class CouponSchema(Schema):
             "max_redemptions_per_customer": coupon.max_redemptions_per_customer,
             "restrictions": restrictions,
             "active": coupon.active,
+            "exclusive": coupon.exclusive,
+            "stacking_priority": coupon.stacking_priority,
             "deleted": coupon.deleted,
             "status": rules.status(coupon, utcnow()),
             "redemption_count": coupon.redemption_count,

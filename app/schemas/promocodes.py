@@ -159,6 +159,23 @@ class PromoRedeemSchema(PromoCheckSchema):
 
     coupon = fields.String(required=True, validate=_code)
     order = fields.Nested(PromoRedeemOrderSchema, required=True)
+    ttl_seconds = fields.Integer(
+        data_key="ttlSeconds",
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=1, max=86_400),
+        metadata={
+            "description": (
+                "Hold the use for order.id this many seconds instead of consuming it; "
+                "redeeming the same order.id without ttlSeconds confirms the hold"
+            )
+        },
+    )
+
+
+class PromoReservationSchema(Schema):
+    id = fields.String()
+    expires_at = UTCDateTime(data_key="expiresAt")
 
 
 class PromoCheckResultSchema(Schema):
@@ -167,6 +184,10 @@ class PromoCheckResultSchema(Schema):
     loyalty_program_errors = fields.List(fields.String(), data_key="loyaltyProgramErrors")
     free_products = fields.List(fields.String(), data_key="freeProducts")
     lost_gift = fields.List(fields.String(), data_key="lostGift")
+    reservation = fields.Nested(
+        PromoReservationSchema,
+        metadata={"description": "Redeem with ttlSeconds: the hold kept for order.id"},
+    )
 
 
 class PromoErrorSchema(Schema):

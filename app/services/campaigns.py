@@ -146,6 +146,8 @@ _REWRITTEN = tuple(
         "origin",
         "discount_id",
         "redemption_count",
+        # Holds on a used code outlive a template change.
+        "held_until",
         "deleted",
         "created_at",
     )

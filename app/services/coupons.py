@@ -42,6 +42,8 @@ DEFAULTS: dict = {
     "required_product": None,
     "valid_for": [],
     "active": True,
+    "exclusive": False,
+    "stacking_priority": 0,
 }
 
 # Wire names for error details (the tenant coupon dialect's, the most complete).
@@ -59,6 +61,7 @@ FIELD_NAMES = {
     "min_order_amount": "restrictions.minOrderValue.amount",
     "min_order_currency": "restrictions.minOrderValue.currency",
     "valid_for": "restrictions.validFor",
+    "stacking_priority": "stackingPriority",
 }
 
 
@@ -151,6 +154,8 @@ def apply_definition(coupon: Coupon, definition: dict) -> None:
     coupon.required_product = definition["required_product"]
     coupon.valid_for = list(definition["valid_for"] or [])
     coupon.active = bool(definition["active"])
+    coupon.exclusive = bool(definition["exclusive"])
+    coupon.stacking_priority = definition["stacking_priority"]
 
 
 def definition_of(coupon: Coupon) -> dict:
@@ -175,6 +180,8 @@ def definition_of(coupon: Coupon) -> dict:
         "required_product": coupon.required_product,
         "valid_for": list(coupon.valid_for or []),
         "active": coupon.active,
+        "exclusive": coupon.exclusive,
+        "stacking_priority": coupon.stacking_priority,
     }
 
 

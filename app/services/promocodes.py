@@ -17,7 +17,7 @@ from decimal import Decimal
 from app.auth import Caller
 from app.errors import Conflict, NotFound, RuleViolated, ValidationFailed
 from app.models import Coupon, DiscountType, Origin
-from app.services import coupons, redemption, rules
+from app.services import coupons, holds, redemption, rules
 from app.services.redemption import Order
 from app.services.rules import Money, Violation
 from app.services.tenants import TenantRef
@@ -59,6 +59,8 @@ class Verdict:
     discount: Decimal = Decimal(0)
     # False when the request named no code: nothing applies, nothing is refused.
     checked: bool = True
+    # The hold a redeem with a time to live made (or found) for its order id.
+    reservation: holds.Held | None = None
 
     @property
     def applies(self) -> bool:
@@ -95,6 +97,8 @@ class PromoOrder:
     total: Decimal | None
     products: frozenset[str]
     order_id: str | None = None
+    # Redeem only: hold the use for this long instead of consuming it.
+    ttl_seconds: int | None = None
 
     def engine_order(self, tenant: TenantRef) -> Order:
         # Promo orders are in the tenant's currency; no total means nothing to discount.
@@ -212,9 +216,13 @@ def check(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
 def redeem(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
     """Consume one use for this order id through the engine's atomic path.
 
-    A repeated order id answers as the first call did and records nothing.
+    A repeated order id answers as the first call did and records nothing. With a
+    time to live the use is held for the order instead (`holds`); redeeming the same
+    order id later, without one, confirms that hold.
     """
     try:
+        if order.ttl_seconds is not None:
+            return _hold(tenant, caller, order)
         outcome = redemption.redeem(
             tenant=tenant, code=order.coupon, caller=caller, order=order.engine_order(tenant)
         )
@@ -234,6 +242,23 @@ def redeem(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
         coupon_code=outcome.coupon_code,
         gifts=outcome.free_products,
         discount=outcome.discount or Decimal(0),
+    )
+
+
+def _hold(tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
+    engine_order = order.engine_order(tenant)
+    held = holds.hold(
+        tenant=tenant,
+        code=order.coupon,
+        caller=caller,
+        order=engine_order,
+        ttl_seconds=order.ttl_seconds,
+    )
+    return Verdict(
+        coupon_code=held.coupon_code,
+        gifts=held.free_products,
+        discount=held.discount or Decimal(0),
+        reservation=held,
     )
 
 

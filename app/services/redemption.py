@@ -2,7 +2,9 @@
 
 Checking reads the coupon (only the columns the rules need) and, when it has a
 per-customer limit, the customer's count, in one statement outside any
-transaction. Redeeming does that same read and evaluates the rules before it
+transaction. Live holds (see `holds`) count like redemptions; while a coupon has
+any (`held_until` in the future) its redemptions take the locked path, and a
+redemption for an order id that holds the coupon confirms that hold. Redeeming does that same read and evaluates the rules before it
 takes a lock, then writes with one guarded statement: the coupon's counter goes
 up only if the coupon is unchanged since the read and under its limits, and the
 redemption row and its outbox event are inserted by the same statement (a
@@ -35,7 +37,7 @@ from app.auth import Caller
 from app.database import read, typed_params, utcnow
 from app.errors import Conflict, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
-from app.models import Coupon, OutboxMessage, Redemption
+from app.models import Coupon, OutboxMessage, Redemption, Reservation, ReservationStatus
 from app.services import campaigns, coupons, outbox, rules
 from app.services.rules import Money
 from app.services.tenants import TenantRef
@@ -43,7 +45,7 @@ from app.services.uow import unit_of_work
 
 REDEMPTION_TOPIC = "hybris.coupon.redemption"
 _COUPONS, _REDEMPTIONS, _OUTBOX = Coupon.__table__, Redemption.__table__, OutboxMessage.__table__
-_C, _R = _COUPONS.c, _REDEMPTIONS.c
+_C, _R, _H = _COUPONS.c, _REDEMPTIONS.c, Reservation.__table__.c
 # Columns a redemption statement inserts (coupon_id comes from the guarded bump).
 _REDEMPTION_FIELDS = (
     "id",
@@ -77,6 +79,9 @@ _RULE_COLUMNS = (
     _C.min_order_amount,
     _C.required_product,
     _C.free_products,
+    _C.exclusive,
+    _C.stacking_priority,
+    _C.held_until,
     # The definition's version: a redemption's guard requires it unchanged since the read.
     _C.updated_at,
 )
@@ -112,33 +117,60 @@ class Outcome:
 # --- reading --------------------------------------------------------------------------
 
 
+def _now_param():
+    return bindparam("now", type_=_C.held_until.type)
+
+
+def _live_holds(*conditions):
+    """Live holds of the coupon row being read (with more conditions): a correlated query,
+    run only while the coupon has some (the CASE around it tests `held_until` first)."""
+    return select(*conditions[:1] or [func.count()]).where(
+        _H.coupon_id == _C.id,
+        _H.status == ReservationStatus.HELD,
+        _H.expires_at > _now_param(),
+        *conditions[1:],
+    )
+
+
+def _while_held(expression, otherwise):
+    return case((_C.held_until > _now_param(), expression), else_=otherwise)
+
+
 @functools.cache
 def _state_query(with_customer: bool, with_order: bool):
-    """The coupon's rule columns, the customer's count and any redemption of this order id.
+    """The coupon's rule columns, live holds, the customer's count (redemptions and holds)
+    and any redemption or live hold of this order id.
 
-    Built once per shape; parameters tenant_id, code_key, customer, order_id.
+    Built once per shape; parameters tenant_id, code_key, customer, order_id, now.
     """
+    held = _while_held(_live_holds().scalar_subquery(), 0)
     if with_customer:
+        redeemed = (
+            select(func.count())
+            .where(_R.coupon_id == _C.id, _R.customer_number == bindparam("customer"))
+            .scalar_subquery()
+        )
+        customer_held = _live_holds(func.count(), _H.customer_number == bindparam("customer"))
         count = case(
             (
                 _C.max_redemptions_per_customer != rules.UNLIMITED,
-                select(func.count())
-                .where(_R.coupon_id == _C.id, _R.customer_number == bindparam("customer"))
-                .scalar_subquery(),
+                redeemed + _while_held(customer_held.scalar_subquery(), 0),
             ),
             else_=0,
         )
     else:
         count = literal(0)
-    query = select(*_RULE_COLUMNS, count.label("customer_redemptions")).where(
-        _C.tenant_id == bindparam("tenant_id"), _C.code_key == bindparam("code_key")
-    )
+    query = select(
+        *_RULE_COLUMNS, held.label("held"), count.label("customer_redemptions")
+    ).where(_C.tenant_id == bindparam("tenant_id"), _C.code_key == bindparam("code_key"))
     if with_order:
         replay = _REDEMPTIONS.alias("replay")
+        order_hold = _live_holds(_H.id, _H.order_id == bindparam("order_id")).limit(1)
         query = query.add_columns(
             replay.c.id.label("replay_id"),
             replay.c.customer_number.label("replay_customer"),
             replay.c.discount_amount.label("replay_discount"),
+            _while_held(order_hold.scalar_subquery(), None).label("hold_id"),
         ).select_from(
             _COUPONS.outerjoin(
                 replay,
@@ -148,7 +180,7 @@ def _state_query(with_customer: bool, with_order: bool):
     return query
 
 
-def _state(executor, tenant_id: int, code: str, customer: str | None, order_id: str | None):
+def _state(executor, tenant_id: int, code: str, customer: str | None, order_id: str | None, now):
     """Run the state query through `executor(statement, parameters)`."""
     statement = _state_query(customer is not None, order_id is not None)
     params = {
@@ -156,24 +188,45 @@ def _state(executor, tenant_id: int, code: str, customer: str | None, order_id: 
         "code_key": Coupon.key_for(code),
         "customer": customer,
         "order_id": order_id,
+        "now": now,
     }
     return executor(statement, params)
 
 
-def _read_state(tenant: TenantRef, code: str, customer: str | None, order_id: str | None) -> Row:
-    rows = _state(lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id)
+def read_state(
+    tenant: TenantRef, code: str, customer: str | None, order_id: str | None, now: datetime
+) -> Row:
+    """The coupon's state for the rules (a campaign code becomes a coupon here), or NotFound."""
+    rows = _state(lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id, now)
     if not rows and campaigns.materialize(tenant.id, code):  # a campaign code's first use
-        rows = _state(lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id)
+        rows = _state(lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id, now)
     if not rows:
         raise NotFound("Coupon not found")
     return rows[0]
 
 
-def _context(state, caller: Caller, customer: str | None, order: Order) -> rules.Context:
+def locked_state(session: Session, tenant: TenantRef, coupon_id: int, customer, order_id, now):
+    """Lock the coupon row, then read its state: statements after the lock see every
+    redemption and hold committed before it."""
+    connection = session.connection()
+    locked = connection.execute(_LOCKED_STATE, {"coupon_id": coupon_id}).one()
+    return _state(
+        lambda q, p: connection.execute(q, p).one(), tenant.id, locked.code, customer, order_id, now
+    )
+
+
+def holds_live(state, now: datetime) -> bool:
+    """The coupon may have live holds: its redemptions must count them, under its lock."""
+    return state.held_until is not None and state.held_until > now
+
+
+def context(state, caller: Caller, customer: str | None, order: Order) -> rules.Context:
+    """What the rules need to know of this caller and order, with the state's counts."""
     return rules.Context(
         identified=caller.identified,
         customer_number=customer,
         customer_redemptions=state.customer_redemptions,
+        held=state.held,
         order_total=order.total,
         discount=order.discount,
         products=order.products,
@@ -191,8 +244,9 @@ def check(
 ) -> tuple[rules.CouponLike, list[rules.Violation]]:
     """Evaluate without writing (one statement); returns the coupon and every violation."""
     customer = caller.acting_customer(customer_hint)
-    state = _read_state(tenant, code, customer, None)
-    return state, rules.evaluate(state, _context(state, caller, customer, order), now or utcnow())
+    now = now or utcnow()
+    state = read_state(tenant, code, customer, None, now)
+    return state, rules.evaluate(state, context(state, caller, customer, order), now)
 
 
 def validate(**kwargs) -> rules.CouponLike:
@@ -230,24 +284,30 @@ def _redeem(
     now: datetime | None = None,
 ) -> Outcome:
     customer = caller.acting_customer(customer_hint)
-    state = _read_state(tenant, code, customer, order.order_id)
-    context = _context(state, caller, customer, order)
-    if order.order_id is not None and state.replay_id is not None:
-        _check_replay(state, context, state.replay_customer)
-        return _replayed(state, state.replay_id, state.replay_discount)
     now = now or utcnow()
-    violations = rules.evaluate(state, context, now)
+    state = read_state(tenant, code, customer, order.order_id, now)
+    ctx = context(state, caller, customer, order)
+    if order.order_id is not None and state.replay_id is not None:
+        _check_replay(state, ctx, state.replay_customer)
+        return _replayed(state, state.replay_id, state.replay_discount)
+    if order.order_id is not None and state.hold_id is not None:
+        from app.services import holds  # holds builds on this module
+
+        return holds.confirm_for_order(tenant, state, ctx, state.hold_id, now)
+    violations = rules.evaluate(state, ctx, now)
     if violations:
         raise RuleViolated(violations[0])
 
-    values = _redemption_values(tenant, state, customer, order, now)
+    values = redemption_values(tenant, state, customer, order, now)
     with unit_of_work() as session:
-        if _write(session, state, values, _event(tenant, state, values)) != "redeemed":
+        if holds_live(state, now) or (
+            write(session, state, values, event(tenant, state, values)) != "redeemed"
+        ):
             return _decide_under_lock(session, tenant, state, caller, customer, order, values)
-    return _created(state, values)
+    return created(state, values)
 
 
-def _event(tenant, state, values: dict) -> dict:
+def event(tenant, state, values: dict) -> dict:
     """The outbox row of a redemption's event."""
     return outbox.message_values(
         tenant_id=tenant.id,
@@ -257,7 +317,7 @@ def _event(tenant, state, values: dict) -> dict:
     )
 
 
-def _created(state, values: dict) -> Outcome:
+def created(state, values: dict) -> Outcome:
     return Outcome(
         redemption_id=values["id"],
         coupon_code=state.code,
@@ -267,7 +327,8 @@ def _created(state, values: dict) -> Outcome:
     )
 
 
-def _redemption_values(tenant, state, customer, order: Order, now: datetime) -> dict:
+def redemption_values(tenant, state, customer, order: Order, now: datetime) -> dict:
+    """The redemption row for this order; the discount is the order's, else the most allowed."""
     discount = order.discount
     if discount is None and order.total is not None:
         discount = Money(rules.allowed_discount(state, order.total), order.total.currency)
@@ -290,17 +351,23 @@ def _per_customer(state, customer: str | None) -> bool:
 
 
 @functools.cache
-def _bump(per_customer: bool):
-    """The guarded counter increment: unchanged coupon, under both limits, or no row.
+def _bump(per_customer: bool, locked: bool):
+    """The counter increment. Optimistic: guarded (unchanged coupon, no live holds, under
+    both limits) or no row. Locked: the rules already decided on a state read under the
+    coupon's lock (holds counted), so only the row is named.
 
-    Parameters coupon_id, seen (the updated_at read) and, per customer, customer.
+    Parameters coupon_id and, optimistic, seen (the updated_at read), now and, per
+    customer, customer.
     """
-    guard = [
-        _C.id == bindparam("coupon_id"),
-        _C.updated_at == bindparam("seen", type_=_C.updated_at.type),
-        or_(_C.max_redemptions == rules.UNLIMITED, _C.redemption_count < _C.max_redemptions),
-    ]
-    if per_customer:
+    guard = [_C.id == bindparam("coupon_id")]
+    if not locked:
+        guard += [
+            _C.updated_at == bindparam("seen", type_=_C.updated_at.type),
+            # Live holds are counted only under the lock.
+            or_(_C.held_until.is_(None), _C.held_until <= _now_param()),
+            or_(_C.max_redemptions == rules.UNLIMITED, _C.redemption_count < _C.max_redemptions),
+        ]
+    if per_customer and not locked:
         customer_count = (
             select(func.count())
             .where(
@@ -320,13 +387,13 @@ def _bump(per_customer: bool):
 
 
 @functools.cache
-def _redeem_statement(per_customer: bool):
+def _redeem_statement(per_customer: bool, locked: bool):
     """PostgreSQL: the bump, the redemption and its event in one statement (built once).
 
     Parameters: the bump's, r_<column> for the redemption, e_<column> for the event.
     Returns how many rows were bumped and added (0 or 1 each).
     """
-    bumped = _bump(per_customer).cte("bumped")
+    bumped = _bump(per_customer, locked).cte("bumped")
     added = (
         postgresql.insert(_REDEMPTIONS)
         .from_select(
@@ -361,20 +428,26 @@ _GIVE_BACK = (
 _ADD_IN_STEPS = sqlite.insert(_REDEMPTIONS).on_conflict_do_nothing().returning(_R.id)
 
 
-def _write(session: Session, state, values: dict, event: dict) -> str:
-    """Bump the counter and insert the redemption and its event, guarded.
+def write(session: Session, state, values: dict, event: dict, *, locked: bool = False) -> str:
+    """Bump the counter and insert the redemption and its event.
 
-    Returns "redeemed", "refused" (the guard found the coupon changed or at a
-    limit: nothing written) or "order_taken" (a concurrent request redeemed this
-    order id first: the counter was given back).
+    Optimistic (not `locked`): guarded, see `_bump`. Returns "redeemed", "refused"
+    (the guard found the coupon changed, held or at a limit: nothing written) or
+    "order_taken" (a concurrent request redeemed this order id first: the counter
+    was given back).
     """
     customer = values["customer_number"]
     per_customer = _per_customer(state, customer)
-    bump = {"coupon_id": state.id, "seen": state.updated_at, "customer": customer}
+    bump = {
+        "coupon_id": state.id,
+        "seen": state.updated_at,
+        "customer": customer,
+        "now": values["redeemed_at"],
+    }
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        return _write_in_steps(connection, per_customer, bump, values, event)
-    if per_customer:
+        return _write_in_steps(connection, _bump(per_customer, locked), bump, values, event)
+    if per_customer and not locked:
         # Lock first: the guard's count then comes from a snapshot taken after the lock.
         connection.execute(_LOCK, bump)
     params = {
@@ -382,7 +455,8 @@ def _write(session: Session, state, values: dict, event: dict) -> str:
         **{"r_" + name: values[name] for name in _REDEMPTION_FIELDS},
         **{"e_" + name: event[name] for name in _EVENT_FIELDS},
     }
-    was_bumped, was_added = connection.execute(_redeem_statement(per_customer), params).one()
+    statement = _redeem_statement(per_customer, locked)
+    was_bumped, was_added = connection.execute(statement, params).one()
     if not was_bumped:
         return "refused"
     if not was_added:
@@ -391,9 +465,9 @@ def _write(session: Session, state, values: dict, event: dict) -> str:
     return "redeemed"
 
 
-def _write_in_steps(connection, per_customer: bool, bump: dict, values: dict, event: dict):
+def _write_in_steps(connection, bump_statement, bump: dict, values: dict, event: dict):
     """The same writes as separate statements (SQLite: BEGIN IMMEDIATE serializes writers)."""
-    if connection.execute(_bump(per_customer), bump).first() is None:
+    if connection.execute(bump_statement, bump).first() is None:
         return "refused"
     if connection.execute(_ADD_IN_STEPS, values).first() is None:
         connection.execute(_GIVE_BACK, bump)
@@ -405,28 +479,24 @@ def _write_in_steps(connection, per_customer: bool, bump: dict, values: dict, ev
 def _decide_under_lock(
     session: Session, tenant, state, caller: Caller, customer, order: Order, values: dict
 ) -> Outcome:
-    """The guard refused: lock the coupon, read it afresh and let the rules decide again."""
-    connection = session.connection()
-    locked = connection.execute(_LOCKED_STATE, {"coupon_id": state.id}).one()
-    # Statements after the lock see every redemption committed before it.
-    fresh = _state(
-        lambda q, p: connection.execute(q, p).one(),
-        tenant.id,
-        locked.code,
-        customer,
-        order.order_id,
-    )
-    context = _context(fresh, caller, customer, order)
+    """Lock the coupon, read it afresh (holds counted) and let the rules decide again."""
+    now = values["redeemed_at"]
+    fresh = locked_state(session, tenant, state.id, customer, order.order_id, now)
+    ctx = context(fresh, caller, customer, order)
     if order.order_id is not None and fresh.replay_id is not None:
-        _check_replay(fresh, context, fresh.replay_customer)
+        _check_replay(fresh, ctx, fresh.replay_customer)
         return _replayed(fresh, fresh.replay_id, fresh.replay_discount)
-    violations = rules.evaluate(fresh, context, values["redeemed_at"])
+    if order.order_id is not None and fresh.hold_id is not None:
+        from app.services import holds
+
+        return holds.confirm_for_order(tenant, fresh, ctx, fresh.hold_id, now)
+    violations = rules.evaluate(fresh, ctx, now)
     if violations:
         raise RuleViolated(violations[0])
-    values = _redemption_values(tenant, fresh, customer, order, values["redeemed_at"])
-    if _write(session, fresh, values, _event(tenant, fresh, values)) != "redeemed":
-        raise RuntimeError("guarded redemption refused under the coupon's lock")  # cannot happen
-    return _created(fresh, values)
+    values = redemption_values(tenant, fresh, customer, order, now)
+    if write(session, fresh, values, event(tenant, fresh, values), locked=True) != "redeemed":
+        raise OrderAlreadyRedeemed()  # the order id was redeemed for another customer
+    return created(fresh, values)
 
 
 def _replayed(state, redemption_id: str, discount: Decimal | None) -> Outcome:

@@ -60,8 +60,11 @@ class Context:
     # True when the caller may use non-anonymous coupons (a redeem scope or a customer).
     identified: bool = False
     customer_number: str | None = None
-    # Redemptions this customer already has on the coupon (looked up by the caller).
+    # Redemptions and live holds this customer already has on the coupon (looked up by
+    # the caller).
     customer_redemptions: int = 0
+    # Live holds on the coupon: uses kept for checkouts in progress, taken like redemptions.
+    held: int = 0
     order_total: Money | None = None
     discount: Money | None = None
     # Product codes in the order; None when the dialect does not send items.
@@ -132,7 +135,8 @@ def may_use(coupon: CouponLike, context: Context) -> bool:
 
 
 def _limit_reached(coupon: CouponLike, context: Context) -> bool:
-    if coupon.max_redemptions != UNLIMITED and coupon.redemption_count >= coupon.max_redemptions:
+    limit = coupon.max_redemptions
+    if limit != UNLIMITED and coupon.redemption_count + context.held >= limit:
         return True
     per_customer = coupon.max_redemptions_per_customer
     return per_customer != UNLIMITED and context.customer_redemptions >= per_customer

@@ -68,9 +68,27 @@ class TenantRef:
     id: int
     slug: str
     currency: str
+    # How many codes one cart may combine.
+    max_codes_per_order: int = 5
 
 
 _TENANT = Tenant.__table__.c
+
+
+def configure(*, slug: str, max_codes_per_order: int | None = None) -> dict:
+    """Change a tenant's settings; returns them. Workers see the change within
+    CACHE_TTL_SECONDS (their tenant cache)."""
+    if max_codes_per_order is not None and not 1 <= max_codes_per_order <= 100:
+        raise ValidationFailed("max codes per order must be between 1 and 100")
+    with unit_of_work():
+        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+        if tenant is None:
+            raise NotFound("Tenant not found")
+        if max_codes_per_order is not None:
+            tenant.max_codes_per_order = max_codes_per_order
+        settings = {"tenant": slug, "max_codes_per_order": tenant.max_codes_per_order}
+    app_cache("tenant").clear()
+    return settings
 
 
 def add_client(*, slug: str) -> dict:
@@ -95,7 +113,12 @@ def _new_client() -> tuple[Client, str]:
 
 
 def _load(condition) -> TenantRef | None:
-    rows = read(db.session, select(_TENANT.id, _TENANT.slug, _TENANT.currency).where(condition))
+    rows = read(
+        db.session,
+        select(_TENANT.id, _TENANT.slug, _TENANT.currency, _TENANT.max_codes_per_order).where(
+            condition
+        ),
+    )
     return TenantRef(*rows[0]) if rows else None
 
 

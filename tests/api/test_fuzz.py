@@ -216,6 +216,9 @@ LINK_TARGETS = {
     ("POST", "/coupon/v1/{tenant}/coupons/{code}/redemptions"),
     ("GET", "/coupon/v1/{tenant}/coupons/{code}/redemptions/{redemption_id}"),
     ("DELETE", "/coupon/v1/{tenant}/coupons/{code}/redemptions/{redemption_id}"),
+    ("GET", "/coupon/v1/{tenant}/coupons/{code}/reservations/{hold_id}"),
+    ("DELETE", "/coupon/v1/{tenant}/coupons/{code}/reservations/{hold_id}"),
+    ("POST", "/coupon/v1/{tenant}/coupons/{code}/reservations/{hold_id}/confirm"),
     ("PATCH", "/promocodes/{promo_id}"),
     ("DELETE", "/promocodes/{promo_id}"),
     ("GET", "/brands/{brand}/discounts/{discount_id}"),
@@ -230,7 +233,17 @@ def test_linked_sequences_match_the_document(fuzz_schema, db):
     redeem, delete what was created), every answer checked as above."""
     from sqlalchemy import delete
 
-    from app.models import Coupon, Discount, Fan, IdempotencyRecord, OutboxMessage, Redemption
+    from app.models import (
+        Campaign,
+        Code,
+        Coupon,
+        Discount,
+        Fan,
+        IdempotencyRecord,
+        OutboxMessage,
+        Redemption,
+        Reservation,
+    )
 
     reached: Counter = Counter()
 
@@ -238,7 +251,17 @@ def test_linked_sequences_match_the_document(fuzz_schema, db):
         def setup(self):
             # Each sequence starts from the same world, or Hypothesis sees its choices
             # lead elsewhere on replay: tenants, clients and customers stay.
-            for model in (IdempotencyRecord, OutboxMessage, Redemption, Fan, Coupon, Discount):
+            for model in (
+                IdempotencyRecord,
+                OutboxMessage,
+                Redemption,
+                Reservation,
+                Fan,
+                Coupon,
+                Code,
+                Discount,
+                Campaign,
+            ):
                 db.session.execute(delete(model))
             db.session.commit()
 
