@@ -10,7 +10,7 @@ import jwt
 from flask import current_app, g, request
 
 from app.cache import app_cache
-from app.database import utcnow
+from app.database import wall_clock
 from app.errors import InsufficientScope, InvalidToken, NotFound, Unauthorized
 
 ALGORITHMS = ["HS256"]  # fixed: never taken from the token header
@@ -84,7 +84,7 @@ def format_scope(tenant: str, scopes: frozenset[str] | set[str]) -> str:
 def issue_token(*, tenant: str, subject: str, kind: str, scopes: frozenset[str] | set[str]):
     """A signed JWT for a client or a customer; returns (token, lifetime seconds)."""
     ttl = current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
-    now = utcnow()
+    now = wall_clock()
     claims = {
         "iss": current_app.config["JWT_ISSUER"],
         "aud": current_app.config["JWT_AUDIENCE"],
@@ -109,7 +109,7 @@ def decode_token(token: str) -> Caller:
     caller = cache.peek(token)
     if caller is None:
         caller, expires = _verify(token)
-        cache.put(token, caller, ttl=expires - utcnow().timestamp())
+        cache.put(token, caller, ttl=expires - wall_clock().timestamp())
     return caller
 
 

@@ -85,7 +85,7 @@ events_cli = AppGroup("events", help="Redemption events (Standard Webhooks).")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def dispatch_command(once: bool) -> None:
     """Run the outbox worker (until SIGINT/SIGTERM unless --once)."""
-    from app.services import campaigns
+    from app.services import campaigns, holds
     from app.services.idempotency import purge_expired
     from app.services.outbox import deliver_due, run_worker
 
@@ -98,10 +98,15 @@ def dispatch_command(once: bool) -> None:
         signal.signal(signum, lambda *_: stop.set())
     click.echo("outbox worker started", err=True)
     # The worker is the one long-running process: it also purges old Idempotency-Keys
-    # and generates campaigns' codes, a batch per turn.
+    # and old holds, and generates campaigns' codes, a batch per turn.
     owner = campaigns.new_owner()
+
+    def housekeeping() -> None:
+        purge_expired()
+        holds.purge(config["RESERVATION_RETENTION_SECONDS"])
+
     run_worker(
-        config, stop, housekeeping=purge_expired, jobs=(lambda: campaigns.work(owner, config),)
+        config, stop, housekeeping=housekeeping, jobs=(lambda: campaigns.work(owner, config),)
     )
     click.echo("outbox worker stopped", err=True)
 

@@ -48,6 +48,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC) + _clock_offset
 
 
+def wall_clock() -> datetime:
+    """The real time, never moved: for credentials other parties check (JWT iat and exp)."""
+    return datetime.now(UTC)
+
+
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
 

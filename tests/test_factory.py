@@ -57,6 +57,24 @@ def test_production_starts_with_a_real_secret(monkeypatch):
     assert app.config["RATELIMIT_ENABLED"] is True
 
 
+def test_the_clock_moves_only_outside_production(monkeypatch):
+    from app.database import utcnow, wall_clock
+
+    monkeypatch.setenv("CLOCK_OFFSET_SECONDS", "3600")
+    try:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
+        moved = (utcnow() - wall_clock()).total_seconds()
+        assert 3599 < moved < 3601
+    finally:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:", "CLOCK_OFFSET_SECONDS": 0})
+    assert abs((utcnow() - wall_clock()).total_seconds()) < 1
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret-0123456789")
+    with pytest.raises(SystemExit) as excinfo:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
+    assert "CLOCK_OFFSET_SECONDS" in str(excinfo.value)
+
+
 @pytest.mark.parametrize(
     "secret",
     ["plain-secret", "whsec_not base64!", "whsec_" + "QUJD"],  # short: 3 bytes

@@ -114,7 +114,7 @@ class Reservations(MethodView):
     @blp.errors(400, 401, 404)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant, code, customer_number=None):
-        """List a coupon's holds: managers all, customers their own (on behalf by customerNumber)."""
+        """List a coupon's holds: managers all, customers their own (on behalf: customerNumber)."""
         items, total = holds.list_holds(
             tenant=tenants.get_tenant(tenant),
             code=code,
@@ -130,7 +130,10 @@ class Reservations(MethodView):
     @blp.arguments(ReservationRequestSchema())
     @blp.response(201, ReservationCreatedSchema)
     @blp.alt_response(
-        200, schema=ReservationCreatedSchema, description="This order id's hold, again", success=True
+        200,
+        schema=ReservationCreatedSchema,
+        description="This order id's hold, again",
+        success=True,
     )
     @blp.errors(400, 401, 403, 404, 409, 422, 429)
     @blp.doc(**_CREATED_HOLD_LINKS)

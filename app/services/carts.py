@@ -24,6 +24,7 @@ from app.errors import Conflict, NotFound, Unauthorized, rule_message
 from app.extensions import db
 from app.models import Coupon, Origin, Redemption, Reservation, ReservationStatus
 from app.services import redemption, rules, stacking
+from app.services.holds import OrderAlreadyHeld
 from app.services.redemption import Order, OrderAlreadyRedeemed
 from app.services.rules import Money, Violation
 from app.services.tenants import TenantRef
@@ -155,10 +156,12 @@ def redeem(
             for state in sorted(states, key=lambda s: s.id)
         }
         fresh = [fresh_by_id[state.id] for state in states]
-        if cart.order_id is not None and any(
-            s.replay_id is not None or s.hold_id is not None for s in fresh
-        ):
-            raise OrderAlreadyRedeemed("This order id already redeemed or holds a code of the cart")
+        if cart.order_id is not None:
+            if any(s.replay_id is not None for s in fresh):
+                raise OrderAlreadyRedeemed("This order id already redeemed a code of the cart")
+            if any(s.hold_id is not None for s in fresh):
+                # A cart does not confirm holds: confirm or release them on their own.
+                raise OrderAlreadyHeld("This order id holds a code of the cart")
         result = _evaluate(tenant, cart, fresh, caller, customer, now)
         if result.refused:
             raise CartNotApplicable(result)

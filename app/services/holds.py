@@ -53,7 +53,10 @@ class ReservationConfirmed(Conflict):
 
 
 class OrderAlreadyHeld(Conflict):
-    type, message = "coupon_order_already_held", "This order id holds the coupon for another customer"
+    type, message = (
+        "coupon_order_already_held",
+        "This order id holds the coupon for another customer",
+    )
 
 
 @dataclass(frozen=True)
@@ -322,7 +325,9 @@ def list_holds(
         if customer is None:
             return [], 0
         conditions.append(Reservation.customer_number == customer)
-    total = db.session.scalar(select(func.count()).select_from(Reservation, Coupon).where(*conditions))
+    total = db.session.scalar(
+        select(func.count()).select_from(Reservation, Coupon).where(*conditions)
+    )
     items = db.session.scalars(
         select(Reservation)
         .join(Coupon, Coupon.id == Reservation.coupon_id)

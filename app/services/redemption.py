@@ -2,9 +2,7 @@
 
 Checking reads the coupon (only the columns the rules need) and, when it has a
 per-customer limit, the customer's count, in one statement outside any
-transaction. Live holds (see `holds`) count like redemptions; while a coupon has
-any (`held_until` in the future) its redemptions take the locked path, and a
-redemption for an order id that holds the coupon confirms that hold. Redeeming does that same read and evaluates the rules before it
+transaction. Redeeming does that same read and evaluates the rules before it
 takes a lock, then writes with one guarded statement: the coupon's counter goes
 up only if the coupon is unchanged since the read and under its limits, and the
 redemption row and its outbox event are inserted by the same statement (a
@@ -14,6 +12,11 @@ a per-customer limit is locked first, so that the count the guard reads is taken
 after the lock, never from an older snapshot. When the guard refuses (a race for
 the last use, or the coupon changed meanwhile), the coupon is re-read under the
 lock and the rules decide again.
+
+Live holds (see `holds`) count like redemptions. While a coupon may have any
+(`held_until` ahead) the guard refuses, so its redemptions take the locked path,
+which counts them; a redemption for an order id that holds the coupon confirms
+that hold instead.
 
 An order id already redeemed answers that redemption again, but only to a
 caller who may use the coupon and who acts for the same customer: anyone else
@@ -160,9 +163,9 @@ def _state_query(with_customer: bool, with_order: bool):
         )
     else:
         count = literal(0)
-    query = select(
-        *_RULE_COLUMNS, held.label("held"), count.label("customer_redemptions")
-    ).where(_C.tenant_id == bindparam("tenant_id"), _C.code_key == bindparam("code_key"))
+    query = select(*_RULE_COLUMNS, held.label("held"), count.label("customer_redemptions")).where(
+        _C.tenant_id == bindparam("tenant_id"), _C.code_key == bindparam("code_key")
+    )
     if with_order:
         replay = _REDEMPTIONS.alias("replay")
         order_hold = _live_holds(_H.id, _H.order_id == bindparam("order_id")).limit(1)

@@ -76,9 +76,7 @@ def _apply(candidates: Sequence[Candidate], order_total: Money, max_codes: int):
         if len(applied) >= max_codes:
             over.append(candidate)
             continue
-        discount = rules.allowed_discount(
-            candidate.coupon, Money(remaining, order_total.currency)
-        )
+        discount = rules.allowed_discount(candidate.coupon, Money(remaining, order_total.currency))
         discount = min(discount, remaining)
         remaining -= discount
         applied.append((candidate, discount))

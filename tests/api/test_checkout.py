@@ -257,7 +257,9 @@ def stack(client, manage):
         percent("TEN_PCT", 10),
         percent("BIG_EXCL", 30, exclusive=True),
         absolute("LIMITED", 5, maxRedemptions=1),
-        coupon_body(code="MIN_500", restrictions={"minOrderValue": {"amount": 500, "currency": "USD"}}),
+        coupon_body(
+            code="MIN_500", restrictions={"minOrderValue": {"amount": 500, "currency": "USD"}}
+        ),
     ):
         response = client.post(f"{BASE}/coupons", json=body, headers=manage)
         assert response.status_code == 201, response.get_json()
@@ -388,7 +390,9 @@ def test_qualifications_list_what_fits_best_first_and_hide_others_codes(
         absolute("PUBLIC_5", 5, allowAnonymous=True),
         percent("VIP_20", 20, restrictions={"validFor": ["C1"]}),
         percent("OTHERS_50", 50, restrictions={"validFor": ["C2"]}),
-        coupon_body(code="MIN_500", restrictions={"minOrderValue": {"amount": 500, "currency": "USD"}}),
+        coupon_body(
+            code="MIN_500", restrictions={"minOrderValue": {"amount": 500, "currency": "USD"}}
+        ),
         absolute("OFF", 30, active=False),
         absolute("SHOE_ONLY", 12, restrictions={"requiredProduct": "SHOE"}),
         absolute("HAT_ONLY", 40, restrictions={"requiredProduct": "HAT"}),

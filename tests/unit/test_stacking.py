@@ -87,7 +87,9 @@ def test_the_shared_codes_win_when_together_they_give_more():
 
 def test_the_best_of_several_exclusive_codes_wins():
     stack = combine(
-        cart(percent(10, exclusive=True), absolute(25, exclusive=True), percent(20, exclusive=True)),
+        cart(
+            percent(10, exclusive=True), absolute(25, exclusive=True), percent(20, exclusive=True)
+        ),
         usd(100),
         5,
     )
@@ -127,9 +129,7 @@ def test_nothing_to_combine():
 
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(500), places=2)
 definitions = st.one_of(
-    st.builds(
-        absolute, amounts, exclusive=st.booleans(), stacking_priority=st.integers(-2, 2)
-    ),
+    st.builds(absolute, amounts, exclusive=st.booleans(), stacking_priority=st.integers(-2, 2)),
     st.builds(
         percent,
         st.decimals(min_value=Decimal("0.5"), max_value=Decimal(100), places=1),

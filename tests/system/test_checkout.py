@@ -1,0 +1,184 @@
+"""Checkout under real parallel clients: gunicorn with 4 workers on PostgreSQL.
+
+Holds count against limits exactly, expire by themselves (the service's clock moved
+by CLOCK_OFFSET_SECONDS, not by sleeping), and carts sharing limited coupons in
+different orders neither deadlock nor exceed a limit nor redeem half a cart.
+"""
+
+import json
+import random
+from collections import Counter
+
+import requests
+
+from tests.api.conftest import coupon_body, order
+from tests.support import client_token, start_gunicorn, stop
+from tests.system.conftest import app_env, run_flask, sql, start_worker, wait_for, worker_env
+from tests.system.test_concurrency import fire, outcome
+
+TTL = 900
+
+
+def _redeemed(url, code):
+    rows = sql(url, "SELECT redemption_count FROM coupons WHERE code = :code", code=code)
+    return rows[0][0]
+
+
+def test_racing_holds_take_exactly_the_limit_and_expire_by_themselves(fresh_pg, processes):
+    creds = json.loads(run_flask(fresh_pg, "tenant", "create", "acme", "--currency", "USD"))
+    gunicorn, api = start_gunicorn(app_env(fresh_pg), workers=4)
+    processes.append(gunicorn)
+    manage = client_token(api, creds, "hybris.coupon_manage")
+    on_behalf = client_token(api, creds, "hybris.coupon_redeem_on_behalf")
+    base = f"{api}/coupon/v1/acme/coupons"
+    requests.post(
+        base, json=coupon_body(code="TWENTY", maxRedemptions=20), headers=manage, timeout=10
+    ).raise_for_status()
+
+    def race(tag):
+        return fire(
+            100,
+            lambda i: requests.post(
+                f"{base}/TWENTY/reservations",
+                json=order(customerNumber=f"{tag}{i:03d}", ttlSeconds=TTL),
+                headers=on_behalf,
+                timeout=60,
+            ),
+        )
+
+    first = race("A")
+    counts = Counter(outcome(r) for r in first)
+    assert counts == {(201, None): 20, (400, "coupon_redemptions_exceeded"): 80}, counts
+    held = [r.json()["id"] for r in first if r.status_code == 201]
+    # The holds keep the uses from plain redemptions too.
+    refused = requests.post(
+        f"{base}/TWENTY/redemptions", json=order(customerNumber="X"), headers=on_behalf, timeout=10
+    )
+    assert refused.json()["type"] == "coupon_redemptions_exceeded"
+    assert _redeemed(fresh_pg, "TWENTY") == 0
+
+    # The same service, its clock moved past the holds' expiry: no job has run.
+    stop(gunicorn)
+    processes.remove(gunicorn)
+    moved = app_env(fresh_pg, CLOCK_OFFSET_SECONDS=str(TTL + 60))
+    gunicorn, api = start_gunicorn(moved, workers=4)
+    processes.append(gunicorn)
+    base = f"{api}/coupon/v1/acme/coupons"
+    late = requests.post(
+        f"{base}/TWENTY/reservations/{held[0]}/confirm", headers=manage, timeout=10
+    )
+    assert (late.status_code, late.json()["type"]) == (410, "reservation_expired")
+    listed = requests.get(
+        f"{base}/TWENTY/reservations?pageSize=100", headers=manage, timeout=10
+    ).json()
+    assert Counter(h["status"] for h in listed) == {"EXPIRED": 20}
+
+    second = race("B")
+    counts = Counter(outcome(r) for r in second)
+    assert counts == {(201, None): 20, (400, "coupon_redemptions_exceeded"): 80}, counts
+
+    # Every live hold confirms (limits are not asked again), all at once.
+    live = [r.json()["id"] for r in second if r.status_code == 201]
+    confirmed = fire(
+        20,
+        lambda i: requests.post(
+            f"{base}/TWENTY/reservations/{live[i]}/confirm", headers=manage, timeout=60
+        ),
+    )
+    assert Counter(r.status_code for r in confirmed) == {201: 20}
+    assert _redeemed(fresh_pg, "TWENTY") == 20
+    events = sql(
+        fresh_pg, "SELECT count(*) FROM outbox_messages WHERE topic = 'hybris.coupon.redemption'"
+    )
+    assert events[0][0] == 20
+    after = requests.post(
+        f"{base}/TWENTY/reservations", json=order(customerNumber="Z"), headers=on_behalf, timeout=10
+    )
+    assert after.json()["type"] == "coupon_redemptions_exceeded"
+
+    # The worker's housekeeping purges holds a retention period after they ended.
+    assert sql(fresh_pg, "SELECT count(*) FROM reservations")[0][0] == 40
+    start_worker(
+        processes,
+        worker_env(
+            fresh_pg, CLOCK_OFFSET_SECONDS=str(3 * TTL), RESERVATION_RETENTION_SECONDS=str(TTL)
+        ),
+    )
+    wait_for(lambda: sql(fresh_pg, "SELECT count(*) FROM reservations")[0][0] == 0)
+    assert _redeemed(fresh_pg, "TWENTY") == 20  # the redemptions stay
+
+
+LIMITS = {"SHARED_A": 12, "SHARED_B": 18, "SHARED_C": 25}
+
+
+def test_concurrent_carts_over_shared_limited_coupons(fresh_pg, processes):
+    creds = json.loads(run_flask(fresh_pg, "tenant", "create", "acme", "--currency", "USD"))
+    gunicorn, api = start_gunicorn(app_env(fresh_pg), workers=4)
+    processes.append(gunicorn)
+    manage = client_token(api, creds, "hybris.coupon_manage")
+    on_behalf = client_token(api, creds, "hybris.coupon_redeem_on_behalf")
+    for code, limit in LIMITS.items():
+        body = coupon_body(
+            code=code,
+            discountAbsolute={"amount": 5, "currency": "USD"},
+            restrictions=None,
+            maxRedemptions=limit,
+        )
+        requests.post(
+            f"{api}/coupon/v1/acme/coupons", json=body, headers=manage, timeout=10
+        ).raise_for_status()
+    deadlocks_before = sql(
+        fresh_pg, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    )[0][0]
+
+    rng = random.Random(13)
+    # Each cart a subset of the coupons, in its own order.
+    carts = [rng.sample(sorted(LIMITS), k=rng.choice((2, 3))) for _ in range(50)]
+
+    def checkout(i):
+        return requests.post(
+            f"{api}/coupon/v1/acme/carts/redemption",
+            json={
+                "customerNumber": f"C{i:03d}",
+                "orderId": f"ORDER-{i:03d}",
+                "orderTotal": {"amount": 100, "currency": "USD"},
+                "items": [{"product": "SHOE", "quantity": 1, "price": 100}],
+                "codes": carts[i],
+            },
+            headers=on_behalf,
+            timeout=60,
+        )
+
+    responses = fire(50, checkout)
+    statuses = Counter(outcome(r) for r in responses)
+    assert set(statuses) <= {(201, None), (409, "cart_not_applicable")}, statuses
+    assert statuses[(201, None)] > 0 and statuses[(409, "cart_not_applicable")] > 0, statuses
+
+    # All or none, per cart: each order id has a redemption for every code or for none.
+    rows = sql(
+        fresh_pg,
+        "SELECT r.order_id, c.code FROM redemptions r JOIN coupons c ON c.id = r.coupon_id",
+    )
+    redeemed: dict[str, set] = {}
+    for order_id, code in rows:
+        redeemed.setdefault(order_id, set()).add(code)
+    for i, response in enumerate(responses):
+        got = redeemed.get(f"ORDER-{i:03d}", set())
+        if response.status_code == 201:
+            assert got == set(carts[i]), (i, got, carts[i])
+            assert {c["code"] for c in response.json()["codes"]} == set(carts[i])
+        else:
+            assert got == set(), (i, got)
+
+    # No limit exceeded, the counters match the rows, and no deadlock happened.
+    used = Counter(code for _, code in rows)
+    for code, limit in LIMITS.items():
+        assert used[code] <= limit, (code, used[code])
+        assert _redeemed(fresh_pg, code) == used[code]
+    deadlocks_after = sql(
+        fresh_pg, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    )[0][0]
+    assert deadlocks_after == deadlocks_before
+    # Carts were refused only for limits: some coupon is used up exactly.
+    assert any(used[code] == limit for code, limit in LIMITS.items()), used
+    stop(gunicorn)
