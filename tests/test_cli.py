@@ -118,3 +118,18 @@ def test_outbox_dispatch_once_attempts_what_is_due_and_exits(app, runner, db):
     [message] = db.session.query(OutboxMessage).all()
     assert message.status == "pending" and message.attempts == 1
     assert "ConnectionError" in message.last_error
+
+
+def test_configure_sets_codes_per_order(runner, db):
+    assert runner.invoke(args=["tenant", "create", "shop_4"]).exit_code == 0
+    result = runner.invoke(args=["tenant", "configure", "shop_4", "--max-codes-per-order", "3"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"tenant": "shop_4", "max_codes_per_order": 3}
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == "shop_4"))
+    assert tenant.max_codes_per_order == 3
+    for bad in ("0", "101"):
+        refused = runner.invoke(
+            args=["tenant", "configure", "shop_4", "--max-codes-per-order", bad]
+        )
+        assert refused.exit_code == 1 and "between 1 and 100" in refused.output
+    assert runner.invoke(args=["tenant", "configure", "nope"]).exit_code == 1
