@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app.api.common import Blueprint, guessing_limit, link, link_to, links
-from app.api.coupons import authenticate, tenant_id
+from app.api.coupons import authenticate, redemption_answer, tenant_id
 from app.api.idempotency import idempotent
 from app.auth import current_caller
 from app.database import utcnow
@@ -225,11 +225,7 @@ class ConfirmReservation(MethodView):
             caller=current_caller(tenant),
             customer_hint=args["customer_number"],
         )
-        location = link_to(
-            f"/coupon/v1/{tenant}/coupons/{outcome.coupon_code}/redemptions/{outcome.redemption_id}"
-        )
-        status = 201 if outcome.created else 200
-        return {"id": outcome.redemption_id, "link": location}, status, {"Location": location}
+        return redemption_answer(tenant, outcome)
 
 
 # --- carts ------------------------------------------------------------------------------

@@ -86,6 +86,15 @@ _CREATED_REDEMPTION_LINKS = links(
 )
 
 
+def redemption_answer(tenant: str, outcome: redemption.Outcome):
+    """201 with the redemption's link, or 200 when an earlier one is answered again."""
+    location = link_to(
+        f"/coupon/v1/{tenant}/coupons/{outcome.coupon_code}/redemptions/{outcome.redemption_id}"
+    )
+    status = 201 if outcome.created else 200
+    return {"id": outcome.redemption_id, "link": location}, status, {"Location": location}
+
+
 def tenant_id(tenant: str, **_):
     return tenants.get_tenant(tenant).id
 
@@ -229,11 +238,7 @@ class Redemptions(MethodView):
             order=_order(data),
             customer_hint=data.get("customer_number"),
         )
-        link = link_to(
-            f"/coupon/v1/{tenant}/coupons/{outcome.coupon_code}/redemptions/{outcome.redemption_id}"
-        )
-        status = 201 if outcome.created else 200
-        return {"id": outcome.redemption_id, "link": link}, status, {"Location": link}
+        return redemption_answer(tenant, outcome)
 
 
 @blp.route("/coupons/<string:code>/redemptions/<string:redemption_id>")

@@ -56,11 +56,14 @@ class CartItemSchema(Schema):
     price = Amount(required=True, metadata={"description": "Unit price, not negative"})
 
 
-class CartRequestSchema(Schema):
-    """Body of POST /carts/validation."""
-
+class _ShopperSchema(Schema):
     customer_number = fields.String(data_key="customerNumber", validate=_customer, allow_none=True)
     order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
+
+
+class CartRequestSchema(_ShopperSchema):
+    """Body of POST /carts/validation."""
+
     items = fields.List(
         fields.Nested(CartItemSchema),
         required=True,
@@ -111,11 +114,9 @@ class CartResultSchema(Schema):
     total_after_discount = fields.Nested(MoneySchema, data_key="totalAfterDiscount")
 
 
-class QualificationRequestSchema(Schema):
+class QualificationRequestSchema(_ShopperSchema):
     """Body of POST /qualifications."""
 
-    customer_number = fields.String(data_key="customerNumber", validate=_customer, allow_none=True)
-    order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
     items = fields.List(
         fields.Nested(CartItemSchema),
         load_default=list,

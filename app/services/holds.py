@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 
+from app import metrics
 from app.auth import Caller
 from app.database import utcnow
 from app.errors import Conflict, Gone, NotFound, RuleViolated, Unauthorized
@@ -173,20 +174,15 @@ def _decide(state, ctx: rules.Context, order: Order, now: datetime) -> Held | No
 
 
 def confirm(
-    *,
-    tenant: TenantRef,
-    code: str,
-    hold_id: str,
-    caller: Caller,
-    customer_hint: str | None = None,
-    now: datetime | None = None,
+    *, tenant: TenantRef, code: str, hold_id: str, caller: Caller, customer_hint=None, now=None
 ) -> Outcome:
     """Turn a live hold into a redemption (and its event); a confirmed one answers again."""
     now = now or utcnow()
-    with unit_of_work() as session:
-        found = _find(tenant, code, hold_id, caller, customer_hint)
-        state = redemption.locked_state(session, tenant, found.coupon_id, None, None, now)
-        return _confirm_locked(tenant, state, hold_id, now)
+    with unit_of_work():
+        state, found = _lock(tenant, code, hold_id, caller, customer_hint, now)
+        outcome = _confirm_locked(tenant, state, found, now)
+    metrics.count_redemption("redeemed" if outcome.created else "replayed")
+    return outcome
 
 
 def confirm_for_order(tenant: TenantRef, state, ctx: rules.Context, hold_id: str, now) -> Outcome:
@@ -196,12 +192,12 @@ def confirm_for_order(tenant: TenantRef, state, ctx: rules.Context, hold_id: str
         found = _locked_hold(hold_id)
         if found.customer_number != ctx.customer_number:
             raise OrderAlreadyHeld()
-        return _confirm_locked(tenant, state, hold_id, now)
+        return _confirm_locked(tenant, state, found, now)
 
 
-def _confirm_locked(tenant: TenantRef, state, hold_id: str, now: datetime) -> Outcome:
-    """Under the coupon's lock: the redemption, its event and the hold closed, or a refusal."""
-    found = _locked_hold(hold_id)
+def _confirm_locked(tenant: TenantRef, state, found: Reservation, now: datetime) -> Outcome:
+    """Under the coupon's and the hold's locks: the redemption, its event and the hold
+    closed, or a refusal."""
     if found.status == ReservationStatus.CONFIRMED:
         return Outcome(
             redemption_id=found.redemption_id,
@@ -241,26 +237,26 @@ def _confirm_locked(tenant: TenantRef, state, hold_id: str, now: datetime) -> Ou
 
 
 def release(
-    *,
-    tenant: TenantRef,
-    code: str,
-    hold_id: str,
-    caller: Caller,
-    customer_hint: str | None = None,
-    now: datetime | None = None,
+    *, tenant: TenantRef, code: str, hold_id: str, caller: Caller, customer_hint=None, now=None
 ) -> None:
     """Give the held use back now (an expired hold may be released too)."""
     now = now or utcnow()
-    with unit_of_work() as session:
-        found = _find(tenant, code, hold_id, caller, customer_hint)
-        redemption.locked_state(session, tenant, found.coupon_id, None, None, now)
-        found = _locked_hold(hold_id)
+    with unit_of_work():
+        _, found = _lock(tenant, code, hold_id, caller, customer_hint, now)
         if found.status == ReservationStatus.RELEASED:
             raise ReservationReleased()
         if found.status == ReservationStatus.CONFIRMED:
             raise ReservationConfirmed()
         found.status = ReservationStatus.RELEASED
         found.closed_at = now
+
+
+def _lock(tenant: TenantRef, code: str, hold_id: str, caller: Caller, customer_hint, now):
+    """The coupon's state and the hold, locked in that order (every writer's order), for a
+    caller who may act on the hold."""
+    found = _find(tenant, code, hold_id, caller, customer_hint)
+    state = redemption.locked_state(db.session(), tenant, found.coupon_id, None, None, now)
+    return state, _locked_hold(hold_id)
 
 
 def _locked_hold(hold_id: str) -> Reservation:

@@ -24,12 +24,17 @@ def _redeemed(url, code):
     return rows[0][0]
 
 
-def test_racing_holds_take_exactly_the_limit_and_expire_by_themselves(fresh_pg, processes):
-    creds = json.loads(run_flask(fresh_pg, "tenant", "create", "acme", "--currency", "USD"))
-    gunicorn, api = start_gunicorn(app_env(fresh_pg), workers=4)
+def _service(url, processes):
+    """Tenant acme on gunicorn with 4 workers; its URL, gunicorn and two tokens."""
+    creds = json.loads(run_flask(url, "tenant", "create", "acme", "--currency", "USD"))
+    gunicorn, api = start_gunicorn(app_env(url), workers=4)
     processes.append(gunicorn)
     manage = client_token(api, creds, "hybris.coupon_manage")
-    on_behalf = client_token(api, creds, "hybris.coupon_redeem_on_behalf")
+    return api, gunicorn, manage, client_token(api, creds, "hybris.coupon_redeem_on_behalf")
+
+
+def test_racing_holds_take_exactly_the_limit_and_expire_by_themselves(fresh_pg, processes):
+    api, gunicorn, manage, on_behalf = _service(fresh_pg, processes)
     base = f"{api}/coupon/v1/acme/coupons"
     requests.post(
         base, json=coupon_body(code="TWENTY", maxRedemptions=20), headers=manage, timeout=10
@@ -112,11 +117,7 @@ LIMITS = {"SHARED_A": 12, "SHARED_B": 18, "SHARED_C": 25}
 
 
 def test_concurrent_carts_over_shared_limited_coupons(fresh_pg, processes):
-    creds = json.loads(run_flask(fresh_pg, "tenant", "create", "acme", "--currency", "USD"))
-    gunicorn, api = start_gunicorn(app_env(fresh_pg), workers=4)
-    processes.append(gunicorn)
-    manage = client_token(api, creds, "hybris.coupon_manage")
-    on_behalf = client_token(api, creds, "hybris.coupon_redeem_on_behalf")
+    api, _, manage, on_behalf = _service(fresh_pg, processes)
     for code, limit in LIMITS.items():
         body = coupon_body(
             code=code,
@@ -181,4 +182,3 @@ def test_concurrent_carts_over_shared_limited_coupons(fresh_pg, processes):
     assert deadlocks_after == deadlocks_before
     # Carts were refused only for limits: some coupon is used up exactly.
     assert any(used[code] == limit for code, limit in LIMITS.items()), used
-    stop(gunicorn)
