@@ -198,3 +198,38 @@ def test_promo_check_is_one_statement(client, manage, redeem, trips):
     response, sent = trips.during(lambda: client.post("/promocodes/", json=body, headers=redeem))
     assert response.get_json()["freeProducts"] == ["FREE_PIZZA"]
     assert sent == ["SELECT"]
+
+
+def test_a_held_coupon_still_validates_in_one_statement(client, on_behalf, hot, trips):
+    code = hot(maxRedemptions=5)
+    held = client.post(
+        f"{BASE}/{code}/reservations", json=order(customerNumber="H"), headers=on_behalf
+    )
+    assert held.status_code == 201
+    response, sent = trips.during(
+        lambda: client.post(
+            f"{BASE}/{code}/validation", json=order(customerNumber="C1"), headers=on_behalf
+        )
+    )
+    assert response.status_code == 200
+    assert sent == ["SELECT"]  # live holds are counted inside the one statement
+
+
+def test_a_held_coupon_redeems_under_its_lock_at_once(client, on_behalf, hot, trips, backend):
+    code = hot(maxRedemptions=5)
+    held = client.post(
+        f"{BASE}/{code}/reservations", json=order(customerNumber="H"), headers=on_behalf
+    )
+    assert held.status_code == 201
+    response, sent = trips.during(
+        lambda: client.post(
+            f"{BASE}/{code}/redemptions", json=order(customerNumber="C1"), headers=on_behalf
+        )
+    )
+    assert response.status_code == 201
+    # No optimistic attempt the guard would refuse: lock, read with holds counted, write.
+    assert sent == expect(
+        backend,
+        ["SELECT", "BEGIN", "SELECT", "SELECT", "WITH", "COMMIT"],
+        ["SELECT", "BEGIN", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT", "COMMIT"],
+    )

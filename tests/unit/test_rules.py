@@ -168,3 +168,12 @@ def test_order_total_too_low_reports_the_missing_amount():
     (violation,) = evaluate(coupon, context, NOW)
     assert violation.type == rules.TOTAL_TOO_LOW
     assert violation.data == {"minimum": Decimal("500"), "missing": Decimal("0.5")}
+
+
+def test_live_holds_take_uses_like_redemptions():
+    coupon = FakeCoupon(max_redemptions=3, redemption_count=1)
+    assert evaluate(coupon, Context(identified=True, held=1, order_total=usd(50)), NOW) == []
+    refused = evaluate(coupon, Context(identified=True, held=2, order_total=usd(50)), NOW)
+    assert [v.type for v in refused] == [rules.EXCEEDED]
+    unlimited = FakeCoupon(redemption_count=10)
+    assert evaluate(unlimited, Context(identified=True, held=99, order_total=usd(50)), NOW) == []
