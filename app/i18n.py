@@ -50,6 +50,24 @@ PROMO_TEXTS: dict[str, dict[str, str]] = {
     },
     # admin outcomes and errors
     "deleted": {"ru": "Промокод успешно удален", "en": "Promo code deleted"},
+    # holds (redeem with ttlSeconds)
+    "released": {"ru": "Бронь промокода снята", "en": "The promo code's hold was released"},
+    "reservation_not_found": {
+        "ru": "Бронь промокода для этого заказа не найдена",
+        "en": "No hold of this promo code for this order",
+    },
+    "reservation_released": {
+        "ru": "Бронь промокода уже снята",
+        "en": "The hold was already released",
+    },
+    "reservation_confirmed": {
+        "ru": "Промокод уже использован этим заказом",
+        "en": "The hold was already used by this order",
+    },
+    "coupon_order_already_held": {
+        "ru": "Промокод забронирован этим заказом для другого покупателя",
+        "en": "This order id holds the promo code for another customer",
+    },
     # The trailing space is the seed's.
     "PROMO_IS_EXISTS": {
         "ru": "Промокод '{coupon}' уже существует ",

@@ -24,6 +24,8 @@ from app.schemas.promocodes import (
     PromoErrorSchema,
     PromoPatchSchema,
     PromoRedeemSchema,
+    PromoReleasedSchema,
+    PromoReleaseSchema,
     PromoSchema,
     PromoWriteSchema,
 )
@@ -183,6 +185,24 @@ class RedeemPromocode(MethodView):
         """
         verdict = promocodes.redeem(tenant=_tenant(), caller=bearer_caller(), order=_order(data))
         return _answer(verdict)
+
+
+@blp.route("/release")
+class ReleasePromocode(MethodView):
+    @user_only
+    @blp.arguments(PromoReleaseSchema())
+    @blp.response(200, PromoReleasedSchema)
+    @blp.errors(400, 401, 403, 404, 409)
+    @blp.doc(security=SECURITY)
+    def post(self, data):
+        """Give back the use a redeem with ttlSeconds held for `order.id` (user role)."""
+        promocodes.release(
+            tenant=_tenant(),
+            caller=bearer_caller(),
+            coupon=data["coupon"],
+            order_id=data["order"]["id"],
+        )
+        return {"status_code": 200, "message": promo_text("released")}
 
 
 @blp.route("/<int(min=1, max=2147483647):promo_id>")

@@ -178,6 +178,22 @@ class PromoReservationSchema(Schema):
     expires_at = UTCDateTime(data_key="expiresAt")
 
 
+class PromoReleaseOrderSchema(_Lenient):
+    id = OrderId(required=True, metadata={"type": "string", "description": "Order reference"})
+
+
+class PromoReleaseSchema(Schema):
+    """Body of POST /promocodes/release: the code and the order whose hold ends."""
+
+    coupon = fields.String(required=True, validate=_code)
+    order = fields.Nested(PromoReleaseOrderSchema, required=True)
+
+
+class PromoReleasedSchema(Schema):
+    status_code = fields.Integer(data_key="statusCode")
+    message = fields.String()
+
+
 class PromoCheckResultSchema(Schema):
     discount_total = Amount(data_key="discountTotal")
     discounts = fields.Integer()

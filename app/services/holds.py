@@ -251,6 +251,28 @@ def release(
         found.closed_at = now
 
 
+def release_for_order(
+    *, tenant: TenantRef, code: str, order_id: str, caller: Caller, now=None
+) -> None:
+    """Release the hold this order id has on the coupon (the promo dialect names holds by
+    their order)."""
+    hold_id = db.session.scalar(
+        select(Reservation.id)
+        .join(Coupon, Coupon.id == Reservation.coupon_id)
+        .where(
+            Reservation.tenant_id == tenant.id,
+            Coupon.code_key == Coupon.key_for(code),
+            Reservation.order_id == order_id,
+            Reservation.status == ReservationStatus.HELD,
+        )
+        .order_by(Reservation.seq.desc())
+        .limit(1)
+    )
+    if hold_id is None:
+        raise ReservationNotFound()
+    release(tenant=tenant, code=code, hold_id=hold_id, caller=caller, now=now)
+
+
 def _lock(tenant: TenantRef, code: str, hold_id: str, caller: Caller, customer_hint, now):
     """The coupon's state and the hold, locked in that order (every writer's order), for a
     caller who may act on the hold."""

@@ -245,6 +245,11 @@ def redeem(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
     )
 
 
+def release(*, tenant: TenantRef, caller: Caller, coupon: str, order_id: str) -> None:
+    """Give back the use a redeem with ttlSeconds held for this order id."""
+    holds.release_for_order(tenant=tenant, code=coupon, order_id=order_id, caller=caller)
+
+
 def _hold(tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
     engine_order = order.engine_order(tenant)
     held = holds.hold(

@@ -445,3 +445,22 @@ def test_a_promo_redeem_can_hold_the_gift_for_its_order(client, manage, redeem):
     assert promo[0]["coupon"] == "GIFT1"
     bad = client.post("/promocodes/redeem", json={**body, "ttlSeconds": 0}, headers=redeem)
     assert bad.status_code == 400
+
+
+def test_a_promo_hold_can_be_released_by_its_order(client, manage, redeem):
+    client.post(
+        "/promocodes/add", json={"coupon": "GIFT2", "code": "CAP", "times": 1}, headers=manage
+    )
+    body = {"coupon": "gift2", "order": {"id": 77}, "ttlSeconds": 600}
+    assert client.post("/promocodes/redeem", json=body, headers=redeem).status_code == 200
+    release = {"coupon": "GIFT2", "order": {"id": 77}}
+    released = client.post("/promocodes/release", json=release, headers=redeem)
+    assert released.status_code == 200, released.get_json()
+    assert released.get_json() == {"statusCode": 200, "message": "Бронь промокода снята"}
+    again = client.post("/promocodes/release", json=release, headers=redeem)
+    assert again.status_code == 404 and again.get_json()["statusCode"] == 404
+    # The use is free again for another order.
+    other = client.post(
+        "/promocodes/redeem", json={"coupon": "GIFT2", "order": {"id": "O-2"}}, headers=redeem
+    ).get_json()
+    assert other["freeProducts"] == ["CAP"]

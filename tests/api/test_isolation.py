@@ -142,7 +142,7 @@ def _body(rule: str, method: str, names: dict, promo_code: str):
         return {"name": "y"} if method == "PATCH" else DISCOUNT
     if rule == "/promocodes/":
         return {"coupon": promo_code}
-    if rule == "/promocodes/redeem":
+    if rule in ("/promocodes/redeem", "/promocodes/release"):
         return {"coupon": promo_code, "order": {"id": "O-1"}}
     if "promo_id" in rule:
         return {"active": False}
