@@ -262,7 +262,7 @@ def explain(url: str) -> str:
         tenant_id, coupon_id, seen = connection.exec_driver_sql(
             "SELECT tenant_id, id, updated_at FROM coupons WHERE code = 'HOT_S'"
         ).one()
-        values = {"coupon_id": coupon_id, "seen": seen, "customer": "C1"}
+        values = {"coupon_id": coupon_id, "seen": seen, "customer": "C1", "now": now}
         for name in redemption._REDEMPTION_FIELDS:
             values["r_" + name] = {"id": "0" * 32, "tenant_id": tenant_id}.get(name)
         values["r_redeemed_at"] = now
@@ -293,16 +293,22 @@ def explain(url: str) -> str:
             (
                 "validation, promo check and the read before a redemption (one statement)",
                 redemption._state_query(True, True),
-                {"tenant_id": tenant_id, "code_key": "hot_s", "customer": "C1", "order_id": "o-1"},
+                {
+                    "tenant_id": tenant_id,
+                    "code_key": "hot_s",
+                    "customer": "C1",
+                    "order_id": "o-1",
+                    "now": now,
+                },
             ),
             (
                 "redemption: guarded bump + redemption + event (one statement, the lock)",
-                redemption._redeem_statement(False),
+                redemption._redeem_statement(False, False),
                 values,
             ),
             (
                 "redemption with a per-customer limit: the guard counts after the lock",
-                redemption._redeem_statement(True),
+                redemption._redeem_statement(True, False),
                 values,
             ),
             (
