@@ -6,7 +6,8 @@ applicable codes go together and what each gives. Redemption does the same
 first (a refused cart fails fast), then, in one transaction, locks the cart's
 coupon rows in id order (so two carts sharing coupons cannot deadlock), reads
 them again under the locks, decides again, and writes every redemption and its
-event or, when any code no longer applies, nothing.
+event or, when any code no longer applies, nothing. Holds the cart's order id made
+on its codes are confirmed by it: their uses are the ones being redeemed.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from app.database import utcnow
 from app.errors import Conflict, NotFound, Unauthorized, rule_message
 from app.extensions import db
 from app.models import Coupon, Origin, Redemption, Reservation, ReservationStatus
-from app.services import redemption, rules, stacking
-from app.services.holds import OrderAlreadyHeld
+from app.services import holds, redemption, rules, stacking
 from app.services.redemption import Order, OrderAlreadyRedeemed
 from app.services.rules import Money, Violation
 from app.services.tenants import TenantRef
@@ -127,6 +127,18 @@ def _read(tenant: TenantRef, code: str, customer, order_id, now):
         return None
 
 
+def _own_holds(states: list, customer: str | None) -> list:
+    """States with the order's own live holds uncounted: a cart redeeming an order confirms
+    the holds that order made (another customer's hold on the order is a conflict)."""
+    adjusted = []
+    for state in states:
+        if state is not None and getattr(state, "hold_id", None) is not None:
+            holds.own_hold(state.hold_id, customer)
+            state = holds.without_own_hold(state, customer)
+        adjusted.append(state)
+    return adjusted
+
+
 def validate(
     *, tenant: TenantRef, caller: Caller, cart: Cart, customer_hint: str | None = None
 ) -> CartResult:
@@ -144,7 +156,7 @@ def redeem(
     customer = caller.acting_customer(customer_hint)
     now = utcnow()
     states = [_read(tenant, code, customer, cart.order_id, now) for code in cart.codes]
-    result = _evaluate(tenant, cart, states, caller, customer, now)
+    result = _evaluate(tenant, cart, _own_holds(states, customer), caller, customer, now)
     if result.refused:
         raise CartNotApplicable(result)
     with unit_of_work() as session:
@@ -156,13 +168,15 @@ def redeem(
             for state in sorted(states, key=lambda s: s.id)
         }
         fresh = [fresh_by_id[state.id] for state in states]
-        if cart.order_id is not None:
-            if any(s.replay_id is not None for s in fresh):
-                raise OrderAlreadyRedeemed("This order id already redeemed a code of the cart")
-            if any(s.hold_id is not None for s in fresh):
-                # A cart does not confirm holds: confirm or release them on their own.
-                raise OrderAlreadyHeld("This order id holds a code of the cart")
-        result = _evaluate(tenant, cart, fresh, caller, customer, now)
+        if cart.order_id is not None and any(s.replay_id is not None for s in fresh):
+            raise OrderAlreadyRedeemed("This order id already redeemed a code of the cart")
+        # After every coupon lock, the holds' (the order every writer takes).
+        held = {
+            s.id: holds.own_hold(s.hold_id, customer, lock=True)
+            for s in fresh
+            if cart.order_id is not None and s.hold_id is not None
+        }
+        result = _evaluate(tenant, cart, _own_holds(fresh, customer), caller, customer, now)
         if result.refused:
             raise CartNotApplicable(result)
         done = []
@@ -176,6 +190,8 @@ def redeem(
             )
             if written != "redeemed":
                 raise OrderAlreadyRedeemed()
+            if state.id in held:
+                holds.mark_confirmed(held[state.id], values["id"], now)
             done.append(replace(code_result, redemption_id=values["id"]))
     for _ in done:
         metrics.count_redemption("redeemed")

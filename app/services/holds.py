@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 
@@ -151,11 +152,7 @@ def _decide(state, ctx: rules.Context, order: Order, now: datetime) -> Held | No
         if state.replay_id is not None:
             raise OrderAlreadyRedeemed("This order id already redeemed the coupon")
         if state.hold_id is not None:
-            existing = db.session.scalars(
-                select(Reservation).where(Reservation.id == state.hold_id)
-            ).one()
-            if existing.customer_number != ctx.customer_number:
-                raise OrderAlreadyHeld()
+            existing = own_hold(state.hold_id, ctx.customer_number)
             return Held(
                 id=existing.id,
                 coupon_code=state.code,
@@ -189,7 +186,7 @@ def confirm_for_order(tenant: TenantRef, state, ctx: rules.Context, hold_id: str
     """A redemption for an order id that holds the coupon confirms that hold."""
     with unit_of_work() as session:
         state = redemption.locked_state(session, tenant, state.id, None, None, now)
-        found = _locked_hold(hold_id)
+        found = locked_hold(hold_id)
         if found.customer_number != ctx.customer_number:
             raise OrderAlreadyHeld()
         return _confirm_locked(tenant, state, found, now)
@@ -230,10 +227,38 @@ def _confirm_locked(tenant: TenantRef, state, found: Reservation, now: datetime)
     )
     if written != "redeemed":
         raise OrderAlreadyRedeemed()
+    mark_confirmed(found, values["id"], now)
+    return redemption.created(state, values)
+
+
+def mark_confirmed(found: Reservation, redemption_id: str, now: datetime) -> None:
+    """The hold became this redemption (in the redemption's transaction)."""
     found.status = ReservationStatus.CONFIRMED
     found.closed_at = now
-    found.redemption_id = values["id"]
-    return redemption.created(state, values)
+    found.redemption_id = redemption_id
+
+
+def own_hold(hold_id: str, customer: str | None, *, lock: bool = False) -> Reservation:
+    """The live hold an order id has on a coupon, if it is this customer's (the order is
+    then redeeming its own held use); OrderAlreadyHeld when it is another customer's."""
+    found = locked_hold(hold_id) if lock else _by_id(hold_id)
+    if found.customer_number != customer:
+        raise OrderAlreadyHeld()
+    return found
+
+
+def without_own_hold(state, customer: str | None):
+    """The coupon's state with this order's own live hold not counted: the use it keeps is
+    the one being redeemed."""
+    values = dict(state._mapping)
+    values["held"] -= 1
+    if customer is not None and state.max_redemptions_per_customer != rules.UNLIMITED:
+        values["customer_redemptions"] -= 1
+    return SimpleNamespace(**values)
+
+
+def _by_id(hold_id: str) -> Reservation:
+    return db.session.scalars(select(Reservation).where(Reservation.id == hold_id)).one()
 
 
 def release(
@@ -278,10 +303,10 @@ def _lock(tenant: TenantRef, code: str, hold_id: str, caller: Caller, customer_h
     caller who may act on the hold."""
     found = _find(tenant, code, hold_id, caller, customer_hint)
     state = redemption.locked_state(db.session(), tenant, found.coupon_id, None, None, now)
-    return state, _locked_hold(hold_id)
+    return state, locked_hold(hold_id)
 
 
-def _locked_hold(hold_id: str) -> Reservation:
+def locked_hold(hold_id: str) -> Reservation:
     return db.session.scalars(
         select(Reservation)
         .where(Reservation.id == hold_id)

@@ -464,3 +464,32 @@ def test_a_promo_hold_can_be_released_by_its_order(client, manage, redeem):
         "/promocodes/redeem", json={"coupon": "GIFT2", "order": {"id": "O-2"}}, headers=redeem
     ).get_json()
     assert other["freeProducts"] == ["CAP"]
+
+
+def test_a_cart_redemption_confirms_the_holds_of_its_order(client, manage, on_behalf, stack, db):
+    held = hold(client, on_behalf, code="LIMITED", orderId="ORDER-5", discount=5).get_json()["id"]
+    # LIMITED's one use is held for ORDER-5: another order's cart cannot have it.
+    other = client.post(
+        f"{BASE}/carts/redemption", json=cart("TEN_OFF", "LIMITED"), headers=on_behalf
+    )
+    assert other.status_code == 409
+    assert other.get_json()["details"][0]["type"] == "coupon_redemptions_exceeded"
+    # Another customer's cart under the same order id does not get the hold either.
+    foreign = client.post(
+        f"{BASE}/carts/redemption",
+        json=cart("LIMITED", customer="C2", orderId="ORDER-5"),
+        headers=on_behalf,
+    )
+    assert (foreign.status_code, foreign.get_json()["type"]) == (409, "coupon_order_already_held")
+
+    done = client.post(
+        f"{BASE}/carts/redemption",
+        json=cart("TEN_OFF", "LIMITED", orderId="ORDER-5"),
+        headers=on_behalf,
+    )
+    assert done.status_code == 201, done.get_json()
+    limited = next(c for c in done.get_json()["codes"] if c["code"] == "LIMITED")
+    read = client.get(f"{BASE}/coupons/LIMITED/reservations/{held}", headers=manage).get_json()
+    assert read["status"] == "CONFIRMED" and read["redemptionId"] == limited["redemptionId"]
+    assert coupon(client, manage, "LIMITED")["redemptionCount"] == 1
+    assert count(db, Redemption) == 2
