@@ -493,3 +493,16 @@ def test_a_cart_redemption_confirms_the_holds_of_its_order(client, manage, on_be
     assert read["status"] == "CONFIRMED" and read["redemptionId"] == limited["redemptionId"]
     assert coupon(client, manage, "LIMITED")["redemptionCount"] == 1
     assert count(db, Redemption) == 2
+
+
+def test_qualifications_scan_the_best_discounts_first(client, manage, on_behalf, monkeypatch):
+    from app.services import carts
+
+    for code, amount in (("SMALL", 1), ("LARGE", 30), ("MIDDLE", 10)):
+        body = absolute(code, amount, allowAnonymous=True)
+        assert client.post(f"{BASE}/coupons", json=body, headers=manage).status_code == 201
+    big = percent("HALF", 50, allowAnonymous=True)
+    assert client.post(f"{BASE}/coupons", json=big, headers=manage).status_code == 201
+    monkeypatch.setattr(carts, "QUALIFICATION_SCAN_LIMIT", 2)
+    listed = client.post(f"{BASE}/qualifications", json=shopper(), headers=on_behalf).get_json()
+    assert [(q["code"], q["discount"]["amount"]) for q in listed] == [("HALF", 50), ("LARGE", 30)]
