@@ -234,8 +234,30 @@ def _confirm_locked(tenant: TenantRef, state, found: Reservation, now: datetime)
 def mark_confirmed(found: Reservation, redemption_id: str, now: datetime) -> None:
     """The hold became this redemption (in the redemption's transaction)."""
     found.status = ReservationStatus.CONFIRMED
-    found.closed_at = now
     found.redemption_id = redemption_id
+    _ended(found, now)
+
+
+def _ended(found: Reservation, now: datetime) -> None:
+    """A hold was confirmed or released (under the coupon's lock): the coupon's `held_until`
+    becomes its latest live hold's expiry, or NULL, and its redemptions take the hot path
+    again as soon as no hold lives."""
+    found.closed_at = now
+    db.session.flush()
+    latest = (
+        select(func.max(_H.expires_at))
+        .where(
+            _H.coupon_id == found.coupon_id,
+            _H.status == ReservationStatus.HELD,
+            _H.expires_at > now,
+        )
+        .scalar_subquery()
+    )
+    db.session.execute(
+        update(Coupon.__table__)
+        .where(_C.id == found.coupon_id)
+        .values(held_until=latest, updated_at=_C.updated_at)
+    )
 
 
 def own_hold(hold_id: str, customer: str | None, *, lock: bool = False) -> Reservation:
@@ -273,7 +295,7 @@ def release(
         if found.status == ReservationStatus.CONFIRMED:
             raise ReservationConfirmed()
         found.status = ReservationStatus.RELEASED
-        found.closed_at = now
+        _ended(found, now)
 
 
 def release_for_order(

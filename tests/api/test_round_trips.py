@@ -233,3 +233,29 @@ def test_a_held_coupon_redeems_under_its_lock_at_once(client, on_behalf, hot, tr
         ["SELECT", "BEGIN", "SELECT", "SELECT", "WITH", "COMMIT"],
         ["SELECT", "BEGIN", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT", "COMMIT"],
     )
+
+
+def test_a_coupon_whose_holds_ended_takes_the_hot_path_again(
+    client, manage, on_behalf, hot, trips, backend
+):
+    code = hot(maxRedemptions=5)
+    held = client.post(
+        f"{BASE}/{code}/reservations", json=order(customerNumber="H"), headers=on_behalf
+    ).get_json()["id"]
+    other = client.post(
+        f"{BASE}/{code}/reservations", json=order(customerNumber="I"), headers=on_behalf
+    ).get_json()["id"]
+    assert client.delete(f"{BASE}/{code}/reservations/{held}", headers=manage).status_code == 204
+    confirmed = client.post(f"{BASE}/{code}/reservations/{other}/confirm", headers=manage)
+    assert confirmed.status_code == 201
+    response, sent = trips.during(
+        lambda: client.post(
+            f"{BASE}/{code}/redemptions", json=order(customerNumber="C1"), headers=on_behalf
+        )
+    )
+    assert response.status_code == 201
+    assert sent == expect(
+        backend,
+        ["SELECT", "BEGIN", "WITH", "COMMIT"],
+        ["SELECT", "BEGIN", "UPDATE", "INSERT", "INSERT", "COMMIT"],
+    )
