@@ -38,6 +38,12 @@ REDEMPTIONS = Counter(
     ["outcome", "dialect"],
 )
 
+RESERVATIONS = Counter(
+    "coupon_reservations",
+    "Holds by outcome (held, replayed, confirmed, released, or the refusal type) and dialect.",
+    ["outcome", "dialect"],
+)
+
 
 class OutboxCollector:
     """outbox_pending_messages, outbox_oldest_pending_age_seconds, outbox_dead_messages."""
@@ -84,6 +90,13 @@ def count_redemption(outcome: str) -> None:
     from app.errors import dialect_for
 
     REDEMPTIONS.labels(outcome=outcome, dialect=dialect_for()).inc()
+
+
+def count_reservation(outcome: str) -> None:
+    """One hold of this request's dialect was made, refused, confirmed or released."""
+    from app.errors import dialect_for
+
+    RESERVATIONS.labels(outcome=outcome, dialect=dialect_for()).inc()
 
 
 def init_app(app: Flask) -> None:

@@ -94,6 +94,16 @@ def hold(
     now: datetime | None = None,
 ) -> Held:
     """Keep one use of the coupon for this order for `ttl_seconds`, if every rule passes."""
+    try:
+        held = _hold(tenant, code, caller, order, ttl_seconds, customer_hint, now)
+    except RuleViolated as refused:
+        metrics.count_reservation(refused.violation.type)
+        raise
+    metrics.count_reservation("held" if held.created else "replayed")
+    return held
+
+
+def _hold(tenant, code, caller, order, ttl_seconds, customer_hint, now) -> Held:
     customer = caller.acting_customer(customer_hint)
     now = now or utcnow()
     state = redemption.read_state(tenant, code, customer, order.order_id, now)
@@ -179,6 +189,8 @@ def confirm(
         state, found = _lock(tenant, code, hold_id, caller, customer_hint, now)
         outcome = _confirm_locked(tenant, state, found, now)
     metrics.count_redemption("redeemed" if outcome.created else "replayed")
+    if outcome.created:
+        metrics.count_reservation("confirmed")
     return outcome
 
 
@@ -296,6 +308,7 @@ def release(
             raise ReservationConfirmed()
         found.status = ReservationStatus.RELEASED
         _ended(found, now)
+    metrics.count_reservation("released")
 
 
 def release_for_order(

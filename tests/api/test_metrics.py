@@ -78,3 +78,27 @@ def test_metrics_can_be_kept_off_the_api(database_url, enabled):
     )
     response = app.test_client().get("/metrics")
     assert response.status_code == 404
+
+
+def test_holds_are_counted_by_outcome(client, manage, on_behalf):
+    assert client.post(BASE, json=coupon_body(code="H1", maxRedemptions=1), headers=manage)
+    before = client.get("/metrics").get_data(as_text=True)
+    held = client.post(
+        f"{BASE}/H1/reservations", json=order(customerNumber="A"), headers=on_behalf
+    ).get_json()["id"]
+    client.post(f"{BASE}/H1/reservations", json=order(customerNumber="B"), headers=on_behalf)
+    client.delete(f"{BASE}/H1/reservations/{held}", headers=manage)
+    again = client.post(
+        f"{BASE}/H1/reservations", json=order(customerNumber="B"), headers=on_behalf
+    ).get_json()["id"]
+    client.post(f"{BASE}/H1/reservations/{again}/confirm", headers=manage)
+    after = client.get("/metrics").get_data(as_text=True)
+
+    def delta(outcome):
+        name = "coupon_reservations_total"
+        return sample(after, name, outcome=outcome, dialect="tenant") - sample(
+            before, name, outcome=outcome, dialect="tenant"
+        )
+
+    assert [delta(o) for o in ("held", "coupon_redemptions_exceeded", "released")] == [2, 1, 1]
+    assert delta("confirmed") == 1
