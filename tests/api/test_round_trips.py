@@ -200,32 +200,37 @@ def test_promo_check_is_one_statement(client, manage, redeem, trips):
     assert sent == ["SELECT"]
 
 
-def test_a_held_coupon_still_validates_in_one_statement(client, on_behalf, hot, trips):
+def held_coupon(client, on_behalf, hot, *customers: str) -> tuple[str, list[str]]:
+    """A hot coupon limited to 5 uses with a live hold per customer; the code and hold ids."""
     code = hot(maxRedemptions=5)
-    held = client.post(
-        f"{BASE}/{code}/reservations", json=order(customerNumber="H"), headers=on_behalf
-    )
-    assert held.status_code == 201
-    response, sent = trips.during(
+    ids = []
+    for customer in customers:
+        held = client.post(
+            f"{BASE}/{code}/reservations", json=order(customerNumber=customer), headers=on_behalf
+        )
+        assert held.status_code == 201, held.get_json()
+        ids.append(held.get_json()["id"])
+    return code, ids
+
+
+def redeem_trips(client, on_behalf, trips, code, route="redemptions"):
+    return trips.during(
         lambda: client.post(
-            f"{BASE}/{code}/validation", json=order(customerNumber="C1"), headers=on_behalf
+            f"{BASE}/{code}/{route}", json=order(customerNumber="C1"), headers=on_behalf
         )
     )
+
+
+def test_a_held_coupon_still_validates_in_one_statement(client, on_behalf, hot, trips):
+    code, _ = held_coupon(client, on_behalf, hot, "H")
+    response, sent = redeem_trips(client, on_behalf, trips, code, "validation")
     assert response.status_code == 200
     assert sent == ["SELECT"]  # live holds are counted inside the one statement
 
 
 def test_a_held_coupon_redeems_under_its_lock_at_once(client, on_behalf, hot, trips, backend):
-    code = hot(maxRedemptions=5)
-    held = client.post(
-        f"{BASE}/{code}/reservations", json=order(customerNumber="H"), headers=on_behalf
-    )
-    assert held.status_code == 201
-    response, sent = trips.during(
-        lambda: client.post(
-            f"{BASE}/{code}/redemptions", json=order(customerNumber="C1"), headers=on_behalf
-        )
-    )
+    code, _ = held_coupon(client, on_behalf, hot, "H")
+    response, sent = redeem_trips(client, on_behalf, trips, code)
     assert response.status_code == 201
     # No optimistic attempt the guard would refuse: lock, read with holds counted, write.
     assert sent == expect(
@@ -238,21 +243,11 @@ def test_a_held_coupon_redeems_under_its_lock_at_once(client, on_behalf, hot, tr
 def test_a_coupon_whose_holds_ended_takes_the_hot_path_again(
     client, manage, on_behalf, hot, trips, backend
 ):
-    code = hot(maxRedemptions=5)
-    held = client.post(
-        f"{BASE}/{code}/reservations", json=order(customerNumber="H"), headers=on_behalf
-    ).get_json()["id"]
-    other = client.post(
-        f"{BASE}/{code}/reservations", json=order(customerNumber="I"), headers=on_behalf
-    ).get_json()["id"]
-    assert client.delete(f"{BASE}/{code}/reservations/{held}", headers=manage).status_code == 204
-    confirmed = client.post(f"{BASE}/{code}/reservations/{other}/confirm", headers=manage)
-    assert confirmed.status_code == 201
-    response, sent = trips.during(
-        lambda: client.post(
-            f"{BASE}/{code}/redemptions", json=order(customerNumber="C1"), headers=on_behalf
-        )
-    )
+    code, (released, confirmed) = held_coupon(client, on_behalf, hot, "H", "I")
+    path = f"{BASE}/{code}/reservations"
+    assert client.delete(f"{path}/{released}", headers=manage).status_code == 204
+    assert client.post(f"{path}/{confirmed}/confirm", headers=manage).status_code == 201
+    response, sent = redeem_trips(client, on_behalf, trips, code)
     assert response.status_code == 201
     assert sent == expect(
         backend,
