@@ -198,10 +198,11 @@ def confirm_for_order(tenant: TenantRef, state, ctx: rules.Context, hold_id: str
     """A redemption for an order id that holds the coupon confirms that hold."""
     with unit_of_work() as session:
         state = redemption.locked_state(session, tenant, state.id, None, None, now)
-        found = locked_hold(hold_id)
-        if found.customer_number != ctx.customer_number:
-            raise OrderAlreadyHeld()
-        return _confirm_locked(tenant, state, found, now)
+        found = own_hold(hold_id, ctx.customer_number, lock=True)
+        outcome = _confirm_locked(tenant, state, found, now)
+    if outcome.created:
+        metrics.count_reservation("confirmed")
+    return outcome
 
 
 def _confirm_locked(tenant: TenantRef, state, found: Reservation, now: datetime) -> Outcome:
