@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app.api.common import Blueprint, guessing_limit, link, link_to, links
-from app.api.coupons import authenticate, redemption_answer, tenant_id
+from app.api.coupons import authenticate, order_of, redemption_answer, tenant_id
 from app.api.idempotency import idempotent
 from app.auth import current_caller
 from app.database import utcnow
@@ -25,7 +25,6 @@ from app.schemas.checkout import (
 from app.schemas.coupons import CouponErrorSchema, CreatedSchema, CustomerArgs, PageArgs
 from app.services import carts, holds, tenants
 from app.services.carts import Cart, CartResult
-from app.services.redemption import Order
 from app.services.rules import Money
 
 blp = Blueprint(
@@ -54,14 +53,6 @@ _CREATED_HOLD_LINKS = links(
     ReleaseReservation=link(RESERVATION, "delete", "Give the use back", **_HOLD),
 )
 _TOTAL_COUNT = {"X-Total-Count": {"schema": {"type": "integer"}}}
-
-
-def _order(data: dict) -> Order:
-    return Order(
-        total=Money(**data["order_total"]),
-        discount=Money(**data["discount"]),
-        order_id=data.get("order_id"),
-    )
 
 
 def _cart(data: dict) -> Cart:
@@ -147,7 +138,7 @@ class Reservations(MethodView):
             tenant=tenants.get_tenant(tenant),
             code=code,
             caller=current_caller(tenant),
-            order=_order(data),
+            order=order_of(data),
             ttl_seconds=data["ttl_seconds"],
             customer_hint=data.get("customer_number"),
         )

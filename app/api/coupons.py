@@ -99,7 +99,8 @@ def tenant_id(tenant: str, **_):
     return tenants.get_tenant(tenant).id
 
 
-def _order(data: dict) -> Order:
+def order_of(data: dict) -> Order:
+    """The engine's order from a validation or redemption body."""
     return Order(
         total=Money(**data["order_total"]),
         discount=Money(**data["discount"]),
@@ -196,7 +197,7 @@ class Validation(MethodView):
             tenant=tenants.get_tenant(tenant),
             code=code,
             caller=caller,
-            order=_order(data),
+            order=order_of(data),
             customer_hint=data.get("customer_number"),
         )
         return Response(status=200)
@@ -235,7 +236,7 @@ class Redemptions(MethodView):
             tenant=tenants.get_tenant(tenant),
             code=code,
             caller=caller,
-            order=_order(data),
+            order=order_of(data),
             customer_hint=data.get("customer_number"),
         )
         return redemption_answer(tenant, outcome)

@@ -177,7 +177,8 @@ def redeem(
             for s in fresh
             if cart.order_id is not None and s.hold_id is not None
         }
-        result = _evaluate(tenant, cart, _own_holds(fresh, customer), caller, customer, now)
+        counted = [holds.without_own_hold(s, customer) if s.id in held else s for s in fresh]
+        result = _evaluate(tenant, cart, counted, caller, customer, now)
         if result.refused:
             raise CartNotApplicable(result)
         done = []
@@ -254,7 +255,6 @@ def qualifications(
         customer,
         now,
     )
-    order = Order(total=order_total, products=products)
     qualified = []
     for coupon in candidates:
         context = rules.Context(
@@ -262,8 +262,8 @@ def qualifications(
             customer_number=customer,
             customer_redemptions=mine.get(coupon.id, 0),
             held=held.get(coupon.id, 0),
-            order_total=order.total,
-            products=order.products,
+            order_total=order_total,
+            products=products,
         )
         if not rules.evaluate(coupon, context, now):
             qualified.append(Qualified(coupon, rules.allowed_discount(coupon, order_total)))

@@ -124,14 +124,14 @@ def _now_param():
     return bindparam("now", type_=_C.held_until.type)
 
 
-def _live_holds(*conditions):
-    """Live holds of the coupon row being read (with more conditions): a correlated query,
-    run only while the coupon has some (the CASE around it tests `held_until` first)."""
-    return select(*conditions[:1] or [func.count()]).where(
+def _live_holds(column, *conditions):
+    """`column` of the live holds of the coupon row being read: a correlated query, run
+    only while the coupon has some (the CASE around it tests `held_until` first)."""
+    return select(column).where(
         _H.coupon_id == _C.id,
         _H.status == ReservationStatus.HELD,
         _H.expires_at > _now_param(),
-        *conditions[1:],
+        *conditions,
     )
 
 
@@ -146,7 +146,7 @@ def _state_query(with_customer: bool, with_order: bool):
 
     Built once per shape; parameters tenant_id, code_key, customer, order_id, now.
     """
-    held = _while_held(_live_holds().scalar_subquery(), 0)
+    held = _while_held(_live_holds(func.count()).scalar_subquery(), 0)
     if with_customer:
         redeemed = (
             select(func.count())
