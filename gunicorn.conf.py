@@ -31,6 +31,32 @@ def on_starting(server):
         raise SystemExit(f"refusing to start: {problem}")
 
 
+def when_ready(server):
+    """With METRICS_PORT, the master serves every worker's metrics on that port (bind it
+    to an internal interface with METRICS_ADDR): the public listener need not serve them."""
+    port = os.environ.get("METRICS_PORT")
+    if not port:
+        return
+    from prometheus_client import start_http_server
+
+    from app import create_app
+
+    app = create_app()
+    start_http_server(
+        int(port),
+        addr=os.environ.get("METRICS_ADDR", "127.0.0.1"),
+        registry=app.extensions["coupon.metrics"],
+    )
+    server.log.info("metrics on %s:%s", os.environ.get("METRICS_ADDR", "127.0.0.1"), port)
+
+
+def post_worker_init(worker):
+    """Long streaming answers (campaign exports) keep the worker alive page by page."""
+    from app import heartbeat
+
+    heartbeat.install(worker.notify)
+
+
 def child_exit(server, worker):
     """A dead worker's live gauges stop counting; its counters and histograms stay summed."""
     from prometheus_client import multiprocess

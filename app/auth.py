@@ -12,6 +12,7 @@ from flask import current_app, g, request
 from app.cache import app_cache
 from app.database import wall_clock
 from app.errors import InsufficientScope, InvalidToken, NotFound, Unauthorized
+from app.services.clients import live_version
 
 ALGORITHMS = ["HS256"]  # fixed: never taken from the token header
 MANAGE = "coupon_manage"
@@ -52,6 +53,21 @@ class Caller:
         """May use coupons that are not granted to anonymous users."""
         return self.kind == "customer" or bool({REDEEM, REDEEM_ON_BEHALF} & self.scopes)
 
+    @property
+    def identity(self) -> str:
+        """Who this is, as one string: what Idempotency-Keys are scoped to."""
+        return f"{self.kind}:{self.subject}" if self.subject else self.kind
+
+    @property
+    def order_owner(self) -> str:
+        """Whose order ids these are. A client speaks for the shop, so its order ids are
+        the shop's ("", shared by every client); a customer's are that customer's, and
+        anonymous callers' their own ("*"), so nobody can squat an order id of the shop
+        or of another customer."""
+        if self.kind == "client":
+            return ""
+        return self.subject if self.kind == "customer" and self.subject else "*"
+
     def acting_customer(self, requested: str | None) -> str | None:
         """The customer a redemption is for: the token's, or the requested one on behalf."""
         if self.kind == "customer":
@@ -65,11 +81,14 @@ ANONYMOUS = Caller(kind="anonymous")
 
 
 def parse_scope(text: str | None) -> tuple[str | None, set[str]]:
-    """Split an OAuth scope string into its tenant and its unprefixed scopes."""
+    """Split an OAuth scope string into its tenant and its unprefixed scopes; ValueError
+    when it names more than one tenant (a token is bound to one)."""
     tenant = None
     scopes: set[str] = set()
     for item in (text or "").split():
         if item.startswith(TENANT_SCOPE):
+            if tenant is not None:
+                raise ValueError("Name one tenant (hybris.tenant=...) in the scope, not several")
             tenant = item[len(TENANT_SCOPE) :]
         else:
             scopes.add(item.removeprefix(SCOPE_PREFIX))
@@ -81,8 +100,18 @@ def format_scope(tenant: str, scopes: frozenset[str] | set[str]) -> str:
     return " ".join([TENANT_SCOPE + tenant, *(SCOPE_PREFIX + s for s in sorted(scopes))])
 
 
-def issue_token(*, tenant: str, subject: str, kind: str, scopes: frozenset[str] | set[str]):
-    """A signed JWT for a client or a customer; returns (token, lifetime seconds)."""
+def issue_token(
+    *,
+    tenant: str,
+    subject: str,
+    kind: str,
+    scopes: frozenset[str] | set[str],
+    version: int | None = None,
+):
+    """A signed JWT for a client or a customer; returns (token, lifetime seconds).
+
+    `version` is a client's token version (see services.clients): a token is
+    refused once its client is revoked or its secret rotated."""
     ttl = current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
     now = wall_clock()
     claims = {
@@ -96,6 +125,8 @@ def issue_token(*, tenant: str, subject: str, kind: str, scopes: frozenset[str] 
         "kind": kind,
         "scope": " ".join(sorted(scopes)),
     }
+    if version is not None:
+        claims["ver"] = version
     token = jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm=ALGORITHMS[0])
     return token, ttl
 
@@ -130,6 +161,8 @@ def _verify(token: str) -> tuple[Caller, float]:
     tenant = claims.get("tenant")
     if kind not in ("client", "customer") or not isinstance(tenant, str):
         raise InvalidToken()
+    if kind == "client" and live_version(str(claims["sub"])) != claims.get("ver", 1):
+        raise InvalidToken("The client was revoked or its secret rotated")
     caller = Caller(
         kind=kind,
         tenant=tenant,

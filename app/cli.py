@@ -32,7 +32,12 @@ def create_tenant_command(slug: str, api_token: str | None, currency: str, exist
     from app.services.tenants import TenantExists, create_tenant, find_tenant
 
     try:
-        created = create_tenant(slug=slug, api_token=api_token, currency=currency)
+        created = create_tenant(
+            slug=slug,
+            api_token=api_token,
+            currency=currency,
+            production=current_app.config["APP_ENV"] == "production",
+        )
     except TenantExists as error:
         if exists_ok and find_tenant(slug) is not None:
             click.echo(
@@ -76,6 +81,42 @@ def add_client_command(slug: str) -> None:
     click.echo(json.dumps(created))
 
 
+@tenant_cli.command("revoke-client")
+@click.argument("client_id")
+def revoke_client_command(client_id: str) -> None:
+    """Revoke an OAuth client: its secret and tokens stop working (tokens within
+    CACHE_TTL_SECONDS). Prints one JSON line."""
+    from app.services.clients import revoke
+
+    _echo_json(lambda: revoke(client_id=client_id))
+
+
+@tenant_cli.command("rotate-client-secret")
+@click.argument("client_id")
+def rotate_client_secret_command(client_id: str) -> None:
+    """A new secret for an OAuth client, printed once; its earlier tokens stop working."""
+    from app.services.clients import rotate_secret
+
+    _echo_json(lambda: rotate_secret(client_id=client_id))
+
+
+@tenant_cli.command("rotate-token")
+@click.argument("slug")
+def rotate_token_command(slug: str) -> None:
+    """A new X-API-Token for a brand, printed once; the old one stops working."""
+    from app.services.tenants import rotate_api_token
+
+    _echo_json(lambda: rotate_api_token(slug=slug))
+
+
+def _echo_json(action) -> None:
+    try:
+        result = action()
+    except DomainError as error:
+        _fail(error.message)
+    click.echo(json.dumps(result))
+
+
 outbox_cli = AppGroup("outbox", help="Deliver and inspect downstream messages.")
 idempotency_cli = AppGroup("idempotency", help="Idempotency-Key records.")
 events_cli = AppGroup("events", help="Redemption events (Standard Webhooks).")
@@ -87,7 +128,7 @@ def dispatch_command(once: bool) -> None:
     """Run the outbox worker (until SIGINT/SIGTERM unless --once)."""
     from app.services import campaigns, holds
     from app.services.idempotency import purge_expired
-    from app.services.outbox import deliver_due, run_worker
+    from app.services.outbox import deliver_due, purge_delivered, run_worker
 
     config = current_app.config
     if once:
@@ -97,16 +138,23 @@ def dispatch_command(once: bool) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     click.echo("outbox worker started", err=True)
-    # The worker is the one long-running process: it also purges old Idempotency-Keys
-    # and old holds, and generates campaigns' codes, a batch per turn.
+    # The worker is the one long-running process: it also purges old Idempotency-Keys,
+    # old holds and delivered messages, and runs campaigns' jobs, a batch per turn.
     owner = campaigns.new_owner()
 
     def housekeeping() -> None:
         purge_expired()
         holds.purge(config["RESERVATION_RETENTION_SECONDS"])
+        purge_delivered(config["OUTBOX_RETENTION_SECONDS"])
 
     run_worker(
-        config, stop, housekeeping=housekeeping, jobs=(lambda: campaigns.work(owner, config),)
+        config,
+        stop,
+        housekeeping=housekeeping,
+        jobs=(
+            lambda: campaigns.work(owner, config),
+            lambda: campaigns.work_imports(owner, config),
+        ),
     )
     click.echo("outbox worker stopped", err=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
+DEVELOPMENT_BASE_URL = "http://localhost:5000"
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -36,16 +37,27 @@ def from_environment() -> dict:
         "COUPON_REALIZER_URL": os.environ.get("COUPON_REALIZER_URL", "http://127.0.0.1:5002"),
         "EVENTS_URL": os.environ.get("EVENTS_URL") or None,
         "EVENTS_SECRET": os.environ.get("EVENTS_SECRET") or None,
-        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
+        # The base of every link the service mails or returns; never the request's Host.
+        # Required in production; elsewhere the development server's address.
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL")
+        or (None if app_env == "production" else DEVELOPMENT_BASE_URL),
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), app_env != "testing"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Budgets (see app/ratelimits.py): code lookups by anonymous callers and customers;
+        # by each server client; failed credentials; signups per client; and a per-address
+        # ceiling on signups and logins.
         "RATELIMIT_GUESSING": os.environ.get("RATELIMIT_GUESSING", "60/minute"),
+        "RATELIMIT_CLIENT": os.environ.get("RATELIMIT_CLIENT", "300000/minute"),
         "RATELIMIT_AUTH": os.environ.get("RATELIMIT_AUTH", "20/minute"),
+        "RATELIMIT_SIGNUP": os.environ.get("RATELIMIT_SIGNUP", "60/minute"),
+        "RATELIMIT_FLOOD": os.environ.get("RATELIMIT_FLOOD", "600/minute"),
         "OUTBOX_RETRY_BASE_SECONDS": _float("OUTBOX_RETRY_BASE_SECONDS", 2.0),
         "OUTBOX_MAX_ATTEMPTS": _int("OUTBOX_MAX_ATTEMPTS", 10),
         "OUTBOX_POLL_SECONDS": _float("OUTBOX_POLL_SECONDS", 1.0),
         "OUTBOX_HTTP_TIMEOUT_SECONDS": _float("OUTBOX_HTTP_TIMEOUT_SECONDS", 5.0),
         "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 30.0),
+        # Delivered messages are deleted this long after delivery (pending and dead stay).
+        "OUTBOX_RETENTION_SECONDS": _int("OUTBOX_RETENTION_SECONDS", 7 * 24 * 3600),
         # The worker touches this file every turn of its loop (a container healthcheck).
         "WORKER_HEARTBEAT_FILE": os.environ.get("WORKER_HEARTBEAT_FILE") or None,
         # Campaigns: codes per generation transaction, the generating process's lease,
@@ -62,14 +74,17 @@ def from_environment() -> dict:
         "CLOCK_OFFSET_SECONDS": _float("CLOCK_OFFSET_SECONDS", 0.0),
         "ACCESS_TOKEN_TTL_SECONDS": _int("ACCESS_TOKEN_TTL_SECONDS", 3600),
         "ACTIVATION_TTL_SECONDS": _int("ACTIVATION_TTL_SECONDS", 72 * 3600),
+        # A pending fan's activation link is mailed again at most this often.
+        "ACTIVATION_RESEND_SECONDS": _int("ACTIVATION_RESEND_SECONDS", 600),
         "IDEMPOTENCY_WAIT_SECONDS": _float("IDEMPOTENCY_WAIT_SECONDS", 10.0),
         # How long a worker keeps tenants and decoded tokens in memory (0: not at all).
         "CACHE_TTL_SECONDS": _float("CACHE_TTL_SECONDS", 30.0),
         "JWT_ISSUER": os.environ.get("JWT_ISSUER", "coupon-service"),
         "JWT_AUDIENCE": os.environ.get("JWT_AUDIENCE", "coupon-api"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        # GET /metrics (Prometheus); false keeps it off a public listener.
-        "METRICS_ENABLED": _bool(os.environ.get("METRICS_ENABLED"), True),
+        # GET /metrics on the API's own listener; off by default in production, where
+        # METRICS_PORT serves it on an internal port instead (gunicorn.conf.py).
+        "METRICS_ENABLED": _bool(os.environ.get("METRICS_ENABLED"), app_env != "production"),
         # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
     }
@@ -83,7 +98,9 @@ STATIC = {
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    # Swagger UI's files are served by the service itself (the pinned swagger-ui-bundle
+    # package, app/api/ops.py): no third-party origin, and /docs works offline.
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
     "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
 
@@ -134,6 +151,12 @@ def check(settings: dict) -> None:
         raise SystemExit("refusing to start: APP_ENV=production needs a non-default SECRET_KEY")
     if len(settings["SECRET_KEY"]) < 32:
         raise SystemExit("refusing to start: SECRET_KEY must be at least 32 characters")
+    base_url = settings.get("PUBLIC_BASE_URL") or ""
+    if not base_url.startswith(("https://", "http://")):
+        raise SystemExit(
+            "refusing to start: APP_ENV=production needs PUBLIC_BASE_URL, the https:// base "
+            "of the links the service mails and returns (never taken from the Host header)"
+        )
 
 
 def rate_limit_problem(settings: dict, workers: int) -> str | None:

@@ -74,6 +74,12 @@ class NotFound(DomainError):
     status, type, message = 404, "not_found", "Resource not found"
 
 
+class CouponNotFound(NotFound):
+    """No coupon by this code: never made, deleted, or another tenant's (one answer)."""
+
+    type, message = "coupon_not_found", "Coupon not found"
+
+
 class MethodNotAllowed(DomainError):
     status, type, message = 405, "method_not_allowed", "Method not allowed on this resource"
 

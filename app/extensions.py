@@ -21,12 +21,10 @@ api = Api()
 api.DEFAULT_ERROR_RESPONSE_NAME = None
 
 
-def _client_address() -> str:
-    # Behind a proxy, run with ProxyFix so remote_addr is the client, not the balancer.
-    return request.remote_addr or "unknown"
-
-
-limiter = Limiter(key_func=_client_address, headers_enabled=True)
+# Flask-Limiter provides the counters' storage and strategy; the budgets themselves
+# (who is charged what, on which routes) are app/ratelimits.py. No decorator limits
+# and no headers of its own: Retry-After is sent with a 429, never with a 200.
+limiter = Limiter(key_func=lambda: request.remote_addr or "unknown", headers_enabled=False)
 
 
 @event.listens_for(Engine, "connect")

@@ -15,7 +15,7 @@ _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # `extra=` fields a log line may carry; anything else (headers, bodies, secrets) never does.
 _EXTRA_FIELDS = (
     "method",
-    "path",
+    "route",
     "status",
     "duration_ms",
     "message_id",
@@ -97,7 +97,9 @@ def init_request_ids(app: Flask) -> None:
                 "request",
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    # The route template, not the path: codes, activation tokens and ids
+                    # in paths stay out of the logs.
+                    "route": request.url_rule.rule if request.url_rule else "unmatched",
                     "status": response.status_code,
                     "duration_ms": round(elapsed, 2),
                 },

@@ -52,9 +52,23 @@ def test_production_refuses_missing_or_default_secret(monkeypatch, secret):
 def test_production_starts_with_a_real_secret(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret-0123456789")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://coupons.example.com")
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
     assert app.config["APP_ENV"] == "production"
     assert app.config["RATELIMIT_ENABLED"] is True
+    # /metrics is off the public listener in production unless asked for.
+    assert app.config["METRICS_ENABLED"] is False
+    assert app.test_client().get("/metrics").status_code == 404
+
+
+def test_production_refuses_to_start_without_a_public_base_url(monkeypatch):
+    """Links would otherwise be built from the request's Host header."""
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret-0123456789")
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    with pytest.raises(SystemExit) as excinfo:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
+    assert "PUBLIC_BASE_URL" in str(excinfo.value)
 
 
 def test_the_clock_moves_only_outside_production(monkeypatch):

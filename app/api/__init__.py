@@ -21,3 +21,4 @@ def register(app: Flask) -> None:
         promocodes.blp,
     ):
         api.register_blueprint(blueprint)
+    ops.serve_swagger_assets(app)

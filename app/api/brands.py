@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 
-from app.api.common import Blueprint, guessing_limit, link, link_to, links
+from app import ratelimits
+from app.api.common import Blueprint, link, links
 from app.api.idempotency import idempotent
-from app.extensions import limiter
+from app.ratelimits import looks_up_codes
 from app.schemas.brands import (
     DiscountPatchSchema,
     DiscountSchema,
@@ -44,7 +45,13 @@ def _authenticate():
     if request.endpoint == "brands.Activation" or request.routing_exception:
         return
     brand = (request.view_args or {}).get("brand")
-    g.brand = brands.authenticate(api_token=request.headers.get("X-API-Token"), brand=brand)
+    token = request.headers.get("X-API-Token")
+    if not token:
+        g.brand = brands.authenticate(api_token=token, brand=brand)  # 401: nothing to count
+        return
+    # Failed tokens are counted per address; once that budget is spent, every token is.
+    with ratelimits.credentials_attempt("address", ratelimits.client_address()):
+        g.brand = brands.authenticate(api_token=token, brand=brand)
 
 
 def _brand(brand: str | None = None):
@@ -61,7 +68,7 @@ def _ok() -> Response:
 @blp.route("/brands/", endpoint="brands_slash")
 class Brands(MethodView):
     @blp.response(200, DiscountSchema(many=True))
-    @blp.errors(401)
+    @blp.errors(401, 429)
     @blp.doc(security=SECURITY)
     def get(self):
         """The calling brand's discounts."""
@@ -71,7 +78,7 @@ class Brands(MethodView):
 @blp.route("/brands/<string:brand>/discounts")
 class Discounts(MethodView):
     @blp.response(200, DiscountSchema(many=True))
-    @blp.errors(401, 403)
+    @blp.errors(401, 429)
     @blp.doc(security=SECURITY)
     def get(self, brand):
         """The brand's discounts in creation order."""
@@ -80,7 +87,7 @@ class Discounts(MethodView):
     @idempotent(lambda brand, **_: _brand(brand).id)
     @blp.arguments(DiscountWriteSchema())
     @blp.response(200, DiscountSchema)
-    @blp.errors(400, 401, 403, 409)
+    @blp.errors(400, 401, 409, 429)
     @blp.doc(security=SECURITY, **_CREATED_DISCOUNT_LINKS)
     def post(self, data, brand):
         """Create a discount (the seed answers 200)."""
@@ -90,7 +97,7 @@ class Discounts(MethodView):
 @blp.route(f"/brands/<string:brand>/discounts/<int(min=1, max={MAX_ID}):discount_id>")
 class DiscountResource(MethodView):
     @blp.response(200, DiscountSchema)
-    @blp.errors(401, 403, 404)
+    @blp.errors(401, 404, 429)
     @blp.doc(security=SECURITY)
     def get(self, brand, discount_id):
         """One discount."""
@@ -98,7 +105,7 @@ class DiscountResource(MethodView):
 
     @blp.arguments(DiscountWriteSchema())
     @blp.response(200, DiscountSchema)
-    @blp.errors(400, 401, 403, 404)
+    @blp.errors(400, 401, 404, 429)
     @blp.doc(security=SECURITY)
     def put(self, data, brand, discount_id):
         """Replace a discount (affects codes issued from now on)."""
@@ -108,7 +115,7 @@ class DiscountResource(MethodView):
 
     @blp.arguments(DiscountPatchSchema())
     @blp.response(200, DiscountSchema)
-    @blp.errors(400, 401, 403, 404)
+    @blp.errors(400, 401, 404, 429)
     @blp.doc(security=SECURITY)
     def patch(self, data, brand, discount_id):
         """Change some fields of a discount."""
@@ -117,7 +124,7 @@ class DiscountResource(MethodView):
         )
 
     @blp.response(204)
-    @blp.errors(401, 403, 404)
+    @blp.errors(401, 404, 429)
     @blp.doc(security=SECURITY)
     def delete(self, brand, discount_id):
         """Retire a discount; codes already issued stay valid."""
@@ -128,17 +135,24 @@ class DiscountResource(MethodView):
 class Fans(MethodView):
     @blp.arguments(FanSchema())
     @blp.response(200, description="OK (text/plain)")
-    @blp.errors(400, 401, 403, 422)
+    @blp.errors(400, 401, 422, 429)
     @blp.doc(security=SECURITY)
     def post(self, data, brand):
         """Register a fan: code issued now, or after email verification."""
-        brands.register_fan(tenant=_brand(brand), activation_base_url=link_to(""), **data)
+        config = current_app.config
+        activation = brands.ActivationSettings(
+            base_url=config["PUBLIC_BASE_URL"],
+            secret=config["SECRET_KEY"],
+            ttl_seconds=config["ACTIVATION_TTL_SECONDS"],
+            resend_seconds=config["ACTIVATION_RESEND_SECONDS"],
+        )
+        brands.register_fan(tenant=_brand(brand), activation=activation, **data)
         return _ok()
 
 
 @blp.route("/fans/<string:token>")
 class Activation(MethodView):
-    @limiter.limit(guessing_limit)
+    @looks_up_codes()
     @blp.response(200, description="OK (text/plain)")
     @blp.errors(404, 410, 429)
     def get(self, token):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 
+from app import heartbeat
 from app.api.common import Blueprint, accepts, link, link_to, links
 from app.api.coupons import authenticate, manager, managers_only, tenant_id
 from app.api.idempotency import idempotent
@@ -13,7 +14,8 @@ from app.schemas.campaigns import (
     CampaignPatchSchema,
     CampaignSchema,
     CampaignWriteSchema,
-    ImportReportSchema,
+    ImportQueuedSchema,
+    ImportSchema,
 )
 from app.schemas.coupons import CouponErrorSchema, PageArgs
 from app.services import campaigns
@@ -143,16 +145,20 @@ class Codes(MethodView):
         security=_SECURITY,
         responses={
             "200": {
-                "description": "CSV `code,status,redemptionCount`, streamed",
+                "description": "CSV `code,status,redemptionCount`, streamed (chunked); a "
+                "stream cut short by a failure ends without its last chunk, never as a "
+                "complete 200",
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             }
         },
     )
     @blp.errors(401, 403, 404)
     def get(self, tenant, campaign_id):
-        """Export the codes as CSV, streamed page by page."""
+        """Export the codes as CSV, streamed page by page, whatever the campaign's size."""
         campaign = campaigns.get_campaign(tenant=manager(tenant), campaign_id=campaign_id)
-        rows = campaigns.export_rows(campaign, current_app.config["CAMPAIGN_EXPORT_BATCH"])
+        rows = campaigns.export_rows(
+            campaign, current_app.config["CAMPAIGN_EXPORT_BATCH"], on_page=heartbeat.beat
+        )
         return Response(
             stream_with_context(rows),
             mimetype="text/csv",
@@ -161,12 +167,48 @@ class Codes(MethodView):
 
     @managers_only
     @accepts("text/csv", max_bytes=campaigns.CSV_MAX_BYTES)
-    @blp.response(200, ImportReportSchema)
+    @blp.response(202, ImportQueuedSchema)
     @blp.errors(400, 401, 403, 404)
-    @blp.doc(security=_SECURITY, requestBody=_CSV_BODY)
+    @blp.doc(
+        security=_SECURITY,
+        requestBody=_CSV_BODY,
+        **links(
+            202,
+            GetImport=link(
+                CAMPAIGN + "/imports/{import_id}",
+                "get",
+                "Follow the import and read its report",
+                tenant="$request.path.tenant",
+                campaign_id="$request.path.campaign_id",
+                import_id="$response.body#/id",
+            ),
+        ),
+    )
     def post(self, tenant, campaign_id):
-        """Import given codes from a CSV with a `code` column (up to 10 MB); duplicates
-        and invalid lines are reported, the rest imported."""
-        return campaigns.import_codes(
+        """Import codes from a CSV with a `code` column (up to 10 MB), in the background.
+
+        The encoding and the header are checked at once (400); the lines are read by the
+        worker a batch at a time: follow the link for progress and, at the end, the
+        counts and the refused lines (invalid, or already taken).
+        """
+        job = campaigns.queue_import(
             tenant=manager(tenant), campaign_id=campaign_id, data=request.get_data()
+        )
+        location = link_to(f"/coupon/v1/{tenant}/campaigns/{campaign_id}/imports/{job.id}")
+        return {"id": job.id, "status": job.status, "link": location}, 202, {"Location": location}
+
+
+@blp.route(
+    "/campaigns/<int(min=1, max=2147483647):campaign_id>"
+    "/imports/<int(min=1, max=2147483647):import_id>"
+)
+class Import(MethodView):
+    @managers_only
+    @blp.response(200, ImportSchema)
+    @blp.errors(401, 403, 404)
+    @blp.doc(security=_SECURITY)
+    def get(self, tenant, campaign_id, import_id):
+        """An import's progress and, once completed, its report."""
+        return campaigns.get_import(
+            tenant=manager(tenant), campaign_id=campaign_id, import_id=import_id
         )

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from app.api.common import Blueprint, guessing_limit, link, link_to, links
+from app.api.common import Blueprint, link, link_to, links
 from app.api.coupons import authenticate, order_of, redemption_answer, tenant_id
 from app.api.idempotency import idempotent
 from app.auth import current_caller
 from app.database import utcnow
 from app.errors import rule_message
-from app.extensions import limiter
+from app.ratelimits import looks_up_codes
 from app.schemas.checkout import (
     CartRedemptionRequestSchema,
     CartRequestSchema,
@@ -101,8 +101,9 @@ def _cart_answer(tenant: str, result: CartResult, order_total: Money) -> dict:
 class Reservations(MethodView):
     @blp.arguments(PageArgs(), location="query")
     @blp.arguments(CustomerArgs(), location="query", as_kwargs=True)
+    @looks_up_codes()
     @blp.response(200, ReservationSchema(many=True), headers=_TOTAL_COUNT)
-    @blp.errors(400, 401, 404)
+    @blp.errors(400, 401, 404, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant, code, customer_number=None):
         """List a coupon's holds: managers all, customers their own (on behalf: customerNumber)."""
@@ -116,9 +117,9 @@ class Reservations(MethodView):
         )
         return [_hold_view(item) for item in items], {"X-Total-Count": str(total)}
 
-    @limiter.limit(guessing_limit)
     @idempotent(tenant_id)
     @blp.arguments(ReservationRequestSchema())
+    @looks_up_codes()
     @blp.response(201, ReservationCreatedSchema)
     @blp.alt_response(
         200,
@@ -166,8 +167,9 @@ def _hold_view(hold) -> dict:
 @blp.route("/coupons/<string:code>/reservations/<string:hold_id>")
 class ReservationResource(MethodView):
     @blp.arguments(CustomerArgs(), location="query")
+    @looks_up_codes()
     @blp.response(200, ReservationSchema)
-    @blp.errors(400, 401, 404)
+    @blp.errors(400, 401, 404, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant, code, hold_id):
         """Read a hold: managers any, customers their own (on behalf by customerNumber)."""
@@ -181,8 +183,9 @@ class ReservationResource(MethodView):
         return _hold_view(hold)
 
     @blp.arguments(CustomerArgs(), location="query")
+    @looks_up_codes()
     @blp.response(204)
-    @blp.errors(400, 401, 404, 409)
+    @blp.errors(400, 401, 404, 409, 429)
     def delete(self, args, tenant, code, hold_id):
         """Release a hold: its use is given back at once (404 once released)."""
         holds.release(
@@ -198,11 +201,12 @@ class ReservationResource(MethodView):
 class ConfirmReservation(MethodView):
     @idempotent(tenant_id)
     @blp.arguments(CustomerArgs(), location="query")
+    @looks_up_codes()
     @blp.response(201, CreatedSchema)
     @blp.alt_response(
         200, schema=CreatedSchema, description="Already confirmed: its redemption", success=True
     )
-    @blp.errors(400, 401, 404, 409, 410)
+    @blp.errors(400, 401, 404, 409, 410, 429)
     def post(self, args, tenant, code, hold_id):
         """Redeem the held use (never refused for limits: the hold took its use).
 
@@ -224,8 +228,8 @@ class ConfirmReservation(MethodView):
 
 @blp.route("/carts/validation")
 class CartValidation(MethodView):
-    @limiter.limit(guessing_limit)
     @blp.arguments(CartRequestSchema())
+    @looks_up_codes(count=lambda data: len(data["codes"]))
     @blp.response(200, CartResultSchema)
     @blp.errors(400, 401, 404, 429)
     def post(self, data, tenant):
@@ -248,9 +252,9 @@ class CartValidation(MethodView):
 
 @blp.route("/carts/redemption")
 class CartRedemption(MethodView):
-    @limiter.limit(guessing_limit)
     @idempotent(tenant_id)
     @blp.arguments(CartRedemptionRequestSchema())
+    @looks_up_codes(count=lambda data: len(data["codes"]))
     @blp.response(201, CartResultSchema)
     @blp.errors(400, 401, 404, 409, 422, 429)
     def post(self, data, tenant):
@@ -274,18 +278,19 @@ class CartRedemption(MethodView):
 
 @blp.route("/qualifications")
 class Qualifications(MethodView):
-    @limiter.limit(guessing_limit)
     @blp.arguments(QualificationRequestSchema())
     @blp.arguments(PageArgs(), location="query", as_kwargs=True)
+    @looks_up_codes()
     @blp.response(200, QualificationSchema(many=True), headers=_TOTAL_COUNT)
-    @blp.errors(400, 401, 404, 429)
+    @blp.errors(400, 401, 403, 404, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def post(self, data, tenant, page_number, page_size):
         """The coupons that would apply to this cart for this customer, best discount first.
 
         Needs a customer token or a client with a redeem scope (customerNumber on behalf).
-        Lists coupons open to anyone and those valid for this customer; a coupon
-        restricted to other customers never appears, nor codes issued to one person.
+        Lists only coupons the tenant marked `listable`, open to anyone or valid for this
+        customer; a coupon restricted to other customers never appears, nor any code the
+        tenant did not mark (single-use vouchers, codes issued to one person).
         """
         order_total = Money(**data["order_total"])
         items, total = carts.qualifications(

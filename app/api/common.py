@@ -221,24 +221,8 @@ def link(path: str, method: str, description: str, **parameters: str) -> dict:
 
 
 def link_to(path: str) -> str:
-    """An absolute URL for a resource path (PUBLIC_BASE_URL when behind a proxy)."""
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
-    return base.rstrip("/") + path
-
-
-def guessing_limit() -> str:
-    """Limit on endpoints that can be used to probe codes."""
-    return current_app.config["RATELIMIT_GUESSING"]
-
-
-def auth_limit() -> str:
-    """Limit on credential checks (token, login)."""
-    return current_app.config["RATELIMIT_AUTH"]
-
-
-def has_bearer_token() -> bool:
-    """Authenticated reads are not limited as code guessing."""
-    return request.headers.get("Authorization", "").lower().startswith("bearer ")
+    """An absolute URL for a resource path, on PUBLIC_BASE_URL (never the Host header)."""
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
 def before_body(check: Callable[..., None]):

@@ -5,18 +5,10 @@ from __future__ import annotations
 from flask import Response, request
 from flask.views import MethodView
 
-from app.api.common import (
-    Blueprint,
-    before_body,
-    guessing_limit,
-    has_bearer_token,
-    link,
-    link_to,
-    links,
-)
+from app.api.common import Blueprint, before_body, link, link_to, links
 from app.api.idempotency import idempotent
 from app.auth import current_caller, require_manage
-from app.extensions import limiter
+from app.ratelimits import looks_up_codes
 from app.schemas.coupons import (
     CouponErrorSchema,
     CouponListArgs,
@@ -143,8 +135,8 @@ class Coupons(MethodView):
 
 @blp.route("/coupons/<string:code>")
 class CouponResource(MethodView):
-    @limiter.limit(guessing_limit, exempt_when=has_bearer_token)
     @blp.arguments(CustomerArgs(), location="query")
+    @looks_up_codes()
     @blp.response(200, CouponSchema)
     @blp.errors(400, 401, 403, 404, 429)
     def get(self, args, tenant, code):
@@ -186,8 +178,8 @@ class CouponResource(MethodView):
 
 @blp.route("/coupons/<string:code>/validation")
 class Validation(MethodView):
-    @limiter.limit(guessing_limit)
     @blp.arguments(RedemptionRequestSchema())
+    @looks_up_codes()
     @blp.response(200)
     @blp.errors(400, 401, 403, 404, 429)
     def post(self, data, tenant, code):
@@ -220,9 +212,9 @@ class Redemptions(MethodView):
         )
         return items, {"X-Total-Count": str(total)}
 
-    @limiter.limit(guessing_limit)
     @idempotent(tenant_id)
     @blp.arguments(RedemptionRequestSchema())
+    @looks_up_codes()
     @blp.response(201, CreatedSchema)
     @blp.alt_response(
         200, schema=CreatedSchema, description="This order id's redemption, again", success=True
@@ -245,8 +237,9 @@ class Redemptions(MethodView):
 @blp.route("/coupons/<string:code>/redemptions/<string:redemption_id>")
 class RedemptionResource(MethodView):
     @blp.arguments(CustomerArgs(), location="query")
+    @looks_up_codes()
     @blp.response(200, RedemptionSchema)
-    @blp.errors(400, 401, 404)
+    @blp.errors(400, 401, 404, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant, code, redemption_id):
         """Read one redemption: managers any, customers their own, on behalf by customerNumber."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 
-from app.api.common import Blueprint, auth_limit, before_body
+from app import ratelimits
+from app.api.common import Blueprint, before_body
 from app.api.idempotency import idempotent
 from app.auth import current_caller, require_client, require_customer
-from app.extensions import limiter
 from app.schemas.accounts import (
     CredentialsSchema,
     CustomerSchema,
@@ -15,7 +16,7 @@ from app.schemas.accounts import (
     SignupResultSchema,
 )
 from app.schemas.coupons import CouponErrorSchema
-from app.services import customers, tenants
+from app.services import canonical, customers, tenants
 
 blp = Blueprint(
     "customers",
@@ -42,25 +43,47 @@ class Signup(MethodView):
     @idempotent(lambda tenant, **_: tenants.get_tenant(tenant).id)
     @blp.arguments(CredentialsSchema())
     @blp.response(201, SignupResultSchema)
-    @blp.errors(400, 401, 404, 409, 422)
+    @blp.errors(400, 401, 404, 409, 422, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def post(self, data, tenant):
-        """Register a customer (with a client token of the tenant)."""
-        customer = customers.signup(tenant=_client_tenant(tenant), **data)
-        return {"customer_number": customer.customer_number, "id": customer.customer_number}
+        """Register a customer (with a client token of the tenant).
+
+        Answers the same whether or not the email already has an account: log in to
+        find out. Limited per calling client and per address (429 with Retry-After).
+        """
+        _flood_guard(tenant, ratelimits.SIGNUP)
+        number = customers.signup(
+            tenant=_client_tenant(tenant),
+            decoy_secret=current_app.config["SECRET_KEY"],
+            **data,
+        )
+        return {"customer_number": number, "id": number}
 
 
 @blp.route("/login")
 class Login(MethodView):
     @clients_only
-    @limiter.limit(auth_limit)
     @blp.arguments(CredentialsSchema())
     @blp.response(200, LoginResultSchema)
     @blp.errors(400, 401, 404, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def post(self, data, tenant):
-        """Log a customer in; returns a customer access token."""
-        return customers.login(tenant=_client_tenant(tenant), **data)
+        """Log a customer in; returns a customer access token.
+
+        Failed logins are limited per (tenant, email): one account guessed at is refused
+        (429), not the shop; each client and address has a ceiling only a flood meets.
+        """
+        _flood_guard(tenant, ratelimits.FLOOD)
+        email = canonical.email_key(data["email"])
+        with ratelimits.credentials_attempt("login", tenant, email):
+            return customers.login(tenant=_client_tenant(tenant), **data)
+
+
+def _flood_guard(tenant: str, per_client: ratelimits.Budget) -> None:
+    """Charge the calling client's budget and the address's ceiling (argon2 is costly)."""
+    caller = current_caller(tenant)
+    ratelimits.spend(per_client, "client", tenant, caller.subject or "")
+    ratelimits.spend(ratelimits.FLOOD, "address", ratelimits.client_address())
 
 
 @blp.route("/me")

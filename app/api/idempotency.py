@@ -5,16 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Response, current_app, make_response, request
+from flask import Response, current_app, g, make_response, request
 
 from app import errors
 from app.api.common import unstorable
+from app.auth import bearer_caller
 from app.errors import ValidationFailed
 from app.services import idempotency
 
 
+def _caller_identity() -> str:
+    """Whose keys these are: the bearer token's client or customer, or the brand of an
+    X-API-Token (the whole tenant). Another caller's identical key is its own request."""
+    if g.get("brand") is not None:
+        return "brand"
+    return bearer_caller().identity
+
+
 def idempotent(tenant_id_of: Callable[..., int]):
-    """Run the view once per (tenant, key); replay its stored response afterwards.
+    """Run the view once per (tenant, caller, key); replay its stored response afterwards.
 
     `tenant_id_of(**view_kwargs)` names the tenant the key belongs to.
     """
@@ -36,6 +45,7 @@ def idempotent(tenant_id_of: Callable[..., int]):
 
             answer = idempotency.run_once(
                 tenant_id=tenant_id_of(**kwargs),
+                caller=_caller_identity(),
                 key=key,
                 fingerprint=idempotency.request_fingerprint(
                     request.method, request.path, request.get_data(cache=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from app.api.common import Blueprint, auth_limit, check_storable, parse_json
+from app import ratelimits
+from app.api.common import Blueprint, check_storable, parse_json
 from app.errors import UnsupportedMediaType, ValidationFailed
-from app.extensions import limiter
 from app.schemas.accounts import OAuthErrorSchema, TokenRequestSchema, TokenSchema
 from app.services import tokens
 
@@ -34,8 +34,14 @@ def _token_request() -> dict:
     else:
         raise UnsupportedMediaType("Send application/x-www-form-urlencoded or JSON")
     if request.authorization and request.authorization.type == "basic":
-        raw.setdefault("client_id", request.authorization.username)
-        raw.setdefault("client_secret", request.authorization.password)
+        # RFC 6749 2.3: one client authentication method per request, never a mix.
+        if "client_id" in raw or "client_secret" in raw:
+            raise ValidationFailed(
+                "Authenticate the client once: HTTP Basic or client_id and client_secret "
+                "in the body, not both"
+            )
+        raw["client_id"] = request.authorization.username
+        raw["client_secret"] = request.authorization.password
     check_storable(raw)
     errors = TokenRequestSchema().validate(raw)
     if errors:
@@ -45,7 +51,6 @@ def _token_request() -> dict:
 
 @blp.route("/token")
 class Token(MethodView):
-    @limiter.limit(auth_limit)
     @blp.doc(
         requestBody={
             "required": True,
@@ -58,12 +63,16 @@ class Token(MethodView):
     @blp.response(200, TokenSchema)
     @blp.errors(400, 401, 429)
     def post(self):
-        """Client credentials grant: a JWT bound to the client's tenant."""
-        data = _token_request()
-        token = tokens.client_credentials(
-            grant_type=data.get("grant_type"),
-            client_id=data.get("client_id"),
-            client_secret=data.get("client_secret"),
-            scope=data.get("scope"),
-        )
+        """Client credentials grant: a JWT bound to the client's tenant.
+
+        Failed client authentications are limited per address (429 with Retry-After);
+        while that budget is spent, every attempt from the address is refused."""
+        with ratelimits.credentials_attempt("address", ratelimits.client_address()):
+            data = _token_request()
+            token = tokens.client_credentials(
+                grant_type=data.get("grant_type"),
+                client_id=data.get("client_id"),
+                client_secret=data.get("client_secret"),
+                scope=data.get("scope"),
+            )
         return token, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import current_app
+import swagger_ui_bundle
+from flask import Flask, current_app, send_from_directory
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
@@ -54,3 +55,13 @@ class Metrics(MethodView):
         if not current_app.config["METRICS_ENABLED"]:
             raise NotFound("Metrics are not served here")
         return metrics.scrape(current_app)
+
+
+def serve_swagger_assets(app: Flask) -> None:
+    """Swagger UI's scripts and styles at /docs/assets/ (OPENAPI_SWAGGER_UI_URL), from the
+    pinned swagger-ui-bundle package: /docs loads nothing from another origin."""
+
+    def asset(filename: str):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+    app.add_url_rule("/docs/assets/<path:filename>", "swagger_assets", asset)

@@ -10,12 +10,12 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 
-from app.api.common import Blueprint, before_body, guessing_limit, link, links
+from app.api.common import Blueprint, before_body, link, links
 from app.api.idempotency import idempotent
 from app.auth import Caller, bearer_caller
 from app.errors import InsufficientScope, InvalidToken, Unauthorized
-from app.extensions import limiter
 from app.i18n import promo_text
+from app.ratelimits import looks_up_codes
 from app.schemas.promocodes import (
     PromoCheckResultSchema,
     PromoCheckSchema,
@@ -144,8 +144,8 @@ class Promocodes(MethodView):
         return promocodes.list_promos(tenant=_tenant())
 
     @user_only
-    @limiter.limit(guessing_limit)
     @blp.arguments(PromoCheckSchema())
+    @looks_up_codes()
     @blp.response(200, PromoCheckResultSchema)
     @blp.errors(400, 401, 403, 429)
     @blp.doc(security=SECURITY)
@@ -171,9 +171,9 @@ class AddPromocode(MethodView):
 @blp.route("/redeem")
 class RedeemPromocode(MethodView):
     @user_only
-    @limiter.limit(guessing_limit)
     @idempotent(_tenant_id)
     @blp.arguments(PromoRedeemSchema())
+    @looks_up_codes()
     @blp.response(200, PromoCheckResultSchema)
     @blp.errors(400, 401, 403, 409, 422, 429)
     @blp.doc(security=SECURITY)
@@ -191,8 +191,9 @@ class RedeemPromocode(MethodView):
 class ReleasePromocode(MethodView):
     @user_only
     @blp.arguments(PromoReleaseSchema())
+    @looks_up_codes()
     @blp.response(200, PromoReleasedSchema)
-    @blp.errors(400, 401, 403, 404, 409)
+    @blp.errors(400, 401, 403, 404, 409, 429)
     @blp.doc(security=SECURITY)
     def post(self, data):
         """Give back the use a redeem with ttlSeconds held for `order.id` (user role)."""

@@ -1,7 +1,7 @@
 """Typed SQLAlchemy 2.0 models. Models never commit; services do."""
 
 from app.models.brand import BrandDiscountType, Discount, Fan
-from app.models.campaign import Campaign, CampaignStatus, Code
+from app.models.campaign import Campaign, CampaignImport, CampaignStatus, Code, ImportStatus
 from app.models.checkout import Reservation, ReservationStatus
 from app.models.coupon import Coupon, DiscountType, Origin, Redemption
 from app.models.customer import Customer
@@ -12,6 +12,7 @@ from app.models.tenant import Client, Tenant
 __all__ = [
     "BrandDiscountType",
     "Campaign",
+    "CampaignImport",
     "CampaignStatus",
     "Code",
     "Discount",
@@ -21,6 +22,7 @@ __all__ = [
     "Customer",
     "DiscountType",
     "IdempotencyRecord",
+    "ImportStatus",
     "Origin",
     "OutboxMessage",
     "OutboxStatus",

@@ -46,17 +46,23 @@ class Fan(db.Model):
     """One fan of one discount: pending email verification, then issued a code."""
 
     __tablename__ = "fans"
-    __table_args__ = (UniqueConstraint("discount_id", "email"),)
+    # One code per inbox and discount: the key ignores case, `+tags`, look-alike forms.
+    __table_args__ = (UniqueConstraint("discount_id", "email_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     discount_id: Mapped[int] = mapped_column(ForeignKey("discounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
     email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254))
     facebook_handle: Mapped[str | None] = mapped_column(String(255))
     # SHA-256 of the activation token; the token itself is only in the email.
     activation_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     activation_expires_at: Mapped[datetime | None]
+    # The token is derived from SECRET_KEY and this salt (never stored), so a pending
+    # registration mails the same link again; when it was last mailed.
+    activation_salt: Mapped[str | None] = mapped_column(String(32))
+    activation_sent_at: Mapped[datetime | None]
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id", ondelete="SET NULL"))
     issued_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.database import utcnow
@@ -73,3 +73,42 @@ class Code(db.Model):
     # Set for a campaign's codes: the campaign and the code's number in it.
     campaign_id: Mapped[int | None]
     position: Mapped[int | None]
+
+
+class ImportStatus:
+    # queued: waiting for a worker; running: a worker holds its lease; completed: every
+    # line read (see the counts and problems); failed: see failure_reason.
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class CampaignImport(db.Model):
+    """A CSV file of codes being added to a campaign by the worker, a batch of lines per
+    transaction: the file, how far it has been read, and the report so far."""
+
+    __tablename__ = "campaign_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    # The uploaded file (emptied once read to the end) and the `code` column's index.
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    code_column: Mapped[int]
+    # Characters of the decoded file read so far, and the last line number read.
+    offset: Mapped[int] = mapped_column(default=0)
+    lines_read: Mapped[int] = mapped_column(default=0)
+    imported: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    invalid: Mapped[int] = mapped_column(default=0)
+    # The first refused lines: [{"line", "code", "reason"}].
+    problems: Mapped[list] = mapped_column(default=list)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

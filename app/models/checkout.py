@@ -50,6 +50,8 @@ class Reservation(db.Model):
     coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id", ondelete="CASCADE"))
     customer_number: Mapped[str | None] = mapped_column(String(64))
     order_id: Mapped[str | None] = mapped_column(String(128))
+    # Whose order id it is (see Redemption.order_owner).
+    order_owner: Mapped[str] = mapped_column(String(64), default="", server_default="")
     order_total_amount: Mapped[Decimal | None]
     order_total_currency: Mapped[str | None] = mapped_column(String(3))
     discount_amount: Mapped[Decimal | None]

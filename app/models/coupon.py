@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.database import utcnow
 from app.extensions import db
+from app.services.canonical import code_key
 
 
 class DiscountType:
@@ -94,6 +95,8 @@ class Coupon(db.Model):
     # The latest expiry of any hold on this coupon. Until then the hot redemption path
     # (which counts no holds) steps aside for the locked one, which counts them.
     held_until: Mapped[datetime | None]
+    # Offered to shoppers by qualifications; never unless the tenant says so.
+    listable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     origin: Mapped[str] = mapped_column(String(16), default=Origin.COUPON)
     # The brands dialect's discount that issued this coupon, if any.
@@ -111,8 +114,8 @@ class Coupon(db.Model):
 
     @staticmethod
     def key_for(code: str) -> str:
-        """The case-insensitive lookup key of a code."""
-        return code.casefold()
+        """The lookup key of a code: its NFKC case fold (look-alikes are one code)."""
+        return code_key(code)
 
 
 def _redemption_id() -> str:
@@ -123,7 +126,8 @@ class Redemption(db.Model):
     __tablename__ = "redemptions"
     __table_args__ = (
         # One redemption per order and coupon: a repeated order id records nothing.
-        UniqueConstraint("coupon_id", "order_id"),
+        # Order ids are their owner's (the shop's, or a customer's: see Caller.order_owner).
+        UniqueConstraint("coupon_id", "order_owner", "order_id"),
         Index("ix_redemptions_coupon_customer", "coupon_id", "customer_number"),
     )
 
@@ -138,6 +142,8 @@ class Redemption(db.Model):
     discount_amount: Mapped[Decimal | None]
     discount_currency: Mapped[str | None] = mapped_column(String(3))
     order_id: Mapped[str | None] = mapped_column(String(128))
+    # Whose order id it is: "" the shop's (client tokens), else the customer's or "*".
+    order_owner: Mapped[str] = mapped_column(String(64), default="", server_default="")
     redeemed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     coupon: Mapped[Coupon] = relationship(back_populates="redemptions")

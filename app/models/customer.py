@@ -15,13 +15,16 @@ class Customer(db.Model):
     __tablename__ = "customers"
     __table_args__ = (
         UniqueConstraint("tenant_id", "customer_number"),
-        UniqueConstraint("tenant_id", "email"),
+        # One account per inbox: the key ignores case, `+tags` and look-alike forms.
+        UniqueConstraint("tenant_id", "email_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     customer_number: Mapped[str] = mapped_column(String(32))
-    # Stored lower-cased so that login is case-insensitive on the address.
+    # As the customer gave it (normalised by the email validator).
     email: Mapped[str] = mapped_column(String(254))
+    # canonical.email_key(email): what signup and login compare.
+    email_key: Mapped[str] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -37,6 +37,10 @@ class Client(db.Model):
     secret_hash: Mapped[str] = mapped_column(String(64))
     # Space-separated scope names without the "hybris." prefix.
     scopes: Mapped[str] = mapped_column(String(255))
+    # Tokens carry the version they were issued under; rotating the secret or revoking
+    # the client makes every earlier token worthless (within CACHE_TTL_SECONDS).
+    token_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    revoked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tenant: Mapped[Tenant] = relationship(back_populates="clients")

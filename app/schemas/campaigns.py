@@ -156,7 +156,13 @@ class ImportProblemSchema(Schema):
     reason = fields.String()
 
 
-class ImportReportSchema(Schema):
+class ImportSchema(Schema):
+    """A CSV import: queued, running (lines read so far), completed or failed."""
+
+    id = fields.Integer()
+    campaign_id = fields.Integer(data_key="campaignId")
+    status = fields.String(metadata={"enum": ["queued", "running", "completed", "failed"]})
+    lines_read = fields.Integer(data_key="linesRead", metadata={"description": "Header included"})
     imported = fields.Integer()
     duplicates = fields.Integer()
     invalid = fields.Integer()
@@ -164,3 +170,12 @@ class ImportReportSchema(Schema):
         fields.Nested(ImportProblemSchema),
         metadata={"description": f"The first {campaigns.MAX_REPORTED} refused lines"},
     )
+    failure_reason = fields.String(data_key="failureReason", allow_none=True)
+    created_at = UTCDateTime(data_key="createdAt")
+    finished_at = UTCDateTime(data_key="finishedAt", allow_none=True)
+
+
+class ImportQueuedSchema(Schema):
+    id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    link = fields.String(required=True)

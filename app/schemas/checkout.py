@@ -6,12 +6,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from app.models import Coupon
 from app.schemas.coupons import RedemptionRequestSchema
-from app.schemas.fields import Amount, MoneySchema, UTCDateTime
+from app.schemas.fields import Amount, CustomerNumber, MoneySchema, UTCDateTime
 from app.services import holds
 
 MAX_CART_ITEMS = 500
 MAX_CART_CODES = 50
-_customer = validate.Length(min=1, max=64)
 
 
 class ReservationRequestSchema(RedemptionRequestSchema):
@@ -57,7 +56,7 @@ class CartItemSchema(Schema):
 
 
 class _ShopperSchema(Schema):
-    customer_number = fields.String(data_key="customerNumber", validate=_customer, allow_none=True)
+    customer_number = CustomerNumber(data_key="customerNumber", allow_none=True)
     order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
 
 

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, post_load, pre_dump, validate
 
 from app.database import utcnow
 from app.models import DiscountType
-from app.schemas.fields import Amount, MoneySchema, UTCDateTime
+from app.schemas.fields import Amount, CustomerNumber, MoneySchema, UTCDateTime
 from app.services import rules
 
 _short = validate.Length(min=1, max=128)
@@ -15,7 +15,7 @@ _limit = validate.Range(min=-1, max=1_000_000_000)
 
 class RestrictionsSchema(Schema):
     valid_for = fields.List(
-        fields.String(validate=validate.Length(min=1, max=64)),
+        CustomerNumber(),
         data_key="validFor",
         validate=validate.Length(max=1000),
         allow_none=True,
@@ -60,6 +60,12 @@ class CouponWriteSchema(Schema):
         strict=True,
         validate=validate.Range(min=-1000, max=1000),
         metadata={"description": "In a cart, higher applies earlier (default 0)"},
+    )
+    listable = fields.Boolean(
+        metadata={
+            "description": "Offered to shoppers by POST /qualifications (default false: a "
+            "code is never handed out unless the tenant says it may be)"
+        }
     )
 
     @post_load
@@ -119,6 +125,7 @@ class CouponSchema(Schema):
     active = fields.Boolean()
     exclusive = fields.Boolean()
     stacking_priority = fields.Integer(data_key="stackingPriority")
+    listable = fields.Boolean()
     deleted = fields.Boolean()
     status = fields.String(metadata={"enum": ["INACTIVE", "VALID", "EXPIRED", "USED"]})
     redemption_count = fields.Integer(data_key="redemptionCount")
@@ -160,6 +167,7 @@ class CouponSchema(Schema):
             "active": coupon.active,
             "exclusive": coupon.exclusive,
             "stacking_priority": coupon.stacking_priority,
+            "listable": coupon.listable,
             "deleted": coupon.deleted,
             "status": rules.status(coupon, utcnow()),
             "redemption_count": coupon.redemption_count,
@@ -194,17 +202,13 @@ class PageArgs(Schema):
 
 
 class CustomerArgs(Schema):
-    customer_number = fields.String(
-        data_key="customerNumber", validate=validate.Length(min=1, max=64), load_default=None
-    )
+    customer_number = CustomerNumber(data_key="customerNumber", load_default=None)
 
 
 class RedemptionRequestSchema(Schema):
     """Body of POST /validation and POST /redemptions."""
 
-    customer_number = fields.String(
-        data_key="customerNumber", validate=validate.Length(min=1, max=64), allow_none=True
-    )
+    customer_number = CustomerNumber(data_key="customerNumber", allow_none=True)
     order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
     discount = fields.Nested(MoneySchema, required=True)
     order_id = fields.String(data_key="orderId", validate=_short, allow_none=True)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app.services import canonical
 from app.services.money import MAX_AMOUNT, is_currency
 
 
@@ -63,3 +64,28 @@ class UTCDateTime(fields.AwareDateTime):
 class MoneySchema(Schema):
     amount = Amount(required=True)
     currency = Currency(required=True)
+
+
+class CustomerNumber(fields.String):
+    """A customer number in its one form: NFKC, trimmed, upper case ("c42 " is "C42");
+    control and zero-width characters are refused, so look-alikes never count apart."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Length(min=1, max=64))
+        kwargs.setdefault(
+            "metadata",
+            {
+                "description": "Compared in one form: trimmed, NFKC, upper case",
+                "example": "C0123456789",
+            },
+        )
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        number = canonical.customer_number(text)
+        if number is None:
+            raise ValidationError(
+                "Not a customer number: empty, or holds control or zero-width characters."
+            )
+        return number

@@ -100,6 +100,12 @@ class _Lenient(Schema):
 
 class PromoItemSchema(_Lenient):
     code = fields.String(validate=_product, allow_none=True)
+    quantity = fields.Integer(
+        strict=True,
+        load_default=1,
+        validate=validate.Range(min=1, max=1_000_000),
+        metadata={"description": "How many of the product (default 1); at least 1"},
+    )
 
 
 class PromoOrderSchema(_Lenient):
@@ -150,6 +156,7 @@ class PromoCheckSchema(Schema):
     def products(self, data, **kwargs):
         """The product codes of the order, for the required-product rule."""
         items = (data.get("order") or {}).get("items") or []
+        # Every item counts at least once: quantities below 1 were refused (400).
         data["products"] = frozenset(item["code"] for item in items if item.get("code"))
         return data
 

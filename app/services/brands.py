@@ -11,7 +11,11 @@ deleted or switched off through the tenant dialect is never handed out again.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,7 +24,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.database import insert_or_ignore, utcnow
-from app.errors import DomainError, Forbidden, Gone, NotFound, Unauthorized, ValidationFailed
+from app.errors import DomainError, Gone, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models import (
     BrandDiscountType,
@@ -34,7 +38,7 @@ from app.models import (
     Tenant,
 )
 from app.security import hash_token
-from app.services import campaigns, coupons, outbox, tenants
+from app.services import campaigns, canonical, coupons, outbox, tenants
 from app.services.tenants import TenantRef
 from app.services.uow import unit_of_work
 
@@ -53,17 +57,18 @@ class CodeWithdrawn(Gone):
 
 # --- authentication -------------------------------------------------------------------
 
+INVALID_API_TOKEN = "Invalid API token for this brand"
+
 
 def authenticate(*, api_token: str | None, brand: str | None = None) -> TenantRef:
-    """The brand owning this X-API-Token; 401 if unknown, 403 for another brand's path."""
+    """The brand owning this X-API-Token; 401 if unknown or another brand's (the same
+    answer, so a valid token cannot be confirmed on someone else's path)."""
     if not api_token:
         raise Unauthorized("X-API-Token header required")
     # The lookup is by SHA-256 of the token, so no plaintext comparison happens at all.
     tenant = tenants.tenant_for_api_token(hash_token(api_token))
-    if tenant is None:
-        raise Unauthorized("Unknown API token")
-    if brand is not None and brand != tenant.slug:
-        raise Forbidden("The API token belongs to another brand")
+    if tenant is None or (brand is not None and brand != tenant.slug):
+        raise Unauthorized(INVALID_API_TOKEN)
     return tenant
 
 
@@ -291,27 +296,51 @@ def _pick_discount(tenant: TenantRef, discount_id: int | None) -> Discount:
     return discount
 
 
+@dataclass(frozen=True)
+class ActivationSettings:
+    """How activation links are made: the public base URL (never the request's Host),
+    the key their tokens are derived with, how long they live, and how soon the same
+    link may be mailed again."""
+
+    base_url: str
+    secret: str
+    ttl_seconds: int
+    resend_seconds: int
+
+
+def _activation_token(settings: ActivationSettings, fan: Fan) -> str:
+    """The fan's activation token, derived from the key and the fan's salt: the same link
+    can be mailed again without the token being stored anywhere."""
+    message = f"fan-activation:{fan.id}:{fan.activation_salt}".encode()
+    digest = hmac.new(settings.secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
 def register_fan(
     *,
     tenant: TenantRef,
     name: str,
     email: str,
-    activation_base_url: str,
+    activation: ActivationSettings,
     facebook_handle: str | None = None,
     discount_id: int | None = None,
 ) -> str:
     """Register a fan: issue the code now, or send the verification email first.
 
-    Returns "issued", "verification_sent" or "already_issued". Racing
-    registrations of one email queue behind the first one's fan row, so they
-    see its code instead of colliding on the unique index.
+    Returns "issued", "verification_sent", "pending" or "already_issued". One fan per
+    inbox and discount (the email's canonical key: case, `+tags` and look-alikes do
+    not make another fan). A pending registration is kept as it is, name included,
+    and its same link is mailed again at most once per `resend_seconds`. Racing
+    registrations of one inbox queue behind the first one's fan row.
     """
     try:
-        email = validate_email(email, check_deliverability=False).normalized.lower()
+        email = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError as error:
         raise InvalidEmail(
             details=[{"field": "email", "type": "invalid", "message": str(error)}]
         ) from None
+    key = canonical.email_key(email)
+    now = utcnow()
     with unit_of_work():
         discount = _pick_discount(tenant, discount_id)
         db.session.execute(
@@ -321,45 +350,51 @@ def register_fan(
                 tenant_id=tenant.id,
                 discount_id=discount.id,
                 email=email,
+                email_key=key,
                 name=name,
                 facebook_handle=facebook_handle,
-                created_at=utcnow(),
+                created_at=now,
             )
         )
         fan = db.session.scalar(
             select(Fan)
-            .where(Fan.discount_id == discount.id, Fan.email == email)
+            .where(Fan.discount_id == discount.id, Fan.email_key == key)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
         if fan.coupon_id is not None:
             return "already_issued"
-        fan.name, fan.facebook_handle = name, facebook_handle
-        if not discount.verify_email:
-            _issue(tenant, discount, fan)
-            return "issued"
-        token = secrets.token_hex(16)
+        pending = (
+            fan.activation_salt is not None
+            and fan.activation_expires_at is not None
+            and fan.activation_expires_at > now
+        )
+        if pending:
+            if fan.activation_sent_at > now - timedelta(seconds=activation.resend_seconds):
+                return "pending"  # mailed lately: not again
+        else:
+            fan.name, fan.facebook_handle = name, facebook_handle
+            if not discount.verify_email:
+                _issue(tenant, discount, fan)
+                return "issued"
+            fan.activation_salt = secrets.token_hex(16)
+            fan.activation_expires_at = now + timedelta(seconds=activation.ttl_seconds)
+        token = _activation_token(activation, fan)
         fan.activation_token_hash = hash_token(token)
-        fan.activation_expires_at = utcnow() + timedelta(seconds=_activation_ttl())
+        fan.activation_sent_at = now
         outbox.enqueue(
             tenant_id=tenant.id,
             destination=outbox.EMAIL_VERIFIER,
             path="/email",
             payload={
-                "email": email,
+                "email": fan.email,
                 "token": token,
                 "brand": tenant.slug,
                 "brand_id": tenant.id,
-                "activation_url": f"{activation_base_url.rstrip('/')}/fans/{token}",
+                "activation_url": f"{activation.base_url.rstrip('/')}/fans/{token}",
             },
         )
         return "verification_sent"
-
-
-def _activation_ttl() -> int:
-    from flask import current_app
-
-    return current_app.config["ACTIVATION_TTL_SECONDS"]
 
 
 def _issue(tenant: TenantRef, discount: Discount, fan: Fan) -> Coupon:
@@ -420,5 +455,9 @@ def activate(*, token: str) -> None:
         if fan.activation_expires_at is None or fan.activation_expires_at <= utcnow():
             raise Gone("The activation link has expired")
         discount = db.session.get(Discount, fan.discount_id)
+        if discount.deleted or (
+            discount.date_expires is not None and discount.date_expires <= utcnow()
+        ):
+            raise CodeWithdrawn("The discount was retired or has expired; no code is issued")
         tenant = db.session.get(Tenant, fan.tenant_id)
         _issue(tenant, discount, fan)

@@ -17,11 +17,13 @@ from functools import cache
 
 import psycopg
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, bindparam, exists
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.models import Code
+from app.services.canonical import code_key
 
 STAGING = Table(
     "code_staging",
@@ -36,6 +38,16 @@ _CREATE_STAGING = (
 _COPY_CHUNK = 1 << 20
 # What a database failure raises here: SQLAlchemy's errors, and psycopg's own from COPY.
 DATABASE_ERRORS = (SQLAlchemyError, psycopg.Error)
+# The ones that say "not now" (connection lost, server restarting), not "not this":
+# a job retries those after its lease; the others are the job's own data.
+OUTAGE_ERRORS = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 
 def _copy(connection: Connection, statement: str, lines: Iterable[str]) -> None:
@@ -58,7 +70,7 @@ def copy_codes(
     nothing written, when one of them is taken. PostgreSQL only."""
     # Codes are letters, digits, '_', '.', '-': nothing to escape in COPY's text format.
     lines = (
-        f"{tenant_id}\t{code.casefold()}\t{code}\t{campaign_id}\t{position}\n"
+        f"{tenant_id}\t{code_key(code)}\t{code}\t{campaign_id}\t{position}\n"
         for position, code in enumerate(codes, first)
     )
     try:

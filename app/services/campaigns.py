@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -30,8 +30,18 @@ from sqlalchemy import bindparam, case, func, select, update
 from app.database import insert_or_ignore, read, utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
-from app.models import Campaign, CampaignStatus, Code, Coupon, Origin, Redemption
-from app.services import bulk_codes, coupons, rules
+from app.models import (
+    Campaign,
+    CampaignImport,
+    CampaignStatus,
+    Code,
+    Coupon,
+    ImportStatus,
+    Origin,
+    Redemption,
+)
+from app.services import bulk_codes, canonical, coupons, rules
+from app.services.canonical import code_key
 from app.services.codes import BadCodeSpec, CodeSpec, is_valid
 from app.services.tenants import TenantRef
 from app.services.uow import unit_of_work
@@ -415,13 +425,15 @@ def generate_step(
             return Progress(campaign.id, campaign.generated, campaign.requested, campaign.status)
     except _Exhausted as error:
         return _fail(campaign.id, str(error))
-    except bulk_codes.DATABASE_ERRORS:
+    except bulk_codes.OUTAGE_ERRORS:
         raise  # an outage, not the campaign's fault: the lease runs out, the job resumes
-    except Exception as error:  # a defect: the campaign says so instead of looping on it
+    except Exception as error:
+        # The campaign's own data (a value the database refuses) or a defect: this
+        # campaign fails with the reason, and the worker goes on with everyone else's.
         if campaign is None:
             raise
         log.exception("campaign generation failed", extra={"campaign_id": campaign.id})
-        return _fail(campaign.id, f"Internal error: {type(error).__name__}")
+        return _fail(campaign.id, f"Generation failed: {_reason(error)}")
 
 
 # Batches per campaign whose COPY hit a taken code, in this process. In a sparse space a
@@ -443,7 +455,7 @@ def _draw_into(campaign: Campaign, quota: int) -> int:
     while added < quota:
         missing = quota - added
         if fast:
-            codes = list({code.casefold(): code for code in spec.draw(missing)}.values())
+            codes = list({code_key(code): code for code in spec.draw(missing)}.values())
             if bulk_codes.copy_codes(
                 connection, campaign.tenant_id, campaign.id, campaign.positions + 1, codes
             ):
@@ -454,7 +466,7 @@ def _draw_into(campaign: Campaign, quota: int) -> int:
             fast = False
         # A few spare candidates, so a round rarely ends short because of collisions.
         drawn = spec.draw(missing + missing // 20 + 16)
-        candidates = {code.casefold(): code for code in drawn}
+        candidates = {code_key(code): code for code in drawn}
         bulk_codes.stage(
             connection, ((i, code, key) for i, (key, code) in enumerate(candidates.items(), 1))
         )
@@ -472,6 +484,15 @@ def _draw_into(campaign: Campaign, quota: int) -> int:
                 f"{campaign.requested:,} codes generated"
             )
     return added
+
+
+def _reason(error: Exception) -> str:
+    """What went wrong, without statement parameters (codes stay out of the reason)."""
+    original = getattr(error, "orig", error)
+    summary = str(original).splitlines()[0] if str(original) else ""
+    if isinstance(original, bulk_codes.DATABASE_ERRORS):
+        return f"the database refused a code ({type(original).__name__}: {summary[:200]})"
+    return f"internal error ({type(original).__name__})"
 
 
 def failure_reason(campaign_id: int) -> str | None:
@@ -518,8 +539,11 @@ def work(owner: str, config) -> bool:
 # --- export and import ---------------------------------------------------------------------
 
 
-def export_rows(campaign: Campaign, batch: int) -> Iterator[str]:
-    """The campaign's codes as CSV text, a page at a time (keyset by position)."""
+def export_rows(
+    campaign: Campaign, batch: int, on_page: Callable[[], object] = lambda: None
+) -> Iterator[str]:
+    """The campaign's codes as CSV text, a page at a time (keyset by position);
+    `on_page()` is called before each page (the server's keep-alive: see app.heartbeat)."""
     header = io.StringIO()
     csv.writer(header).writerow(("code", "status", "redemptionCount"))
     yield header.getvalue()
@@ -547,6 +571,7 @@ def export_rows(campaign: Campaign, batch: int) -> Iterator[str]:
     after, now = 0, utcnow()
     unused = rules.status(template_coupon(campaign), now)
     while True:
+        on_page()
         rows = read(db.session, query, {"after": after})
         if not rows:
             return
@@ -562,25 +587,22 @@ def export_rows(campaign: Campaign, batch: int) -> Iterator[str]:
         after = rows[-1].position
 
 
-@dataclass
-class ImportReport:
-    imported: int = 0
-    duplicates: int = 0
-    invalid: int = 0
-    problems: list[dict] = field(default_factory=list)
-
-
 MAX_REPORTED = 1000
+# Lines of a CSV file read per import transaction: what bounds an import's memory.
+IMPORT_BATCH_LINES = 50_000
 
 
-def import_codes(*, tenant: TenantRef, campaign_id: int, data: bytes) -> ImportReport:
-    """Add the CSV's codes to the campaign; bad lines and taken codes are reported, not fatal."""
+class ImportNotFound(NotFound):
+    type, message = "import_not_found", "Import not found"
+
+
+def queue_import(*, tenant: TenantRef, campaign_id: int, data: bytes) -> CampaignImport:
+    """Check a CSV file's encoding and header now (400s at once) and queue its lines for
+    the worker, which imports them a batch per transaction (202)."""
     get_campaign(tenant=tenant, campaign_id=campaign_id)  # a 404 before any 400
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise _invalid("file", f"Not UTF-8 (byte {error.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    text = _decoded(data)
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream, strict=True)
     try:
         header = next(reader, None)
     except csv.Error as error:
@@ -588,56 +610,162 @@ def import_codes(*, tenant: TenantRef, campaign_id: int, data: bytes) -> ImportR
     columns = [name.strip().casefold() for name in header or ()]
     if "code" not in columns:
         raise _invalid("file", "The first line must name the columns, one of them `code`")
-    column = columns.index("code")
-    report = ImportReport()
+    with unit_of_work():
+        job = CampaignImport(
+            tenant_id=tenant.id,
+            campaign_id=campaign_id,
+            status=ImportStatus.QUEUED,
+            data=data,
+            code_column=columns.index("code"),
+            offset=stream.tell(),
+            lines_read=reader.line_num,
+            problems=[],
+        )
+        db.session.add(job)
+        db.session.flush()
+    return job
+
+
+def _decoded(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _invalid("file", f"Not UTF-8 (byte {error.start})") from None
+
+
+def get_import(*, tenant: TenantRef, campaign_id: int, import_id: int) -> CampaignImport:
+    job = db.session.scalar(
+        select(CampaignImport).where(
+            CampaignImport.id == import_id,
+            CampaignImport.campaign_id == campaign_id,
+            CampaignImport.tenant_id == tenant.id,
+        )
+    )
+    if job is None:
+        raise ImportNotFound()
+    return job
+
+
+def import_step(*, owner: str, settings: Settings, import_id: int | None = None) -> bool:
+    """Import the next batch of lines of the next file that needs it; False when none does.
+
+    One transaction: the import's lease, the campaign's row lock, its codes and the
+    report so far. A file that turns out unreadable part-way fails with the reason (the
+    lines before stay imported); an outage propagates and the lease runs out.
+    """
+    with unit_of_work():
+        job = _claim_import(owner, settings, import_id)
+        if job is None:
+            return False
+        campaign = db.session.scalar(
+            select(Campaign).where(Campaign.id == job.campaign_id).with_for_update()
+        )
+        if campaign is None or campaign.deleted:
+            _finish(job, ImportStatus.FAILED, "The campaign was deleted")
+        else:
+            _import_batch(job, campaign)
+    return True
+
+
+def _claim_import(owner: str, settings: Settings, import_id: int | None) -> CampaignImport | None:
+    now = utcnow()
+    query = (
+        select(CampaignImport)
+        .where(
+            (CampaignImport.status == ImportStatus.QUEUED)
+            | (
+                (CampaignImport.status == ImportStatus.RUNNING)
+                & ((CampaignImport.lease_owner == owner) | (CampaignImport.lease_until < now))
+            )
+        )
+        .order_by(CampaignImport.id)
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    if import_id is not None:
+        query = query.where(CampaignImport.id == import_id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    job = db.session.scalar(query)
+    if job is not None:
+        job.status = ImportStatus.RUNNING
+        job.lease_owner = owner
+        job.lease_until = now + timedelta(seconds=settings.lease_seconds)
+    return job
+
+
+def _import_batch(job: CampaignImport, campaign: Campaign) -> None:
+    """Read up to IMPORT_BATCH_LINES lines from where the import stands, register their
+    free codes in the campaign, and add to the report."""
+    stream = io.StringIO(job.data.decode("utf-8-sig"), newline="")
+    stream.seek(job.offset)
+    reader = csv.reader(stream, strict=True)
+    problems = list(job.problems)
 
     def problem(line: int, code: str | None, reason: str) -> None:
-        if len(report.problems) < MAX_REPORTED:
-            report.problems.append({"line": line, "code": code, "reason": reason})
+        if len(problems) < MAX_REPORTED:
+            problems.append({"line": line, "code": code, "reason": reason})
 
     candidates: dict[str, tuple[int, str]] = {}
-    try:
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            code = row[column].strip() if column < len(row) else ""
-            if not code or not is_valid(code):
-                report.invalid += 1
-                problem(line, code or None, "invalid: " + coupons.CODE_RULE)
-                continue
-            key = code.casefold()
-            if key in candidates:
-                report.duplicates += 1
-                problem(line, code, f"duplicate: same code as line {candidates[key][0]}")
-                continue
-            candidates[key] = (line, code)
-    except csv.Error as error:
-        raise _invalid("file", f"Unreadable CSV at line {reader.line_num}: {error}") from None
+    ended, failure = False, None
+    while reader.line_num < IMPORT_BATCH_LINES:
+        try:
+            row = next(reader, None)
+        except csv.Error as error:
+            failure = f"Unreadable CSV at line {job.lines_read + reader.line_num}: {error}"
+            break
+        if row is None:
+            ended = True
+            break
+        line = job.lines_read + reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        raw = row[job.code_column].strip() if job.code_column < len(row) else ""
+        if not raw or not is_valid(raw):
+            job.invalid += 1
+            problem(line, raw or None, "invalid: " + coupons.CODE_RULE)
+            continue
+        code = canonical.code(raw)
+        key = code_key(code)
+        if key in candidates:
+            job.duplicates += 1
+            problem(line, code, f"duplicate: same code as line {candidates[key][0]}")
+            continue
+        candidates[key] = (line, code)
+    connection = db.session.connection()
+    items = list(candidates.items())
+    bulk_codes.stage(connection, ((i, code, key) for i, (key, (_, code)) in enumerate(items, 1)))
+    inserted = set(
+        bulk_codes.insert_staged(
+            connection, campaign.tenant_id, campaign.id, campaign.positions, limit=None
+        )
+    )
+    campaign.positions += len(items)
+    campaign.imported += len(inserted)
+    job.imported += len(inserted)
+    for key, (line, code) in items:
+        if key not in inserted:
+            job.duplicates += 1
+            problem(line, code, "duplicate: the tenant (or an earlier line) has this code")
+    job.problems = sorted(problems, key=lambda p: p["line"])
+    job.lines_read += reader.line_num
+    job.offset = stream.tell()
+    if failure is not None:
+        _finish(job, ImportStatus.FAILED, failure)
+    elif ended:
+        _finish(job, ImportStatus.COMPLETED, None)
 
-    with unit_of_work():
-        campaign = get_campaign(tenant=tenant, campaign_id=campaign_id, for_update=True)
-        connection = db.session.connection()
-        items = list(candidates.items())
-        for start in range(0, len(items), 50_000):
-            chunk = items[start : start + 50_000]
-            bulk_codes.stage(
-                connection, ((i, code, key) for i, (key, (_, code)) in enumerate(chunk, 1))
-            )
-            inserted = set(
-                bulk_codes.insert_staged(
-                    connection, tenant.id, campaign.id, campaign.positions, limit=None
-                )
-            )
-            campaign.positions += len(chunk)
-            report.imported += len(inserted)
-            for key, (line, code) in chunk:
-                if key not in inserted:
-                    report.duplicates += 1
-                    problem(line, code, "duplicate: the tenant already has this code")
-        campaign.imported += report.imported
-    report.problems.sort(key=lambda p: p["line"])
-    return report
+
+def _finish(job: CampaignImport, status: str, reason: str | None) -> None:
+    job.status, job.failure_reason = status, reason
+    job.finished_at = utcnow()
+    job.lease_owner = job.lease_until = None
+    job.data = b""  # read to the end (or given up on): the file is not kept
+
+
+def work_imports(owner: str, config) -> bool:
+    """One batch of whichever import needs it (the worker's turn); True if it did one."""
+    return import_step(owner=owner, settings=Settings.from_config(config))
 
 
 # --- from code to coupon --------------------------------------------------------------------
@@ -651,7 +779,7 @@ def materialize(tenant_id: int, code: str) -> bool:
     UPDATE while it rewrites the campaign's coupons) is either wholly before this
     coupon is made or sees it. A concurrent first lookup inserts nothing.
     """
-    key = code.casefold()
+    key = code_key(code)
     found = read(
         db.session,
         select(Code.campaign_id, Code.code).where(

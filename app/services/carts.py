@@ -21,7 +21,7 @@ from sqlalchemy import case, func, literal, or_, select
 from app import metrics
 from app.auth import Caller
 from app.database import utcnow
-from app.errors import Conflict, NotFound, Unauthorized, rule_message
+from app.errors import Conflict, InsufficientScope, NotFound, Unauthorized, rule_message
 from app.extensions import db
 from app.models import Coupon, Origin, Redemption, Reservation, ReservationStatus
 from app.services import holds, redemption, rules, stacking
@@ -121,9 +121,9 @@ def _evaluate(
     return CartResult(tuple(results), cart.order_total.currency)
 
 
-def _read(tenant: TenantRef, code: str, customer, order_id, now):
+def _read(tenant: TenantRef, code: str, customer, order_id, now, owner: str = ""):
     try:
-        return redemption.read_state(tenant, code, customer, order_id, now)
+        return redemption.read_state(tenant, code, customer, order_id, now, owner)
     except NotFound:
         return None
 
@@ -154,9 +154,9 @@ def redeem(
     *, tenant: TenantRef, caller: Caller, cart: Cart, customer_hint: str | None = None
 ) -> CartResult:
     """Redeem every code of the cart in one transaction, or none (CartNotApplicable)."""
-    customer = caller.acting_customer(customer_hint)
+    customer, owner = caller.acting_customer(customer_hint), caller.order_owner
     now = utcnow()
-    states = [_read(tenant, code, customer, cart.order_id, now) for code in cart.codes]
+    states = [_read(tenant, code, customer, cart.order_id, now, owner) for code in cart.codes]
     result = _evaluate(tenant, cart, _own_holds(states, customer), caller, customer, now)
     if result.refused:
         raise CartNotApplicable(result)
@@ -164,7 +164,7 @@ def redeem(
         # Fixed lock order: every cart locks its coupons by ascending id.
         fresh_by_id = {
             state.id: redemption.locked_state(
-                session, tenant, state.id, customer, cart.order_id, now
+                session, tenant, state.id, customer, cart.order_id, now, owner
             )
             for state in sorted(states, key=lambda s: s.id)
         }
@@ -186,7 +186,7 @@ def redeem(
             order = replace(
                 cart.order(), discount=Money(code_result.discount, cart.order_total.currency)
             )
-            values = redemption.redemption_values(tenant, state, customer, order, now)
+            values = redemption.redemption_values(tenant, state, customer, order, now, owner)
             written = redemption.write(
                 session, state, values, redemption.event(tenant, state, values), locked=True
             )
@@ -222,11 +222,16 @@ def qualifications(
     """The coupons that would apply to this cart for this caller, best discount first.
 
     Only coupons the caller may use are considered, so a code restricted to other
-    customers never appears. Codes handed to one person (brand fans' codes, campaign
-    codes) are not listed: knowing them is what entitles their holder.
+    customers never appears. Only coupons the tenant marked `listable` are offered:
+    knowing any other code is what entitles its holder (brand fans' and campaign codes
+    are never listed).
     """
-    if not caller.identified:
+    if caller.is_anonymous:
         raise Unauthorized("Sign in (a customer, or a client with a redeem scope)")
+    if not caller.identified:
+        raise InsufficientScope(
+            "Requires a customer token or scope hybris.coupon_redeem (or its on-behalf form)"
+        )
     customer = caller.acting_customer(customer_hint)
     now = utcnow()
     c = Coupon
@@ -236,6 +241,8 @@ def qualifications(
             c.tenant_id == tenant.id,
             c.deleted.is_(False),
             c.active.is_(True),
+            # Only what the tenant offers: a code meant for one person is never listed.
+            c.listable.is_(True),
             c.origin.in_((Origin.COUPON, Origin.PROMO)),
             or_(c.valid_from.is_(None), c.valid_from <= now),
             or_(c.valid_until.is_(None), c.valid_until >= now),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import unicodedata
+
+from app.services.canonical import code_key, nfkc
 
 # No 0/O, 1/I/L: codes are read aloud and typed from print.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -24,8 +27,9 @@ def entropy_bits(length: int = DEFAULT_LENGTH) -> float:
 
 
 def is_valid(code: str) -> bool:
-    """Letters, digits, '_', '.', '-', at most 64, also once case-folded ("ß" -> "ss")."""
-    return bool(CODE_PATTERN.fullmatch(code)) and len(code.casefold()) <= 64
+    """Letters, digits, '_', '.', '-', at most 64 once NFKC-normalised, and a key
+    (the NFKC case fold: "ß" -> "ss") of at most 64."""
+    return bool(CODE_PATTERN.fullmatch(nfkc(code))) and len(code_key(code)) <= 64
 
 
 # --- bulk codes: a charset and a pattern ------------------------------------------------
@@ -87,6 +91,13 @@ class CodeSpec:
                 raise BadCodeSpec("characters", f"2 to {MAX_CHARSET} distinct characters")
             if not all(c.isalnum() for c in chars):
                 raise BadCodeSpec("characters", "Letters and digits only")
+            unstable = _unstable_characters(chars)
+            if unstable:
+                raise BadCodeSpec(
+                    "characters",
+                    f"{unstable!r}: each character must stay one character when normalised "
+                    "and case-folded (as codes are compared), and none may combine with another",
+                )
         else:
             name = charset or DEFAULT_CHARSET
             if name not in CHARSETS:
@@ -112,7 +123,7 @@ class CodeSpec:
     @property
     def space(self) -> int:
         """How many distinct codes, ignoring case, the pattern can make."""
-        return len({c.casefold() for c in self.charset}) ** self.slots
+        return len({code_key(c) for c in self.charset}) ** self.slots
 
     def draw(self, count: int) -> list[str]:
         """`count` random codes (not yet checked against each other or the database)."""
@@ -132,6 +143,16 @@ class CodeSpec:
                 offset += run
             out.append("".join(parts))
         return out
+
+
+def _unstable_characters(chars: str) -> str:
+    """The characters of a charset that a drawn code would not keep as they are: those
+    whose NFKC form or key is not one character (so a code's key could outgrow its
+    column: "ß" folds to "ss"), and those that compose with a neighbour."""
+    bad = [c for c in chars if nfkc(c) != c or len(code_key(c)) != 1 or unicodedata.combining(c)]
+    if not bad and not chars.isascii():
+        bad = [a + b for a in chars for b in chars if nfkc(a + b) != a + b][:1]
+    return "".join(bad)
 
 
 def _random_text(chars: str, length: int) -> str:

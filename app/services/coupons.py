@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import Caller
-from app.errors import Conflict, NotFound, RuleViolated, ValidationFailed
+from app.errors import Conflict, CouponNotFound, RuleViolated, ValidationFailed
 from app.extensions import db
 from app.models import Coupon, DiscountType, Origin
-from app.services import codes, rules
+from app.services import canonical, codes, rules
 from app.services.money import MAX_AMOUNT, round_money
 from app.services.tenants import TenantRef
 from app.services.uow import unit_of_work
@@ -44,6 +44,7 @@ DEFAULTS: dict = {
     "active": True,
     "exclusive": False,
     "stacking_priority": 0,
+    "listable": False,
 }
 
 # Wire names for error details (the tenant coupon dialect's, the most complete).
@@ -156,6 +157,7 @@ def apply_definition(coupon: Coupon, definition: dict) -> None:
     coupon.active = bool(definition["active"])
     coupon.exclusive = bool(definition["exclusive"])
     coupon.stacking_priority = definition["stacking_priority"]
+    coupon.listable = bool(definition["listable"])
 
 
 def definition_of(coupon: Coupon) -> dict:
@@ -182,6 +184,7 @@ def definition_of(coupon: Coupon) -> dict:
         "active": coupon.active,
         "exclusive": coupon.exclusive,
         "stacking_priority": coupon.stacking_priority,
+        "listable": coupon.listable,
     }
 
 
@@ -202,7 +205,7 @@ def new_coupon(
         raise ValidationFailed(details=[_invalid("code", CODE_RULE)])
     definition = _validated({**DEFAULTS, **values}, set(values))
     coupon = Coupon(tenant_id=tenant.id, origin=origin, redemption_count=0, deleted=False)
-    coupon.code = code or codes.generate(prefix=code_prefix)
+    coupon.code = canonical.code(code) if code else codes.generate(prefix=code_prefix)
     coupon.code_key = Coupon.key_for(coupon.code)
     apply_definition(coupon, definition)
     return coupon
@@ -251,7 +254,7 @@ def get_coupon(*, tenant: TenantRef, code: str) -> Coupon:
     """The tenant's coupon, deleted ones included (managers' view)."""
     coupon = find(tenant=tenant, code=code)
     if coupon is None:
-        raise NotFound("Coupon not found")
+        raise CouponNotFound()
     return coupon
 
 
@@ -259,7 +262,7 @@ def get_for_caller(*, tenant: TenantRef, code: str, caller: Caller, customer_num
     """A coupon as `caller` may see it: managers see all, others only what they may use."""
     coupon = find(tenant=tenant, code=code)
     if coupon is None or (coupon.deleted and not caller.manages):
-        raise NotFound("Coupon not found")
+        raise CouponNotFound()
     if caller.manages:
         return coupon
     context = rules.Context(
@@ -316,7 +319,8 @@ def change_coupon(coupon: Coupon, changes: dict, *, new_code: str | None = None)
             with db.session.begin_nested():  # a code taken meanwhile is a conflict, not a 500
                 if new_code is not None:
                     # Same code in another case: kept as given, still the same key.
-                    coupon.code, coupon.code_key = new_code, Coupon.key_for(new_code)
+                    coupon.code = canonical.code(new_code)
+                    coupon.code_key = Coupon.key_for(new_code)
                 return _save(coupon, {**definition_of(coupon), **changes}, set(changes))
         except IntegrityError:
             raise CouponCodeExists() from None

@@ -23,7 +23,7 @@ from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from app import metrics
 from app.auth import Caller
 from app.database import utcnow
-from app.errors import Conflict, Gone, NotFound, RuleViolated, Unauthorized
+from app.errors import Conflict, CouponNotFound, Gone, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
 from app.models import Coupon, Reservation, ReservationStatus
 from app.services import redemption, rules
@@ -104,17 +104,19 @@ def hold(
 
 
 def _hold(tenant, code, caller, order, ttl_seconds, customer_hint, now) -> Held:
-    customer = caller.acting_customer(customer_hint)
+    customer, owner = caller.acting_customer(customer_hint), caller.order_owner
     now = now or utcnow()
-    state = redemption.read_state(tenant, code, customer, order.order_id, now)
+    state = redemption.read_state(tenant, code, customer, order.order_id, now, owner)
     _decide(state, redemption.context(state, caller, customer, order), order, now)  # fail fast
     with unit_of_work() as session:
-        fresh = redemption.locked_state(session, tenant, state.id, customer, order.order_id, now)
+        fresh = redemption.locked_state(
+            session, tenant, state.id, customer, order.order_id, now, owner
+        )
         ctx = redemption.context(fresh, caller, customer, order)
         existing = _decide(fresh, ctx, order, now)
         if existing is not None:
             return existing
-        values = redemption.redemption_values(tenant, fresh, customer, order, now)
+        values = redemption.redemption_values(tenant, fresh, customer, order, now, owner)
         expires_at = now + timedelta(seconds=ttl_seconds)
         hold_id = uuid.uuid4().hex
         session.execute(
@@ -124,6 +126,7 @@ def _hold(tenant, code, caller, order, ttl_seconds, customer_hint, now) -> Held:
                 coupon_id=fresh.id,
                 customer_number=customer,
                 order_id=order.order_id,
+                order_owner=owner,
                 order_total_amount=values["order_total_amount"],
                 order_total_currency=values["order_total_currency"],
                 discount_amount=values["discount_amount"],
@@ -221,7 +224,7 @@ def _confirm_locked(tenant: TenantRef, state, found: Reservation, now: datetime)
     if found.expires_at <= now:
         raise ReservationExpired()
     if state.deleted:
-        raise NotFound("Coupon not found")
+        raise CouponNotFound()
     values = {
         "id": uuid.uuid4().hex,
         "tenant_id": tenant.id,
@@ -232,6 +235,7 @@ def _confirm_locked(tenant: TenantRef, state, found: Reservation, now: datetime)
         "discount_amount": found.discount_amount,
         "discount_currency": found.discount_currency,
         "order_id": found.order_id,
+        "order_owner": found.order_owner,
         "redeemed_at": now,
     }
     session = db.session()
@@ -324,6 +328,7 @@ def release_for_order(
             Reservation.tenant_id == tenant.id,
             Coupon.code_key == Coupon.key_for(code),
             Reservation.order_id == order_id,
+            Reservation.order_owner == caller.order_owner,
             Reservation.status == ReservationStatus.HELD,
         )
         .order_by(Reservation.seq.desc())
@@ -356,8 +361,9 @@ def _find(
 ) -> Reservation:
     """The tenant's hold on this coupon, if the caller may act on it; ReservationNotFound.
 
-    Managers may act on any hold, a customer (or a client on their behalf) on theirs,
-    anyone holding the id on an anonymous hold (the id is an unguessable key)."""
+    Managers and on-behalf clients (which speak for the shop) may act on any hold, a
+    customer on theirs, anyone holding the id on an anonymous hold (the id is an
+    unguessable key)."""
     found = db.session.scalar(
         select(Reservation)
         .join(Coupon, Coupon.id == Reservation.coupon_id)
@@ -373,7 +379,7 @@ def _find(
 
 
 def _may_see(found: Reservation, caller: Caller, customer_hint: str | None) -> bool:
-    if caller.manages or found.customer_number is None:
+    if caller.manages or caller.on_behalf or found.customer_number is None:
         return True
     return caller.acting_customer(customer_hint) == found.customer_number
 

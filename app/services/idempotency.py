@@ -1,4 +1,8 @@
-"""Idempotency-Key: run a request once per (tenant, key) and replay its answer.
+"""Idempotency-Key: run a request once per (tenant, caller, key) and replay its answer.
+
+Keys are the caller's (a client, a customer, a brand), as Stripe scopes them to
+the account: another caller sending the same key and body is a request of its
+own, never handed the first caller's answer.
 
 The work runs first; its answer is then inserted under the key in the same
 transaction (`INSERT ... ON CONFLICT DO NOTHING`), and one COMMIT makes both
@@ -69,6 +73,7 @@ class _Undo(Exception):
 def run_once(
     *,
     tenant_id: int,
+    caller: str,
     key: str,
     fingerprint: str,
     wait_seconds: float,
@@ -78,7 +83,7 @@ def run_once(
 
     `work` answers instead of raising.
     """
-    record = {"tenant_id": tenant_id, "key": key, "request_hash": fingerprint}
+    record = {"tenant_id": tenant_id, "caller": caller, "key": key, "request_hash": fingerprint}
     try:
         with unit_of_work():
             response = work()
@@ -113,7 +118,9 @@ def _store(record: dict, response: Response, wait_seconds: float) -> StoredRespo
             return None
         existing = session.execute(
             select(_RECORDS).where(
-                _RECORDS.c.tenant_id == record["tenant_id"], _RECORDS.c.key == record["key"]
+                _RECORDS.c.tenant_id == record["tenant_id"],
+                _RECORDS.c.caller == record["caller"],
+                _RECORDS.c.key == record["key"],
             )
         ).first()
         if existing is None:
@@ -132,6 +139,7 @@ def _store(record: dict, response: Response, wait_seconds: float) -> StoredRespo
 
 _FIELDS = (
     "tenant_id",
+    "caller",
     "key",
     "request_hash",
     "status_code",

@@ -27,12 +27,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import utcnow
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus
+from app.services.bulk_codes import OUTAGE_ERRORS
 from app.services.uow import discard_session, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ DESTINATION_SETTINGS = {
     COUPON_REALIZER: "COUPON_REALIZER_URL",
     EVENTS: "EVENTS_URL",
 }
+# Payload fields that are secrets (an activation link's token): a delivered message
+# keeps its payload without them, so neither the table nor a backup can activate a fan.
+SECRET_FIELDS = {EMAIL_VERIFIER: ("token", "activation_url")}
 SECRET_PREFIX = "whsec_"
 # The worker's wait after a database error grows to this and no further.
 MAX_OUTAGE_BACKOFF_SECONDS = 30.0
@@ -250,7 +254,12 @@ def record_result(message: dict, error: str | None, settings: Settings) -> None:
     """Mark delivered, schedule the retry, or declare the message dead."""
     values: dict
     if error is None:
-        values = {"status": OutboxStatus.DELIVERED, "delivered_at": utcnow(), "last_error": None}
+        values = {
+            "status": OutboxStatus.DELIVERED,
+            "delivered_at": utcnow(),
+            "last_error": None,
+            "payload": without_secrets(message["destination"], message["payload"]),
+        }
     elif message["attempts"] >= settings.max_attempts:
         values = {"status": OutboxStatus.DEAD, "last_error": error}
     else:
@@ -262,6 +271,34 @@ def record_result(message: dict, error: str | None, settings: Settings) -> None:
             .where(OutboxMessage.id == message["id"], OutboxMessage.status == OutboxStatus.PENDING)
             .values(**values)
         )
+
+
+def without_secrets(destination: str, payload: dict) -> dict:
+    """The payload as kept once delivered: its secret fields dropped."""
+    secret = SECRET_FIELDS.get(destination, ())
+    return {key: value for key, value in payload.items() if key not in secret}
+
+
+def purge_delivered(retention_seconds: float, *, batch: int = 1000) -> int:
+    """Delete messages delivered more than `retention_seconds` ago, in batches (the
+    worker's housekeeping); pending and dead ones stay. Returns how many went."""
+    cutoff = utcnow() - timedelta(seconds=retention_seconds)
+    removed = 0
+    while True:
+        with unit_of_work():
+            ids = db.session.scalars(
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.status == OutboxStatus.DELIVERED,
+                    OutboxMessage.delivered_at < cutoff,
+                )
+                .limit(batch)
+            ).all()
+            if ids:
+                db.session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+        if not ids:
+            return removed
+        removed += len(ids)
 
 
 def dispatch_once(settings: Settings, http: requests.Session) -> int:
@@ -296,11 +333,12 @@ def run_worker(
     housekeeping: Callable[[], object],
     jobs: tuple[Callable[[], bool], ...] = (),
 ) -> None:
-    """Deliver until `stop` is set, outliving database outages.
+    """Deliver until `stop` is set, outliving database outages and failing jobs.
 
     A database error is logged, the session is dropped (its connection may be
     dead) and the loop waits, doubling the wait up to MAX_OUTAGE_BACKOFF_SECONDS,
-    before it reconnects and goes on. `housekeeping` runs hourly. Each of `jobs`
+    before it reconnects and goes on. A job's own failure (anything but an
+    outage) is logged and costs only that job's turn. `housekeeping` runs hourly. Each of `jobs`
     gets a turn between deliveries (a short step, True when it did something), so
     a long job such as a campaign's generation never holds deliveries back long.
     """
@@ -314,26 +352,42 @@ def run_worker(
             Path(heartbeat).touch()
         try:
             if time.monotonic() >= next_housekeeping:
-                housekeeping()
-                next_housekeeping = time.monotonic() + 3600
+                next_housekeeping = time.monotonic() + 3600  # a failing one waits an hour too
+                _turn(housekeeping)
             delivered = dispatch_once(settings, http)
-            worked = [job() for job in jobs]
+            worked = [_turn(job) for job in jobs]
             outage_wait = 0.0
             if not delivered and not any(worked):
                 stop.wait(settings.poll_seconds)
-        except SQLAlchemyError as error:
+        except Exception as error:  # noqa: BLE001 - the worker outlives every failure
             discard_session()
             outage_wait = min(
                 max(outage_wait * 2, settings.poll_seconds, 0.5), MAX_OUTAGE_BACKOFF_SECONDS
             )
             log.error(
-                "outbox worker: database error, retrying",
+                "outbox worker: database error, retrying"
+                if isinstance(error, OUTAGE_ERRORS)
+                else "outbox worker: unexpected error, retrying",
+                exc_info=not isinstance(error, OUTAGE_ERRORS),
                 extra={
                     "error": type(getattr(error, "orig", error)).__name__,
                     "retry_in": round(outage_wait, 1),
                 },
             )
             stop.wait(outage_wait)
+
+
+def _turn(job: Callable[[], object]) -> object:
+    """One turn of a job. Its outage errors reach the worker's backoff; anything else
+    is logged and the worker goes on: one tenant's bad job never stops the others."""
+    try:
+        return job()
+    except OUTAGE_ERRORS:
+        raise
+    except Exception:
+        log.exception("outbox worker: a job failed; going on")
+        discard_session()
+        return False
 
 
 def list_messages(*, dead: bool = False, limit: int = 100) -> list[OutboxMessage]:

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from app import metrics
 from app.auth import Caller
 from app.database import read, typed_params, utcnow
-from app.errors import Conflict, NotFound, RuleViolated, Unauthorized
+from app.errors import Conflict, CouponNotFound, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
 from app.models import Coupon, OutboxMessage, Redemption, Reservation, ReservationStatus
 from app.services import campaigns, coupons, outbox, rules
@@ -59,6 +59,7 @@ _REDEMPTION_FIELDS = (
     "discount_amount",
     "discount_currency",
     "order_id",
+    "order_owner",
     "redeemed_at",
 )
 _EVENT_FIELDS = outbox.MESSAGE_FIELDS
@@ -144,7 +145,8 @@ def _state_query(with_customer: bool, with_order: bool):
     """The coupon's rule columns, live holds, the customer's count (redemptions and holds)
     and any redemption or live hold of this order id.
 
-    Built once per shape; parameters tenant_id, code_key, customer, order_id, now.
+    Built once per shape; parameters tenant_id, code_key, customer, order_id,
+    order_owner (whose order ids: see `Caller.order_owner`), now.
     """
     held = _while_held(_live_holds(func.count()).scalar_subquery(), 0)
     if with_customer:
@@ -168,7 +170,11 @@ def _state_query(with_customer: bool, with_order: bool):
     )
     if with_order:
         replay = _REDEMPTIONS.alias("replay")
-        order_hold = _live_holds(_H.id, _H.order_id == bindparam("order_id")).limit(1)
+        order_hold = _live_holds(
+            _H.id,
+            _H.order_id == bindparam("order_id"),
+            _H.order_owner == bindparam("order_owner"),
+        ).limit(1)
         query = query.add_columns(
             replay.c.id.label("replay_id"),
             replay.c.customer_number.label("replay_customer"),
@@ -177,13 +183,17 @@ def _state_query(with_customer: bool, with_order: bool):
         ).select_from(
             _COUPONS.outerjoin(
                 replay,
-                and_(replay.c.coupon_id == _C.id, replay.c.order_id == bindparam("order_id")),
+                and_(
+                    replay.c.coupon_id == _C.id,
+                    replay.c.order_id == bindparam("order_id"),
+                    replay.c.order_owner == bindparam("order_owner"),
+                ),
             )
         )
     return query
 
 
-def _state(executor, tenant_id: int, code: str, customer: str | None, order_id: str | None, now):
+def _state(executor, tenant_id: int, code: str, customer, order_id, owner: str, now):
     """Run the state query through `executor(statement, parameters)`."""
     statement = _state_query(customer is not None, order_id is not None)
     params = {
@@ -191,30 +201,52 @@ def _state(executor, tenant_id: int, code: str, customer: str | None, order_id: 
         "code_key": Coupon.key_for(code),
         "customer": customer,
         "order_id": order_id,
+        "order_owner": owner,
         "now": now,
     }
     return executor(statement, params)
 
 
 def read_state(
-    tenant: TenantRef, code: str, customer: str | None, order_id: str | None, now: datetime
+    tenant: TenantRef,
+    code: str,
+    customer: str | None,
+    order_id: str | None,
+    now: datetime,
+    owner: str = "",
 ) -> Row:
-    """The coupon's state for the rules (a campaign code becomes a coupon here), or NotFound."""
-    rows = _state(lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id, now)
+    """The coupon's state for the rules (a campaign code becomes a coupon here), or NotFound.
+
+    `owner` says whose `order_id` it is (`Caller.order_owner`)."""
+
+    def run():
+        return _state(
+            lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id, owner, now
+        )
+
+    rows = run()
     if not rows and campaigns.materialize(tenant.id, code):  # a campaign code's first use
-        rows = _state(lambda q, p: read(db.session, q, p), tenant.id, code, customer, order_id, now)
+        rows = run()
     if not rows:
-        raise NotFound("Coupon not found")
+        raise CouponNotFound()
     return rows[0]
 
 
-def locked_state(session: Session, tenant: TenantRef, coupon_id: int, customer, order_id, now):
+def locked_state(
+    session: Session, tenant: TenantRef, coupon_id: int, customer, order_id, now, owner: str = ""
+):
     """Lock the coupon row, then read its state: statements after the lock see every
     redemption and hold committed before it."""
     connection = session.connection()
     locked = connection.execute(_LOCKED_STATE, {"coupon_id": coupon_id}).one()
     return _state(
-        lambda q, p: connection.execute(q, p).one(), tenant.id, locked.code, customer, order_id, now
+        lambda q, p: connection.execute(q, p).one(),
+        tenant.id,
+        locked.code,
+        customer,
+        order_id,
+        owner,
+        now,
     )
 
 
@@ -288,7 +320,7 @@ def _redeem(
 ) -> Outcome:
     customer = caller.acting_customer(customer_hint)
     now = now or utcnow()
-    state = read_state(tenant, code, customer, order.order_id, now)
+    state = read_state(tenant, code, customer, order.order_id, now, caller.order_owner)
     ctx = context(state, caller, customer, order)
     if order.order_id is not None and state.replay_id is not None:
         _check_replay(state, ctx, state.replay_customer)
@@ -301,7 +333,7 @@ def _redeem(
     if violations:
         raise RuleViolated(violations[0])
 
-    values = redemption_values(tenant, state, customer, order, now)
+    values = redemption_values(tenant, state, customer, order, now, caller.order_owner)
     with unit_of_work() as session:
         if holds_live(state, now) or (
             write(session, state, values, event(tenant, state, values)) != "redeemed"
@@ -330,8 +362,9 @@ def created(state, values: dict) -> Outcome:
     )
 
 
-def redemption_values(tenant, state, customer, order: Order, now: datetime) -> dict:
-    """The redemption row for this order; the discount is the order's, else the most allowed."""
+def redemption_values(tenant, state, customer, order: Order, now: datetime, owner: str) -> dict:
+    """The redemption row for this order (its id `owner`'s); the discount is the order's,
+    else the most allowed."""
     discount = order.discount
     if discount is None and order.total is not None:
         discount = Money(rules.allowed_discount(state, order.total), order.total.currency)
@@ -345,6 +378,7 @@ def redemption_values(tenant, state, customer, order: Order, now: datetime) -> d
         "discount_amount": discount.amount if discount else None,
         "discount_currency": discount.currency if discount else None,
         "order_id": order.order_id,
+        "order_owner": owner,
         "redeemed_at": now,
     }
 
@@ -483,8 +517,8 @@ def _decide_under_lock(
     session: Session, tenant, state, caller: Caller, customer, order: Order, values: dict
 ) -> Outcome:
     """Lock the coupon, read it afresh (holds counted) and let the rules decide again."""
-    now = values["redeemed_at"]
-    fresh = locked_state(session, tenant, state.id, customer, order.order_id, now)
+    now, owner = values["redeemed_at"], values["order_owner"]
+    fresh = locked_state(session, tenant, state.id, customer, order.order_id, now, owner)
     ctx = context(fresh, caller, customer, order)
     if order.order_id is not None and fresh.replay_id is not None:
         _check_replay(fresh, ctx, fresh.replay_customer)
@@ -496,7 +530,7 @@ def _decide_under_lock(
     violations = rules.evaluate(fresh, ctx, now)
     if violations:
         raise RuleViolated(violations[0])
-    values = redemption_values(tenant, fresh, customer, order, now)
+    values = redemption_values(tenant, fresh, customer, order, now, owner)
     if write(session, fresh, values, event(tenant, fresh, values), locked=True) != "redeemed":
         raise OrderAlreadyRedeemed()  # the order id was redeemed for another customer
     return created(fresh, values)
@@ -515,7 +549,7 @@ def _replayed(state, redemption_id: str, discount: Decimal | None) -> Outcome:
 def _check_replay(coupon, context: rules.Context, replay_customer: str | None) -> None:
     """A replay is for a caller who may use the coupon, acting for the same customer."""
     if coupon.deleted:
-        raise NotFound("Coupon not found")
+        raise CouponNotFound()
     if not rules.may_use(coupon, context):
         raise RuleViolated(rules.Violation(rules.FORBIDDEN))
     if replay_customer != context.customer_number:

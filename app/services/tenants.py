@@ -24,7 +24,12 @@ from app.security import hash_token, new_token
 from app.services.money import is_currency
 from app.services.uow import unit_of_work
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+# Matched in full (`fullmatch`: `$` alone would let "alpha\n" through).
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{1,62}")
+# API tokens made by the service are 32 characters; a chosen one must be as long in
+# production (the development tenant's `secret123` is for sandboxes).
+MIN_API_TOKEN = 32
+MIN_API_TOKEN_OUTSIDE_PRODUCTION = 8
 ALL_SCOPES = ("coupon_manage", "coupon_redeem", "coupon_redeem_on_behalf")
 
 
@@ -32,17 +37,19 @@ class TenantExists(Conflict):
     type, message = "tenant_exists", "A tenant with this slug or API token already exists"
 
 
-def create_tenant(*, slug: str, api_token: str | None = None, currency: str = "EUR") -> dict:
+def create_tenant(
+    *, slug: str, api_token: str | None = None, currency: str = "EUR", production: bool = False
+) -> dict:
     """Create a tenant with its first OAuth client; returns the secrets, shown once."""
-    if not SLUG_PATTERN.match(slug):
+    if not SLUG_PATTERN.fullmatch(slug):
         raise ValidationFailed(
             "slug must be 2-63 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"
         )
     currency = currency.upper()
     if not is_currency(currency):
         raise ValidationFailed(f"unknown ISO 4217 currency: {currency}")
-    if api_token is not None and len(api_token) < 8:
-        raise ValidationFailed("api token must be at least 8 characters")
+    if api_token is not None:
+        check_api_token(api_token, production=production)
     api_token = api_token or new_token()
     tenant = Tenant(slug=slug, currency=currency, api_token_hash=hash_token(api_token))
     client, client_secret = _new_client()
@@ -59,6 +66,29 @@ def create_tenant(*, slug: str, api_token: str | None = None, currency: str = "E
     except IntegrityError:
         raise TenantExists() from None
     return created
+
+
+def check_api_token(api_token: str, *, production: bool) -> None:
+    """Refuse a chosen API token that is too short to withstand guessing."""
+    floor = MIN_API_TOKEN if production else MIN_API_TOKEN_OUTSIDE_PRODUCTION
+    if len(api_token) < floor or api_token != api_token.strip() or " " in api_token:
+        raise ValidationFailed(
+            f"api token must be at least {floor} characters, without spaces"
+            + ("" if production else f" ({MIN_API_TOKEN} in production)")
+        )
+
+
+def rotate_api_token(*, slug: str) -> dict:
+    """A new X-API-Token for a brand (shown once); the old one stops working within
+    CACHE_TTL_SECONDS (the workers' tenant cache)."""
+    api_token = new_token()
+    with unit_of_work():
+        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+        if tenant is None:
+            raise NotFound("Tenant not found")
+        tenant.api_token_hash = hash_token(api_token)
+    app_cache("tenant_by_token").clear()
+    return {"tenant": slug, "api_token": api_token}
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,18 @@ def client_credentials(
         raise UnsupportedGrantType()
     if not client_id or not client_secret:
         raise InvalidClient()
-    client = db.session.scalar(select(Client).where(Client.client_id == client_id))
+    client = db.session.scalar(
+        select(Client).where(Client.client_id == client_id, Client.revoked_at.is_(None))
+    )
     # Compare against a dummy hash for unknown ids so timing does not reveal them.
     stored = client.secret_hash if client is not None else hash_token(DUMMY_PASSWORD_HASH)
     if not token_matches(client_secret, stored) or client is None:
         raise InvalidClient()
     tenant_slug = client.tenant.slug
-    requested_tenant, requested = parse_scope(scope)
+    try:
+        requested_tenant, requested = parse_scope(scope)
+    except ValueError as error:
+        raise InvalidScope(str(error)) from None
     if requested_tenant is not None and requested_tenant != tenant_slug:
         raise InvalidScope("The client does not belong to the requested tenant")
     allowed = client.scope_set
@@ -50,7 +55,11 @@ def client_credentials(
     if not granted <= allowed:
         raise InvalidScope(f"Unknown or not allowed scope: {' '.join(sorted(granted - allowed))}")
     token, ttl = issue_token(
-        tenant=tenant_slug, subject=client.client_id, kind="client", scopes=granted
+        tenant=tenant_slug,
+        subject=client.client_id,
+        kind="client",
+        scopes=granted,
+        version=client.token_version,
     )
     end_read()
     return {

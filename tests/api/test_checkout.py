@@ -398,7 +398,11 @@ def test_qualifications_list_what_fits_best_first_and_hide_others_codes(
         absolute("HAT_ONLY", 40, restrictions={"requiredProduct": "HAT"}),
         absolute("EUROS", 45, discountAbsolute={"amount": 45, "currency": "EUR"}),
     ):
+        body["listable"] = True
         assert client.post(f"{BASE}/coupons", json=body, headers=manage).status_code == 201
+    # The largest discount of all, but not marked listable: a voucher for one person.
+    voucher = absolute("VOUCHER_60", 60, allowAnonymous=True)
+    assert client.post(f"{BASE}/coupons", json=voucher, headers=manage).status_code == 201
     path = f"{BASE}/qualifications"
     response = client.post(path, json=shopper(), headers=on_behalf)
     assert response.status_code == 200, response.get_json()
@@ -499,9 +503,9 @@ def test_qualifications_scan_the_best_discounts_first(client, manage, on_behalf,
     from app.services import carts
 
     for code, amount in (("SMALL", 1), ("LARGE", 30), ("MIDDLE", 10)):
-        body = absolute(code, amount, allowAnonymous=True)
+        body = absolute(code, amount, allowAnonymous=True, listable=True)
         assert client.post(f"{BASE}/coupons", json=body, headers=manage).status_code == 201
-    big = percent("HALF", 50, allowAnonymous=True)
+    big = percent("HALF", 50, allowAnonymous=True, listable=True)
     assert client.post(f"{BASE}/coupons", json=big, headers=manage).status_code == 201
     monkeypatch.setattr(carts, "QUALIFICATION_SCAN_LIMIT", 2)
     listed = client.post(f"{BASE}/qualifications", json=shopper(), headers=on_behalf).get_json()

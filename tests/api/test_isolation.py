@@ -25,12 +25,14 @@ MISSING = {
     "promo_id": 2147483647,
     "campaign_id": 2147483647,
     "hold_id": "0" * 32,
+    "import_id": 2147483647,
 }
 # Routes that name no one else's resource, each with the reason.
 EXEMPT = {
     "/static/<path:filename>": "static files",
     "/openapi.json": "public document",
     "/docs": "public document",
+    "/docs/assets/<path:filename>": "Swagger UI's own files",
     "/health": "no tenant data",
     "/ready": "no tenant data",
     "/oauth2/v1/token": "credentials are the client's own",
@@ -71,6 +73,12 @@ def world(app, client, tenant, token_for, customer_token):
     ).get_json()["id"]
     discount = client.post("/brands/acme/discounts", json=DISCOUNT, headers=VICTIM_BRAND)
     campaign = client.post("/coupon/v1/acme/campaigns", json=CAMPAIGN, headers=victim)
+    imported = client.post(
+        f"/coupon/v1/acme/campaigns/{campaign.get_json()['id']}/codes",
+        data="code\nIMPORTED-1\n",
+        content_type="text/csv",
+        headers=victim,
+    )
     hold = client.post(
         "/coupon/v1/acme/coupons/WINTER_SALE/reservations",
         json=order(customerNumber=customer_number, orderId="HELD-1"),
@@ -94,6 +102,7 @@ def world(app, client, tenant, token_for, customer_token):
             "promo_id": promo,
             "campaign_id": campaign.get_json()["id"],
             "hold_id": hold,
+            "import_id": imported.get_json()["id"],
         },
         "promo_code": "ACME_PROMO",
         "attacker": {

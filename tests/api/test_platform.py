@@ -62,7 +62,7 @@ def test_logs_are_json_with_request_id(app, client, capsys):
     client.get("/health", headers={"X-Request-Id": "log-check-1"})
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
     access = [entry for entry in lines if entry.get("request_id") == "log-check-1"]
-    assert access and access[0]["path"] == "/health" and access[0]["status"] == 200
+    assert access and access[0]["route"] == "/health" and access[0]["status"] == 200
 
 
 def test_database_outage_is_a_503_with_retry_after_in_each_dialect():

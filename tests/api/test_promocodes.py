@@ -629,7 +629,8 @@ def test_check_and_redeem_are_rate_limited(app, user, database_url):
             **BASE_CONFIG,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "RATELIMIT_ENABLED": True,
-            "RATELIMIT_GUESSING": "3/minute",
+            # A client token (the user here) spends its client budget, not the guessing one.
+            "RATELIMIT_CLIENT": "3/minute",
         }
     )
     client = limited_app.test_client()

@@ -1,17 +1,23 @@
 """The seed's two tutorials, call for call: with dates moved into the present,
 and with the tutorial's own 2015-2020 dates, which are expired now."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.api.conftest import order
 
-SHIFT_YEARS = 10  # 2015..2020 -> 2025..2030 around today's date
+# Years added to the tutorials' dates: the basics tutorial's coupons (Dec 2016 to
+# Jan 2017) start next year, so they are not active yet; the redemptions tutorial's
+# (Dec 2015 to Jan 2020) started last December and run for years.
+NOT_YET_ACTIVE = datetime.now(UTC).year + 1 - 2016
+ACTIVE = datetime.now(UTC).year - 2016
 
 
-def when(stamp: str, present: bool) -> str:
+def when(stamp: str, present: bool, shift: int = NOT_YET_ACTIVE) -> str:
     if not present:
         return stamp
-    return f"{int(stamp[:4]) + SHIFT_YEARS}{stamp[4:]}"
+    return f"{int(stamp[:4]) + shift}{stamp[4:]}"
 
 
 def winter_sale(amount, minimum, valid_from, valid_until, valid_for=True):
@@ -97,7 +103,7 @@ def test_redemptions_tutorial(client, token_for, present):
     manage = token_for("hybris.coupon_manage")
     on_behalf = token_for("hybris.coupon_redeem_on_behalf")
     tenant_only = token_for("")
-    d = lambda stamp: when(stamp, present)  # noqa: E731
+    d = lambda stamp: when(stamp, present, ACTIVE)  # noqa: E731
 
     created = client.post(
         "/coupon/v1/acme/coupons",
