@@ -61,11 +61,7 @@ def configure_tenant_command(slug: str, max_codes_per_order: int | None) -> None
     """Change a tenant's settings; prints them as JSON."""
     from app.services.tenants import configure
 
-    try:
-        settings = configure(slug=slug, max_codes_per_order=max_codes_per_order)
-    except DomainError as error:
-        _fail(error.message)
-    click.echo(json.dumps(settings))
+    _echo_json(lambda: configure(slug=slug, max_codes_per_order=max_codes_per_order))
 
 
 @tenant_cli.command("add-client")
@@ -74,11 +70,7 @@ def add_client_command(slug: str) -> None:
     """Create another OAuth client for a tenant; prints its secret once as JSON."""
     from app.services.tenants import add_client
 
-    try:
-        created = add_client(slug=slug)
-    except DomainError as error:
-        _fail(error.message)
-    click.echo(json.dumps(created))
+    _echo_json(lambda: add_client(slug=slug))
 
 
 @tenant_cli.command("revoke-client")

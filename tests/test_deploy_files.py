@@ -95,7 +95,7 @@ def test_the_production_override_is_one_explicit_step_away():
         env = prod[name]["environment"]
         assert env["APP_ENV"] == "production"
         assert env["SECRET_KEY"].startswith("${SECRET_KEY:?"), "production needs a real secret"
-        for url in ("EMAIL_VERIFIER_URL", "COUPON_REALIZER_URL"):
+        for url in ("EMAIL_VERIFIER_URL", "COUPON_REALIZER_URL", "PUBLIC_BASE_URL"):
             assert env[url].startswith(f"${{{url}:?"), url
     # No development tenant, no mocks unless asked for.
     assert prod["migrate"]["command"] == ["flask", "--app", "app", "db", "upgrade"]
@@ -132,6 +132,7 @@ def test_compose_config_validates_where_docker_compose_is_installed():
             "SECRET_KEY": "x" * 32,
             "EMAIL_VERIFIER_URL": "http://e",
             "COUPON_REALIZER_URL": "http://c",
+            "PUBLIC_BASE_URL": "https://coupons.example.com",
         }
         result = subprocess.run(
             ["docker-compose", *args, "config", "-q"],

@@ -56,3 +56,72 @@ def test_models_and_migrations_agree(fresh_url):
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         db.engine.dispose()
+
+
+def _at_0005(url: str):
+    app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade(revision="0005")
+    return app
+
+
+def test_0006_refuses_a_tenant_slug_that_is_not_a_slug(fresh_url):
+    from sqlalchemy import text
+
+    app = _at_0005(fresh_url)
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO tenants (slug, currency, api_token_hash, max_codes_per_order, "
+                    "created_at) VALUES (:slug, 'USD', 'h', 5, CURRENT_TIMESTAMP)"
+                ),
+                {"slug": "alpha\n"},
+            )
+        with pytest.raises(SystemExit):  # flask-migrate logs the reason, then exits 1
+            upgrade()
+        with db.engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).one()
+        assert version == ("0005",)
+        db.engine.dispose()
+
+
+def test_0006_brings_old_rows_to_their_canonical_forms(fresh_url):
+    from sqlalchemy import text
+
+    app = _at_0005(fresh_url)
+    with app.app_context():
+        with db.engine.begin() as connection:
+            run = lambda sql, **p: connection.execute(text(sql), p)  # noqa: E731
+            run(
+                "INSERT INTO tenants (id, slug, currency, api_token_hash, max_codes_per_order, "
+                "created_at) VALUES (1, 'acme', 'USD', 'h', 5, CURRENT_TIMESTAMP)"
+            )
+            run(
+                "INSERT INTO coupons (id, tenant_id, code, code_key, discount_type, currency, "
+                "free_products, free_shipping, valid_for, allow_anonymous, max_redemptions, "
+                "max_redemptions_per_customer, active, deleted, redemption_count, exclusive, "
+                "stacking_priority, origin, created_at, updated_at) VALUES (1, 1, :code, :key, "
+                "'PERCENT', NULL, '[]', false, :valid_for, false, -1, -1, true, false, 1, false, "
+                "0, 'coupon', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                code="ıNFO",
+                key="ınfo",
+                valid_for='[" c42 "]',
+            )
+            run(
+                "INSERT INTO redemptions (id, tenant_id, coupon_id, customer_number, redeemed_at) "
+                "VALUES ('r1', 1, 1, 'c42 ', CURRENT_TIMESTAMP)"
+            )
+            run(
+                "INSERT INTO customers (tenant_id, customer_number, email, password_hash, "
+                "created_at) VALUES (1, 'C1', 'Ann+x@Example.com', 'x', CURRENT_TIMESTAMP)"
+            )
+        upgrade()
+        with db.engine.connect() as connection:
+            one = lambda sql: connection.execute(text(sql)).one()  # noqa: E731
+            assert one("SELECT code_key FROM coupons") == ("info",)
+            assert one("SELECT code_key FROM codes") == ("info",)
+            assert one("SELECT customer_number FROM redemptions") == ("C42",)
+            assert one("SELECT email_key FROM customers") == ("ann@example.com",)
+            assert "C42" in str(one("SELECT valid_for FROM coupons")[0])
+        db.engine.dispose()

@@ -5,6 +5,7 @@ when the first is killed mid-way, and redeemed exactly once per code under load.
 import json
 import os
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -96,3 +97,21 @@ def test_a_killed_worker_s_campaign_is_finished_by_another(fresh_pg, processes):
     totals = _campaign(api, manage, campaign_id)["totals"]
     assert (totals["codesUsed"], totals["redemptions"]) == (20, 20)
     stop(gunicorn)
+
+    # An export that takes longer than the worker timeout (1 s here, a slow reader) is
+    # not killed mid-stream: the worker says it is alive page by page (app.heartbeat).
+    slow, slow_api = start_gunicorn({**env, "GUNICORN_TIMEOUT": "1"}, workers=1)
+    processes.append(slow)
+    started = time.monotonic()
+    with requests.get(
+        f"{slow_api}/coupon/v1/acme/campaigns/{campaign_id}/codes",
+        headers=manage,
+        stream=True,
+        timeout=30,
+    ) as response:
+        chunks = []
+        for chunk in response.iter_content(64 * 1024):
+            chunks.append(chunk)
+            time.sleep(0.05)
+    assert time.monotonic() - started > 2
+    assert b"".join(chunks).count(b"\n") == COUNT + 1

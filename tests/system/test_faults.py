@@ -337,6 +337,7 @@ def production_env(**extra):
         "SECRET_KEY": SECRET,
         "DATABASE_URL": "sqlite:///unused.db",
         "RATELIMIT_STORAGE_URI": "memory://",
+        "PUBLIC_BASE_URL": "https://coupons.example.com",
         **extra,
     }
 

@@ -4,6 +4,7 @@ import requests
 
 from tests.api.conftest import order
 from tests.api.test_metrics import sample
+from tests.support import free_port
 from tests.system.conftest import app_env
 from tests.system.test_concurrency import fire, token
 from tests.system.test_faults import acme, api_with, create_coupon
@@ -13,7 +14,9 @@ ROUTE = "/coupon/v1/<string:tenant>/coupons/<string:code>/redemptions"
 
 def test_every_worker_is_counted(fresh_pg, processes):
     tenant = acme(fresh_pg)
-    _, api = api_with(processes, app_env(fresh_pg), workers=3)
+    internal = free_port()
+    env = app_env(fresh_pg, METRICS_PORT=str(internal), METRICS_ADDR="127.0.0.1")
+    _, api = api_with(processes, env, workers=3)
     create_coupon(api, tenant, code="MULTI")
     on_behalf = token(api, tenant, "hybris.coupon_redeem_on_behalf")
     answers = fire(
@@ -34,3 +37,8 @@ def test_every_worker_is_counted(fresh_pg, processes):
         )
         assert count == 60
         assert sample(text, "coupon_redemptions_total", outcome="redeemed", dialect="tenant") == 60
+    # The same sums on the internal port the gunicorn master serves (METRICS_PORT), which
+    # production uses while the public listener serves no /metrics at all.
+    text = requests.get(f"http://127.0.0.1:{internal}/metrics", timeout=10).text
+    assert sample(text, "coupon_redemptions_total", outcome="redeemed", dialect="tenant") == 60
+    assert "outbox_pending_messages" in text
