@@ -264,7 +264,9 @@ def explain(url: str) -> str:
         ).one()
         values = {"coupon_id": coupon_id, "seen": seen, "customer": "C1", "now": now}
         for name in redemption._REDEMPTION_FIELDS:
-            values["r_" + name] = {"id": "0" * 32, "tenant_id": tenant_id}.get(name)
+            values["r_" + name] = {"id": "0" * 32, "tenant_id": tenant_id, "order_owner": ""}.get(
+                name
+            )
         values["r_redeemed_at"] = now
         for name in redemption._EVENT_FIELDS:
             values["e_" + name] = {
@@ -281,6 +283,7 @@ def explain(url: str) -> str:
             "v_" + k: v
             for k, v in {
                 "tenant_id": tenant_id,
+                "caller": "client:cl_bench",
                 "key": "k",
                 "request_hash": "h",
                 "status_code": 201,
@@ -298,6 +301,7 @@ def explain(url: str) -> str:
                     "code_key": "hot_s",
                     "customer": "C1",
                     "order_id": "o-1",
+                    "order_owner": "",
                     "now": now,
                 },
             ),

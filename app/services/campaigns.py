@@ -372,32 +372,47 @@ def new_owner() -> str:
     return uuid.uuid4().hex
 
 
-def _claim(owner: str, settings: Settings, campaign_id: int | None) -> Campaign | None:
+def _lease_next(model, *, waiting: str, working: str, owner: str, settings, row_id, where=()):
+    """The first row of a job table (campaigns, imports) that is `waiting`, or `working`
+    under this owner's lease or an expired one, now leased to `owner`; None when none
+    is. SKIP LOCKED lets several workers share the table."""
     now = utcnow()
     query = (
-        select(Campaign)
+        select(model)
         .where(
-            Campaign.deleted.is_(False),
-            (Campaign.status == CampaignStatus.QUEUED)
+            *where,
+            (model.status == waiting)
             | (
-                (Campaign.status == CampaignStatus.GENERATING)
-                & ((Campaign.lease_owner == owner) | (Campaign.lease_until < now))
+                (model.status == working)
+                & ((model.lease_owner == owner) | (model.lease_until < now))
             ),
         )
-        .order_by(Campaign.id)
+        .order_by(model.id)
         .limit(1)
         .execution_options(populate_existing=True)
     )
-    if campaign_id is not None:
-        query = query.where(Campaign.id == campaign_id)
+    if row_id is not None:
+        query = query.where(model.id == row_id)
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    campaign = db.session.scalar(query)
-    if campaign is not None:
-        campaign.status = CampaignStatus.GENERATING
-        campaign.lease_owner = owner
-        campaign.lease_until = now + timedelta(seconds=settings.lease_seconds)
-    return campaign
+    row = db.session.scalar(query)
+    if row is not None:
+        row.status = working
+        row.lease_owner = owner
+        row.lease_until = now + timedelta(seconds=settings.lease_seconds)
+    return row
+
+
+def _claim(owner: str, settings: Settings, campaign_id: int | None) -> Campaign | None:
+    return _lease_next(
+        Campaign,
+        waiting=CampaignStatus.QUEUED,
+        working=CampaignStatus.GENERATING,
+        owner=owner,
+        settings=settings,
+        row_id=campaign_id,
+        where=(Campaign.deleted.is_(False),),
+    )
 
 
 def generate_step(
@@ -668,30 +683,14 @@ def import_step(*, owner: str, settings: Settings, import_id: int | None = None)
 
 
 def _claim_import(owner: str, settings: Settings, import_id: int | None) -> CampaignImport | None:
-    now = utcnow()
-    query = (
-        select(CampaignImport)
-        .where(
-            (CampaignImport.status == ImportStatus.QUEUED)
-            | (
-                (CampaignImport.status == ImportStatus.RUNNING)
-                & ((CampaignImport.lease_owner == owner) | (CampaignImport.lease_until < now))
-            )
-        )
-        .order_by(CampaignImport.id)
-        .limit(1)
-        .execution_options(populate_existing=True)
+    return _lease_next(
+        CampaignImport,
+        waiting=ImportStatus.QUEUED,
+        working=ImportStatus.RUNNING,
+        owner=owner,
+        settings=settings,
+        row_id=import_id,
     )
-    if import_id is not None:
-        query = query.where(CampaignImport.id == import_id)
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    job = db.session.scalar(query)
-    if job is not None:
-        job.status = ImportStatus.RUNNING
-        job.lease_owner = owner
-        job.lease_until = now + timedelta(seconds=settings.lease_seconds)
-    return job
 
 
 def _import_batch(job: CampaignImport, campaign: Campaign) -> None:

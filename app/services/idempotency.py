@@ -36,7 +36,7 @@ from app.database import typed_params, utcnow
 from app.errors import IdempotencyInProgress, IdempotencyKeyReused
 from app.extensions import db
 from app.models import IdempotencyRecord
-from app.services.uow import unit_of_work
+from app.services.uow import delete_in_batches, unit_of_work
 
 RETENTION = timedelta(hours=24)
 # Replayed headers: the ones that describe the created resource.
@@ -192,17 +192,6 @@ def _insert(session, values: dict, wait_seconds: float) -> bool:
 
 def purge_expired(*, batch: int = 1000) -> int:
     """Delete records past their retention, in batches; returns how many went."""
-    cutoff = utcnow() - RETENTION
-    removed = 0
-    while True:
-        with unit_of_work():
-            ids = db.session.scalars(
-                select(IdempotencyRecord.id)
-                .where(IdempotencyRecord.created_at < cutoff)
-                .limit(batch)
-            ).all()
-            if ids:
-                db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(ids)))
-        if not ids:
-            return removed
-        removed += len(ids)
+    return delete_in_batches(
+        IdempotencyRecord, IdempotencyRecord.created_at < utcnow() - RETENTION, batch=batch
+    )

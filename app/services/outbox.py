@@ -27,14 +27,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import utcnow
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus
 from app.services.bulk_codes import OUTAGE_ERRORS
-from app.services.uow import discard_session, unit_of_work
+from app.services.uow import delete_in_batches, discard_session, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -282,23 +282,12 @@ def without_secrets(destination: str, payload: dict) -> dict:
 def purge_delivered(retention_seconds: float, *, batch: int = 1000) -> int:
     """Delete messages delivered more than `retention_seconds` ago, in batches (the
     worker's housekeeping); pending and dead ones stay. Returns how many went."""
-    cutoff = utcnow() - timedelta(seconds=retention_seconds)
-    removed = 0
-    while True:
-        with unit_of_work():
-            ids = db.session.scalars(
-                select(OutboxMessage.id)
-                .where(
-                    OutboxMessage.status == OutboxStatus.DELIVERED,
-                    OutboxMessage.delivered_at < cutoff,
-                )
-                .limit(batch)
-            ).all()
-            if ids:
-                db.session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
-        if not ids:
-            return removed
-        removed += len(ids)
+    return delete_in_batches(
+        OutboxMessage,
+        OutboxMessage.status == OutboxStatus.DELIVERED,
+        OutboxMessage.delivered_at < utcnow() - timedelta(seconds=retention_seconds),
+        batch=batch,
+    )
 
 
 def dispatch_once(settings: Settings, http: requests.Session) -> int:

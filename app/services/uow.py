@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -70,3 +71,17 @@ def end_read(*keep: object) -> None:
     for instance in keep:
         session.expunge(instance)
     session.rollback()
+
+
+def delete_in_batches(model, *conditions, batch: int = 1000) -> int:
+    """Delete the rows of `model` matching `conditions`, `batch` rows per transaction (so
+    housekeeping never holds long locks); returns how many went."""
+    removed = 0
+    while True:
+        with unit_of_work():
+            ids = db.session.scalars(select(model.id).where(*conditions).limit(batch)).all()
+            if ids:
+                db.session.execute(delete(model).where(model.id.in_(ids)))
+        if not ids:
+            return removed
+        removed += len(ids)
