@@ -229,12 +229,12 @@ def register_fan(brand: str):
     discount = cur.fetchone()
     email = body["email"].strip().lower()
     cur.execute(
-        "INSERT INTO fans (tenant_id, discount_id, name, email, created_at)"
-        " VALUES (%s, %s, %s, %s, now()) ON CONFLICT DO NOTHING",
-        (tenant["id"], discount["id"], body["name"], email),
+        "INSERT INTO fans (tenant_id, discount_id, name, email, email_key, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT DO NOTHING",
+        (tenant["id"], discount["id"], body["name"], email, email),
     )
     cur.execute(
-        "SELECT * FROM fans WHERE discount_id = %s AND email = %s FOR UPDATE",
+        "SELECT * FROM fans WHERE discount_id = %s AND email_key = %s FOR UPDATE",
         (discount["id"], email),
     )
     fan = cur.fetchone()
