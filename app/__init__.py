@@ -57,7 +57,7 @@ def _register_extensions(app: Flask) -> None:
     with app.app_context():
         install_liveness_check(db.engine)
 
-    from app.services.uow import discard_session
+    from app.engine.uow import discard_session
 
     # Each request ends its session (a test may run many requests in one app context);
     # commands and the worker end theirs with the app context. Registered after
@@ -77,13 +77,13 @@ def _register_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.api import register
+    from app.dialects import register
 
     register(app)
 
 
 def _register_error_handlers(app: Flask) -> None:
-    from app.api.common import install_request_guards, install_response_headers
+    from app.dialects.common import install_request_guards, install_response_headers
     from app.errors import register_error_handlers
 
     install_request_guards(app)

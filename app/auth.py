@@ -9,10 +9,10 @@ from datetime import timedelta
 import jwt
 from flask import current_app, g, request
 
-from app.cache import app_cache
 from app.database import wall_clock
+from app.engine.cache import app_cache
+from app.engine.clients import live_version
 from app.errors import InsufficientScope, InvalidToken, NotFound, Unauthorized
-from app.services.clients import live_version
 
 ALGORITHMS = ["HS256"]  # fixed: never taken from the token header
 MANAGE = "coupon_manage"

@@ -29,7 +29,7 @@ def _fail(message: str) -> None:
 @click.option("--exists-ok", is_flag=True, help="Exit 0 with a note when the tenant exists.")
 def create_tenant_command(slug: str, api_token: str | None, currency: str, exists_ok: bool) -> None:
     """Create a tenant and its OAuth client; prints the secrets once as JSON."""
-    from app.services.tenants import TenantExists, create_tenant, find_tenant
+    from app.engine.tenants import TenantExists, create_tenant, find_tenant
 
     try:
         created = create_tenant(
@@ -59,7 +59,7 @@ def create_tenant_command(slug: str, api_token: str | None, currency: str, exist
 )
 def configure_tenant_command(slug: str, max_codes_per_order: int | None) -> None:
     """Change a tenant's settings; prints them as JSON."""
-    from app.services.tenants import configure
+    from app.engine.tenants import configure
 
     _echo_json(lambda: configure(slug=slug, max_codes_per_order=max_codes_per_order))
 
@@ -68,7 +68,7 @@ def configure_tenant_command(slug: str, max_codes_per_order: int | None) -> None
 @click.argument("slug")
 def add_client_command(slug: str) -> None:
     """Create another OAuth client for a tenant; prints its secret once as JSON."""
-    from app.services.tenants import add_client
+    from app.engine.tenants import add_client
 
     _echo_json(lambda: add_client(slug=slug))
 
@@ -78,7 +78,7 @@ def add_client_command(slug: str) -> None:
 def revoke_client_command(client_id: str) -> None:
     """Revoke an OAuth client: its secret and tokens stop working (tokens within
     CACHE_TTL_SECONDS). Prints one JSON line."""
-    from app.services.clients import revoke
+    from app.engine.clients import revoke
 
     _echo_json(lambda: revoke(client_id=client_id))
 
@@ -87,7 +87,7 @@ def revoke_client_command(client_id: str) -> None:
 @click.argument("client_id")
 def rotate_client_secret_command(client_id: str) -> None:
     """A new secret for an OAuth client, printed once; its earlier tokens stop working."""
-    from app.services.clients import rotate_secret
+    from app.engine.clients import rotate_secret
 
     _echo_json(lambda: rotate_secret(client_id=client_id))
 
@@ -96,7 +96,7 @@ def rotate_client_secret_command(client_id: str) -> None:
 @click.argument("slug")
 def rotate_token_command(slug: str) -> None:
     """A new X-API-Token for a brand, printed once; the old one stops working."""
-    from app.services.tenants import rotate_api_token
+    from app.engine.tenants import rotate_api_token
 
     _echo_json(lambda: rotate_api_token(slug=slug))
 
@@ -118,9 +118,10 @@ events_cli = AppGroup("events", help="Redemption events (Standard Webhooks).")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def dispatch_command(once: bool) -> None:
     """Run the outbox worker (until SIGINT/SIGTERM unless --once)."""
-    from app.services import campaigns, holds
-    from app.services.idempotency import purge_expired
-    from app.services.outbox import deliver_due, purge_delivered, run_worker
+    from app.engine.catalog import campaigns
+    from app.engine.idempotency import purge_expired
+    from app.engine.outbox import deliver_due, purge_delivered, run_worker
+    from app.engine.usage import holds
 
     config = current_app.config
     if once:
@@ -155,7 +156,7 @@ def dispatch_command(once: bool) -> None:
 @click.option("--dead", is_flag=True, help="Dead messages instead of pending ones.")
 def list_command(dead: bool) -> None:
     """One JSON line per pending (or dead) message."""
-    from app.services.outbox import list_messages
+    from app.engine.outbox import list_messages
 
     for message in list_messages(dead=dead):
         click.echo(
@@ -177,7 +178,7 @@ def list_command(dead: bool) -> None:
 @click.argument("message_id")
 def retry_command(message_id: str) -> None:
     """Make a dead message due again."""
-    from app.services.outbox import retry
+    from app.engine.outbox import retry
 
     if not retry(message_id):
         _fail(f"no undelivered message {message_id}")
@@ -227,8 +228,8 @@ def generate_campaign_command(
     from decimal import Decimal
 
     from app.database import utcnow
-    from app.services import campaigns
-    from app.services.tenants import get_tenant
+    from app.engine.catalog import campaigns
+    from app.engine.tenants import get_tenant
 
     if (percent is None) == (amount is None) or (amount is not None and not currency):
         _fail("give --percent X, or --amount X with --currency C")
@@ -289,7 +290,7 @@ def generate_campaign_command(
 @idempotency_cli.command("purge")
 def purge_command() -> None:
     """Delete records past their 24-hour retention (the worker does this hourly)."""
-    from app.services.idempotency import purge_expired
+    from app.engine.idempotency import purge_expired
 
     click.echo(f"purged {purge_expired()} idempotency records")
 
@@ -297,7 +298,7 @@ def purge_command() -> None:
 @events_cli.command("new-secret")
 def new_secret_command() -> None:
     """Print a new EVENTS_SECRET (whsec_...) for signing redemption events."""
-    from app.services.outbox import new_secret
+    from app.engine.outbox import new_secret
 
     click.echo(new_secret())
 

@@ -135,7 +135,7 @@ def build(overrides: dict | None) -> dict:
 def check(settings: dict) -> None:
     """Refuse to start with settings that cannot work (SystemExit says which)."""
     if settings.get("EVENTS_SECRET"):
-        from app.services.outbox import secret_key
+        from app.engine.outbox import secret_key
 
         try:
             secret_key(settings["EVENTS_SECRET"])

@@ -20,7 +20,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
-from app.i18n import promo_text
+from app.dialects.promo.texts import promo_text
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class DomainError(Exception):
     message: str = "Bad request"
     # The promo dialect reports a short code for some failures (e.g. PROMO_IS_EXISTS).
     code: str | None = None
-    # Values for a localised message text (the promo dialect's, see app.i18n).
+    # Values for a localised message text (the promo dialect's, see app.dialects.promo.texts).
     params: dict = {}
 
     def __init__(

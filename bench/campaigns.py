@@ -114,7 +114,7 @@ def run(pg_url: str, bench) -> dict:
 def _measure(url: str, env: dict, service_url: str, bench) -> dict:
     import requests
 
-    from app.services.codes import CodeSpec
+    from app.engine.codes import CodeSpec
 
     tenants = {
         slug: json.loads(

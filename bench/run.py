@@ -254,7 +254,8 @@ def explain(url: str) -> str:
 
     from sqlalchemy import create_engine
 
-    from app.services import idempotency, redemption
+    from app.engine import idempotency
+    from app.engine.usage import redemption
 
     engine = create_engine(url)
     now = datetime.now(UTC)

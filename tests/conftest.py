@@ -112,6 +112,6 @@ def db(app):
 @pytest.fixture
 def tenant(app):
     """A tenant `acme` with its secrets."""
-    from app.services.tenants import create_tenant
+    from app.engine.tenants import create_tenant
 
     return create_tenant(slug="acme", api_token="acme-api-token-1", currency="USD")

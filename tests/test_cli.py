@@ -105,8 +105,8 @@ def test_idempotency_purge_removes_only_expired_records(runner, db, tenant):
 
 
 def test_outbox_dispatch_once_attempts_what_is_due_and_exits(app, runner, db):
+    from app.engine import outbox
     from app.models import OutboxMessage
-    from app.services import outbox
     from tests.support import free_port
 
     app.config["COUPON_REALIZER_URL"] = f"http://127.0.0.1:{free_port()}"  # nobody listens

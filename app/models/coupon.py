@@ -20,8 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.database import utcnow
+from app.engine.canonical import code_key
 from app.extensions import db
-from app.services.canonical import code_key
 
 
 class DiscountType:

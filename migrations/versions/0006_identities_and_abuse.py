@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # The service's own canonical forms: rows written before this revision are brought to
 # them here, so that old and new rows compare alike.
-from app.services import canonical
+from app.engine import canonical
 
 # Plain ADD COLUMN on `coupons` (no batch mode), as in 0005: a SQLite batch migration
 # recreates the table and would drop the code registry's triggers (see 0004).

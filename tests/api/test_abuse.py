@@ -14,10 +14,11 @@ import time
 import pytest
 from sqlalchemy import select
 
+from app.engine import outbox
+from app.engine.catalog import campaigns
+from app.engine.codes import BadCodeSpec, CodeSpec
+from app.engine.tenants import create_tenant
 from app.models import Campaign, CampaignStatus, OutboxMessage, OutboxStatus
-from app.services import campaigns, outbox
-from app.services.codes import BadCodeSpec, CodeSpec
-from app.services.tenants import create_tenant
 from tests.api.conftest import coupon_body, order
 from tests.support import start_mock, stop
 
@@ -762,7 +763,7 @@ def _tenant_id(db) -> int:
 
 
 def _tenant_ref(slug: str):
-    from app.services.tenants import get_tenant
+    from app.engine.tenants import get_tenant
 
     return get_tenant(slug)
 

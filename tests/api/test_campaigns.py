@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.services import campaigns
+from app.engine.catalog import campaigns
 from tests.api.conftest import coupon_body, order
 
 BASE = "/coupon/v1/acme/campaigns"
@@ -538,7 +538,8 @@ def test_one_collision_costs_one_batch_its_fast_path_not_the_campaign_s(
     staged path, and the next batch is COPYed again."""
     if backend != "postgresql":
         pytest.skip("the COPY path is PostgreSQL's")
-    from app.services import bulk_codes, codes
+    from app.engine import codes
+    from app.engine.catalog import bulk_codes
 
     client.post("/coupon/v1/acme/coupons", json=coupon_body(code="TAKEN0001"), headers=manage)
     app.config["CAMPAIGN_BATCH_SIZE"] = 10

@@ -4,8 +4,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.database import set_clock_offset
+from app.engine import tenants
+from app.engine.usage import holds
 from app.models import OutboxMessage, Redemption, Reservation
-from app.services import holds, tenants
 from tests.api.conftest import coupon_body, order
 
 BASE = "/coupon/v1/acme"
@@ -500,7 +501,7 @@ def test_a_cart_redemption_confirms_the_holds_of_its_order(client, manage, on_be
 
 
 def test_qualifications_scan_the_best_discounts_first(client, manage, on_behalf, monkeypatch):
-    from app.services import carts
+    from app.engine.usage import carts
 
     for code, amount in (("SMALL", 1), ("LARGE", 30), ("MIDDLE", 10)):
         body = absolute(code, amount, allowAnonymous=True, listable=True)

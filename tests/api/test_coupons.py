@@ -307,7 +307,7 @@ def test_unprefixed_scopes_work_too(client, token_for):
 
 
 def test_tenant_isolation(client, manage, token_for):
-    from app.services.tenants import create_tenant
+    from app.engine.tenants import create_tenant
 
     other = create_tenant(slug="globex", currency="EUR")
     other_manage = token_for("hybris.coupon_manage", creds=other)

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from app.services.tenants import create_tenant
+from app.engine.tenants import create_tenant
 from tests.api.conftest import coupon_body, order
 
 VICTIM_BRAND = {"X-API-Token": "acme-api-token-1"}

@@ -82,7 +82,7 @@ def user(token_for):
 @pytest.fixture
 def at_seed_time(monkeypatch):
     """The engine's clock inside the seed promo's date window."""
-    monkeypatch.setattr("app.services.redemption.utcnow", lambda: SEED_NOW)
+    monkeypatch.setattr("app.engine.usage.redemption.utcnow", lambda: SEED_NOW)
 
 
 def add(client, admin, **fields):
@@ -502,7 +502,7 @@ def test_roles(client, admin, user, tenant):
 
 
 def test_another_tenant_can_neither_use_nor_list_nor_change(client, admin, user, token_for):
-    from app.services.tenants import create_tenant
+    from app.engine.tenants import create_tenant
 
     created = add(client, admin, coupon="ACME_GIFT")
     other = create_tenant(slug="globex", currency="USD")

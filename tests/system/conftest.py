@@ -163,7 +163,7 @@ def enqueue(env: dict, count: int) -> None:
     script = (
         "from app import create_app\n"
         "from app.extensions import db\n"
-        "from app.services import outbox\n"
+        "from app.engine import outbox\n"
         "app = create_app()\n"
         "with app.app_context():\n"
         f"    for i in range({count}):\n"

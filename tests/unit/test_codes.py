@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from app.services import codes
-from app.services.codes import CHARSETS, BadCodeSpec, CodeSpec
+from app.engine import codes
+from app.engine.codes import CHARSETS, BadCodeSpec, CodeSpec
 
 
 def test_generated_codes_avoid_ambiguous_characters():

@@ -7,9 +7,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services import rules
-from app.services.money import minor_units, percent_of, round_money
-from app.services.rules import Context, Money, evaluate
+from app.engine import rules
+from app.engine.money import minor_units, percent_of, round_money
+from app.engine.rules import Context, Money, evaluate
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

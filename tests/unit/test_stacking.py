@@ -6,10 +6,10 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services import stacking
-from app.services.money import percent_of
-from app.services.rules import Money
-from app.services.stacking import NOT_COMBINABLE, STACKING_LIMIT, Candidate, combine
+from app.engine import stacking
+from app.engine.money import percent_of
+from app.engine.rules import Money
+from app.engine.stacking import NOT_COMBINABLE, STACKING_LIMIT, Candidate, combine
 
 
 @dataclass(frozen=True)

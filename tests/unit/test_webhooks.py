@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from app.services import outbox
+from app.engine import outbox
 
 
 def signed(secret: str, body: bytes, message_id="msg_1", timestamp=None):

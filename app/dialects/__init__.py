@@ -1,0 +1,27 @@
+"""One blueprint per dialect; views are thin."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """Register every blueprint with the OpenAPI-aware Api."""
+    from app.dialects import ops
+    from app.dialects.brands import views as brands
+    from app.dialects.promo import views as promocodes
+    from app.dialects.tenant import campaigns, checkout, coupons, customers, oauth
+    from app.extensions import api
+
+    for blueprint in (
+        ops.blp,
+        oauth.blp,
+        coupons.blp,
+        campaigns.blp,
+        checkout.blp,
+        customers.blp,
+        brands.blp,
+        promocodes.blp,
+    ):
+        api.register_blueprint(blueprint)
+    ops.serve_swagger_assets(app)

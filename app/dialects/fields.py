@@ -1,0 +1,91 @@
+"""Field types every dialect uses: money amounts, currencies, UTC datetimes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from app.engine import canonical
+from app.engine.money import MAX_AMOUNT, is_currency
+
+
+class Amount(fields.Decimal):
+    """A non-negative money amount: Decimal inside, a JSON number on the wire."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Range(min=0, max=MAX_AMOUNT))
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if result.as_tuple().exponent < -4:
+            raise ValidationError("At most 4 decimal places.")
+        return result
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else json_number(value)
+
+
+def json_number(value) -> int | float:
+    """A Decimal amount as the JSON number clients expect: 500, not 500.0000."""
+    value = Decimal(value)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+class Currency(fields.String):
+    """An active ISO 4217 code."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if not is_currency(result):
+            raise ValidationError("Not an ISO 4217 currency code.")
+        return result
+
+
+class UTCDateTime(fields.AwareDateTime):
+    """ISO 8601 in, UTC out as `2016-12-01T00:00:00.000Z`; naive input is taken as UTC."""
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+
+    def _serialize(self, value: datetime | None, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class MoneySchema(Schema):
+    amount = Amount(required=True)
+    currency = Currency(required=True)
+
+
+class CustomerNumber(fields.String):
+    """A customer number in its one form: NFKC, trimmed, upper case ("c42 " is "C42");
+    control and zero-width characters are refused, so look-alikes never count apart."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Length(min=1, max=64))
+        kwargs.setdefault(
+            "metadata",
+            {
+                "description": "Compared in one form: trimmed, NFKC, upper case",
+                "example": "C0123456789",
+            },
+        )
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        number = canonical.customer_number(text)
+        if number is None:
+            raise ValidationError(
+                "Not a customer number: empty, or holds control or zero-width characters."
+            )
+        return number

@@ -1,0 +1,134 @@
+"""Checkout (tenant coupon dialect): holds, carts, qualifications. camelCase on the wire."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from app.dialects.fields import Amount, CustomerNumber, MoneySchema, UTCDateTime
+from app.dialects.tenant.schemas.coupons import RedemptionRequestSchema
+from app.engine.usage import holds
+from app.models import Coupon
+
+MAX_CART_ITEMS = 500
+MAX_CART_CODES = 50
+
+
+class ReservationRequestSchema(RedemptionRequestSchema):
+    """Body of POST .../reservations: the validation body plus a time to live."""
+
+    ttl_seconds = fields.Integer(
+        data_key="ttlSeconds",
+        strict=True,
+        load_default=holds.DEFAULT_TTL_SECONDS,
+        validate=validate.Range(min=1, max=holds.MAX_TTL_SECONDS),
+        metadata={"description": "How long the use is kept (default 900, at most 86400)"},
+    )
+
+
+class ReservationCreatedSchema(Schema):
+    id = fields.String(required=True)
+    expires_at = UTCDateTime(data_key="expiresAt", required=True)
+    link = fields.String(required=True)
+
+
+class ReservationSchema(Schema):
+    """A hold as read back."""
+
+    id = fields.String()
+    coupon_code = fields.String(data_key="couponCode")
+    status = fields.String(metadata={"enum": ["HELD", "EXPIRED", "CONFIRMED", "RELEASED"]})
+    customer_number = fields.String(data_key="customerNumber", allow_none=True)
+    order_id = fields.String(data_key="orderId", allow_none=True)
+    order_total = fields.Nested(MoneySchema, data_key="orderTotal", allow_none=True)
+    discount = fields.Nested(MoneySchema, allow_none=True)
+    expires_at = UTCDateTime(data_key="expiresAt")
+    created_at = UTCDateTime(data_key="createdAt")
+    closed_at = UTCDateTime(data_key="closedAt", allow_none=True)
+    redemption_id = fields.String(data_key="redemptionId", allow_none=True)
+
+
+class CartItemSchema(Schema):
+    product = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    quantity = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=1_000_000)
+    )
+    price = Amount(required=True, metadata={"description": "Unit price, not negative"})
+
+
+class _ShopperSchema(Schema):
+    customer_number = CustomerNumber(data_key="customerNumber", allow_none=True)
+    order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
+
+
+class CartRequestSchema(_ShopperSchema):
+    """Body of POST /carts/validation."""
+
+    items = fields.List(
+        fields.Nested(CartItemSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_CART_ITEMS),
+    )
+    codes = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_CART_CODES),
+    )
+
+    @validates("codes")
+    def no_repeats(self, codes, **kwargs):
+        seen: set[str] = set()
+        repeated = {}
+        for i, code in enumerate(codes):
+            key = Coupon.key_for(code)
+            if key in seen:
+                repeated[i] = ["Code listed twice (codes ignore case)."]
+            seen.add(key)
+        if repeated:
+            raise ValidationError(repeated)
+
+
+class CartRedemptionRequestSchema(CartRequestSchema):
+    """Body of POST /carts/redemption."""
+
+    order_id = fields.String(
+        data_key="orderId", validate=validate.Length(min=1, max=128), allow_none=True
+    )
+
+
+class CartCodeSchema(Schema):
+    code = fields.String(metadata={"description": "As sent"})
+    applies = fields.Boolean()
+    discount = fields.Nested(MoneySchema, allow_none=True)
+    free_products = fields.List(fields.String(), data_key="freeProducts")
+    error = fields.Dict(
+        allow_none=True, metadata={"description": "{type, message} when the code does not apply"}
+    )
+    redemption_id = fields.String(data_key="redemptionId", allow_none=True)
+
+
+class CartResultSchema(Schema):
+    codes = fields.List(fields.Nested(CartCodeSchema))
+    total_discount = fields.Nested(MoneySchema, data_key="totalDiscount")
+    order_total = fields.Nested(MoneySchema, data_key="orderTotal")
+    total_after_discount = fields.Nested(MoneySchema, data_key="totalAfterDiscount")
+
+
+class QualificationRequestSchema(_ShopperSchema):
+    """Body of POST /qualifications."""
+
+    items = fields.List(
+        fields.Nested(CartItemSchema),
+        load_default=list,
+        validate=validate.Length(max=MAX_CART_ITEMS),
+    )
+
+
+class QualificationSchema(Schema):
+    code = fields.String()
+    name = fields.String(allow_none=True)
+    discount_type = fields.String(data_key="discountType")
+    discount = fields.Nested(MoneySchema, metadata={"description": "On this cart, alone"})
+    free_products = fields.List(fields.String(), data_key="freeProducts")
+    exclusive = fields.Boolean()
+    stacking_priority = fields.Integer(data_key="stackingPriority")
+    valid_until = UTCDateTime(data_key="validUntil", allow_none=True)

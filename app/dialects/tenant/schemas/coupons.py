@@ -1,0 +1,254 @@
+"""Tenant coupon dialect (seed tenant-coupon-service.txt): camelCase on the wire."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, post_load, pre_dump, validate
+
+from app.database import utcnow
+from app.dialects.fields import Amount, CustomerNumber, MoneySchema, UTCDateTime
+from app.engine import rules
+from app.models import DiscountType
+
+_short = validate.Length(min=1, max=128)
+_limit = validate.Range(min=-1, max=1_000_000_000)
+
+
+class RestrictionsSchema(Schema):
+    valid_for = fields.List(
+        CustomerNumber(),
+        data_key="validFor",
+        validate=validate.Length(max=1000),
+        allow_none=True,
+    )
+    valid_from = UTCDateTime(data_key="validFrom", allow_none=True)
+    valid_until = UTCDateTime(data_key="validUntil", allow_none=True)
+    min_order_value = fields.Nested(MoneySchema, data_key="minOrderValue", allow_none=True)
+    required_product = fields.String(data_key="requiredProduct", validate=_short, allow_none=True)
+
+
+class CouponWriteSchema(Schema):
+    """Body of POST, PUT and (partially) PATCH /coupons."""
+
+    code = fields.String(validate=validate.Length(min=1, max=64))
+    name = fields.String(validate=validate.Length(max=255), allow_none=True)
+    description = fields.String(validate=validate.Length(max=4000), allow_none=True)
+    discount_type = fields.String(
+        data_key="discountType", required=True, validate=validate.OneOf(DiscountType.ALL)
+    )
+    discount_absolute = fields.Nested(MoneySchema, data_key="discountAbsolute", allow_none=True)
+    discount_percentage = Amount(
+        data_key="discountPercentage",
+        allow_none=True,
+        validate=validate.Range(min=0, max=100, min_inclusive=False),
+    )
+    free_products = fields.List(
+        fields.String(validate=_short), data_key="freeProducts", validate=validate.Length(max=50)
+    )
+    free_shipping = fields.Boolean(data_key="freeShipping")
+    allow_anonymous = fields.Boolean(data_key="allowAnonymous")
+    max_redemptions = fields.Integer(data_key="maxRedemptions", strict=True, validate=_limit)
+    max_redemptions_per_customer = fields.Integer(
+        data_key="maxRedemptionsPerCustomer", strict=True, validate=_limit
+    )
+    active = fields.Boolean()
+    restrictions = fields.Nested(RestrictionsSchema, allow_none=True)
+    exclusive = fields.Boolean(
+        metadata={"description": "In a cart, applies only alone (default false)"}
+    )
+    stacking_priority = fields.Integer(
+        data_key="stackingPriority",
+        strict=True,
+        validate=validate.Range(min=-1000, max=1000),
+        metadata={"description": "In a cart, higher applies earlier (default 0)"},
+    )
+    listable = fields.Boolean(
+        metadata={
+            "description": "Offered to shoppers by POST /qualifications (default false: a "
+            "code is never handed out unless the tenant says it may be)"
+        }
+    )
+
+    @post_load
+    def flatten(self, data, **kwargs):
+        """The engine's flat definition; only keys the client sent are present."""
+        if "discount_absolute" in data:
+            money = data.pop("discount_absolute") or {}
+            data["discount_amount"] = money.get("amount")
+            data["discount_currency"] = money.get("currency")
+        if "restrictions" in data:
+            restrictions = data.pop("restrictions")
+            if restrictions is None:  # explicit null clears every restriction
+                restrictions = dict.fromkeys(
+                    (
+                        "valid_for",
+                        "valid_from",
+                        "valid_until",
+                        "min_order_value",
+                        "required_product",
+                    )
+                )
+            if "min_order_value" in restrictions:
+                money = restrictions.pop("min_order_value") or {}
+                data["min_order_amount"] = money.get("amount")
+                data["min_order_currency"] = money.get("currency")
+            for key in ("valid_for", "valid_from", "valid_until", "required_product"):
+                if key in restrictions:
+                    data[key] = restrictions[key]
+            if data.get("valid_for") is None and "valid_for" in data:
+                data["valid_for"] = []
+        return data
+
+
+class CouponPatchSchema(CouponWriteSchema):
+    """Body of PATCH: any subset of the coupon fields."""
+
+    def __init__(self, **kwargs):
+        super().__init__(partial=True, **kwargs)
+
+
+class CouponSchema(Schema):
+    """A coupon as read back (GET, list)."""
+
+    id = fields.String(metadata={"description": "Same as code"})
+    code = fields.String()
+    name = fields.String(allow_none=True)
+    description = fields.String(allow_none=True)
+    discount_type = fields.String(data_key="discountType")
+    discount_absolute = fields.Nested(MoneySchema, data_key="discountAbsolute", allow_none=True)
+    discount_percentage = Amount(data_key="discountPercentage", allow_none=True)
+    free_products = fields.List(fields.String(), data_key="freeProducts")
+    free_shipping = fields.Boolean(data_key="freeShipping")
+    allow_anonymous = fields.Boolean(data_key="allowAnonymous")
+    max_redemptions = fields.Integer(data_key="maxRedemptions")
+    max_redemptions_per_customer = fields.Integer(data_key="maxRedemptionsPerCustomer")
+    restrictions = fields.Nested(RestrictionsSchema)
+    active = fields.Boolean()
+    exclusive = fields.Boolean()
+    stacking_priority = fields.Integer(data_key="stackingPriority")
+    listable = fields.Boolean()
+    deleted = fields.Boolean()
+    status = fields.String(metadata={"enum": ["INACTIVE", "VALID", "EXPIRED", "USED"]})
+    redemption_count = fields.Integer(data_key="redemptionCount")
+    created_at = UTCDateTime(data_key="createdAt")
+    updated_at = UTCDateTime(data_key="updatedAt")
+
+    @pre_dump
+    def nest(self, coupon, **kwargs):
+        absolute = coupon.discount_type == DiscountType.ABSOLUTE
+        restrictions = {
+            "valid_for": list(coupon.valid_for or []),
+            "valid_from": coupon.valid_from,
+            "valid_until": coupon.valid_until,
+            "min_order_value": (
+                {"amount": coupon.min_order_amount, "currency": coupon.currency}
+                if coupon.min_order_amount is not None
+                else None
+            ),
+            "required_product": coupon.required_product,
+        }
+        return {
+            "id": coupon.code,
+            "code": coupon.code,
+            "name": coupon.name,
+            "description": coupon.description,
+            "discount_type": coupon.discount_type,
+            "discount_absolute": (
+                {"amount": coupon.discount_amount, "currency": coupon.currency}
+                if absolute
+                else None
+            ),
+            "discount_percentage": coupon.discount_percentage,
+            "free_products": list(coupon.free_products or []),
+            "free_shipping": coupon.free_shipping,
+            "allow_anonymous": coupon.allow_anonymous,
+            "max_redemptions": coupon.max_redemptions,
+            "max_redemptions_per_customer": coupon.max_redemptions_per_customer,
+            "restrictions": restrictions,
+            "active": coupon.active,
+            "exclusive": coupon.exclusive,
+            "stacking_priority": coupon.stacking_priority,
+            "listable": coupon.listable,
+            "deleted": coupon.deleted,
+            "status": rules.status(coupon, utcnow()),
+            "redemption_count": coupon.redemption_count,
+            "created_at": coupon.created_at,
+            "updated_at": coupon.updated_at,
+        }
+
+
+class CreatedSchema(Schema):
+    id = fields.String(required=True)
+    link = fields.String(required=True)
+
+
+class CouponListArgs(Schema):
+    page_number = fields.Integer(
+        data_key="pageNumber", load_default=1, validate=validate.Range(min=1, max=1_000_000)
+    )
+    page_size = fields.Integer(
+        data_key="pageSize", load_default=20, validate=validate.Range(min=1, max=100)
+    )
+    show_deleted = fields.Boolean(data_key="showDeleted", load_default=False)
+    deleted = fields.Boolean(load_default=None)
+
+
+class PageArgs(Schema):
+    page_number = fields.Integer(
+        data_key="pageNumber", load_default=1, validate=validate.Range(min=1, max=1_000_000)
+    )
+    page_size = fields.Integer(
+        data_key="pageSize", load_default=20, validate=validate.Range(min=1, max=100)
+    )
+
+
+class CustomerArgs(Schema):
+    customer_number = CustomerNumber(data_key="customerNumber", load_default=None)
+
+
+class RedemptionRequestSchema(Schema):
+    """Body of POST /validation and POST /redemptions."""
+
+    customer_number = CustomerNumber(data_key="customerNumber", allow_none=True)
+    order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
+    discount = fields.Nested(MoneySchema, required=True)
+    order_id = fields.String(data_key="orderId", validate=_short, allow_none=True)
+
+
+class RedemptionSchema(Schema):
+    id = fields.String()
+    coupon_code = fields.String(data_key="couponCode")
+    customer_number = fields.String(data_key="customerNumber", allow_none=True)
+    order_total = fields.Nested(MoneySchema, data_key="orderTotal", allow_none=True)
+    discount = fields.Nested(MoneySchema, allow_none=True)
+    order_id = fields.String(data_key="orderId", allow_none=True)
+    redeemed_at = UTCDateTime(data_key="redeemedAt")
+
+    @pre_dump
+    def nest(self, redemption, **kwargs):
+        def money(amount, currency):
+            return None if amount is None else {"amount": amount, "currency": currency}
+
+        return {
+            "id": redemption.id,
+            "coupon_code": redemption.coupon.code,
+            "customer_number": redemption.customer_number,
+            "order_total": money(redemption.order_total_amount, redemption.order_total_currency),
+            "discount": money(redemption.discount_amount, redemption.discount_currency),
+            "order_id": redemption.order_id,
+            "redeemed_at": redemption.redeemed_at,
+        }
+
+
+class ErrorDetailSchema(Schema):
+    field = fields.String(allow_none=True)
+    type = fields.String()
+    message = fields.String()
+
+
+class CouponErrorSchema(Schema):
+    """The tenant coupon dialect's error body."""
+
+    status = fields.Integer()
+    type = fields.String()
+    message = fields.String()
+    details = fields.List(fields.Nested(ErrorDetailSchema))

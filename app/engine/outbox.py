@@ -1,0 +1,403 @@
+"""Transactional outbox: messages are added in the caller's transaction, and a
+worker delivers them at least once (leases, SKIP LOCKED, backoff, dead letters).
+
+Every delivery carries the Standard Webhooks headers `webhook-id` (the stable
+message id, for deduplication) and `webhook-timestamp`; events are sent as a
+Standard Webhooks envelope `{type, timestamp, data}` and, with EVENTS_SECRET
+(`whsec_...`), signed in `webhook-signature`, so subscribers verify them with
+any `standardwebhooks` library.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import requests
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.database import utcnow
+from app.engine.catalog.bulk_codes import OUTAGE_ERRORS
+from app.engine.uow import delete_in_batches, discard_session, unit_of_work
+from app.extensions import db
+from app.models import OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+EMAIL_VERIFIER = "email_verifier"
+COUPON_REALIZER = "coupon_realizer"
+EVENTS = "events"
+
+# Where each destination's base URL is configured.
+DESTINATION_SETTINGS = {
+    EMAIL_VERIFIER: "EMAIL_VERIFIER_URL",
+    COUPON_REALIZER: "COUPON_REALIZER_URL",
+    EVENTS: "EVENTS_URL",
+}
+# Payload fields that are secrets (an activation link's token): a delivered message
+# keeps its payload without them, so neither the table nor a backup can activate a fan.
+SECRET_FIELDS = {EMAIL_VERIFIER: ("token", "activation_url")}
+SECRET_PREFIX = "whsec_"
+# The worker's wait after a database error grows to this and no further.
+MAX_OUTAGE_BACKOFF_SECONDS = 30.0
+
+
+def enqueue(
+    *,
+    tenant_id: int | None,
+    destination: str,
+    payload: dict,
+    path: str = "",
+    topic: str | None = None,
+) -> OutboxMessage:
+    """Add a message to the current transaction; the caller commits."""
+    message = OutboxMessage(
+        **message_values(
+            tenant_id=tenant_id, destination=destination, payload=payload, path=path, topic=topic
+        )
+    )
+    db.session.add(message)
+    return message
+
+
+MESSAGE_FIELDS = (
+    "id",
+    "tenant_id",
+    "destination",
+    "path",
+    "topic",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+
+
+def message_values(
+    *,
+    tenant_id: int | None,
+    destination: str,
+    payload: dict,
+    path: str = "",
+    topic: str | None = None,
+) -> dict:
+    """Every column of a new message, for callers that insert it with Core."""
+    if destination not in DESTINATION_SETTINGS:
+        raise ValueError(f"unknown outbox destination {destination!r}")
+    now = utcnow()
+    return {
+        "id": uuid.uuid4().hex,
+        "tenant_id": tenant_id,
+        "destination": destination,
+        "path": path,
+        "topic": topic,
+        "payload": payload,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+# --- Standard Webhooks ---------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """A fresh signing secret in the Standard Webhooks form: `whsec_` + base64 of 32 bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_...` secret; ValueError when it is not one."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("EVENTS_SECRET must look like whsec_<base64>")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except binascii.Error:
+        raise ValueError("EVENTS_SECRET must be whsec_ followed by base64") from None
+    if len(key) < 24:
+        raise ValueError("EVENTS_SECRET must hold at least 24 random bytes")
+    return key
+
+
+def sign(key: bytes, message_id: str, timestamp: str, body: bytes) -> str:
+    """`v1,` + base64 HMAC-SHA256 over `id.timestamp.body` (the spec's signature)."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+# --- delivery (the worker) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the worker needs from the app config, read once per batch."""
+
+    urls: dict[str, str]
+    events_key: bytes | None
+    retry_base: float
+    max_attempts: int
+    lease_seconds: float
+    timeout: float
+    poll_seconds: float
+
+    @classmethod
+    def from_config(cls, config) -> Settings:
+        urls = {
+            name: config[key].rstrip("/")
+            for name, key in DESTINATION_SETTINGS.items()
+            if config.get(key)
+        }
+        secret = config.get("EVENTS_SECRET")
+        return cls(
+            urls=urls,
+            events_key=secret_key(secret) if secret else None,
+            retry_base=config["OUTBOX_RETRY_BASE_SECONDS"],
+            max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
+            lease_seconds=config["OUTBOX_LEASE_SECONDS"],
+            timeout=config["OUTBOX_HTTP_TIMEOUT_SECONDS"],
+            poll_seconds=config["OUTBOX_POLL_SECONDS"],
+        )
+
+
+def retry_delay(attempts: int, base: float) -> float:
+    """Exponential backoff from `base`, with +-20% jitter, capped at an hour."""
+    return min(base * 2 ** max(attempts - 1, 0), 3600.0) * random.uniform(0.8, 1.2)
+
+
+def claim_due(settings: Settings, *, limit: int = 20) -> list[dict]:
+    """Lease due messages to this worker (SKIP LOCKED lets several workers share)."""
+    if not settings.urls:
+        return []
+    now = utcnow()
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.next_attempt_at <= now,
+            OutboxMessage.destination.in_(list(settings.urls)),
+        )
+        .order_by(OutboxMessage.next_attempt_at)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed = []
+    with unit_of_work():
+        for message in db.session.scalars(query):
+            # The lease: if this worker dies, the message is due again when it ends.
+            message.next_attempt_at = now + timedelta(seconds=settings.lease_seconds)
+            message.attempts += 1
+            claimed.append(
+                {
+                    "id": message.id,
+                    "destination": message.destination,
+                    "path": message.path,
+                    "topic": message.topic,
+                    "payload": message.payload,
+                    "created_at": message.created_at,
+                    "attempts": message.attempts,
+                }
+            )
+    return claimed
+
+
+def wire_body(message: dict) -> bytes:
+    """What is POSTed: the payload as is, or an event in the Standard Webhooks envelope."""
+    document = message["payload"]
+    if message["destination"] == EVENTS:
+        document = {
+            "type": message["topic"],
+            "timestamp": message["created_at"].isoformat().replace("+00:00", "Z"),
+            "data": message["payload"],
+        }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def deliver(message: dict, settings: Settings, http: requests.Session) -> str | None:
+    """POST one message; returns None on success, else the error text."""
+    body = wire_body(message)
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": message["id"],
+        "webhook-timestamp": timestamp,
+    }
+    if message["destination"] == EVENTS and settings.events_key:
+        headers["webhook-signature"] = sign(settings.events_key, message["id"], timestamp, body)
+    url = settings.urls[message["destination"]] + message["path"]
+    try:
+        response = http.post(url, data=body, headers=headers, timeout=settings.timeout)
+    except requests.RequestException as error:
+        return f"{type(error).__name__}: {error}"[:1000]
+    if 200 <= response.status_code < 300:
+        return None
+    return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def record_result(message: dict, error: str | None, settings: Settings) -> None:
+    """Mark delivered, schedule the retry, or declare the message dead."""
+    values: dict
+    if error is None:
+        values = {
+            "status": OutboxStatus.DELIVERED,
+            "delivered_at": utcnow(),
+            "last_error": None,
+            "payload": without_secrets(message["destination"], message["payload"]),
+        }
+    elif message["attempts"] >= settings.max_attempts:
+        values = {"status": OutboxStatus.DEAD, "last_error": error}
+    else:
+        delay = retry_delay(message["attempts"], settings.retry_base)
+        values = {"next_attempt_at": utcnow() + timedelta(seconds=delay), "last_error": error}
+    with unit_of_work():
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message["id"], OutboxMessage.status == OutboxStatus.PENDING)
+            .values(**values)
+        )
+
+
+def without_secrets(destination: str, payload: dict) -> dict:
+    """The payload as kept once delivered: its secret fields dropped."""
+    secret = SECRET_FIELDS.get(destination, ())
+    return {key: value for key, value in payload.items() if key not in secret}
+
+
+def purge_delivered(retention_seconds: float, *, batch: int = 1000) -> int:
+    """Delete messages delivered more than `retention_seconds` ago, in batches (the
+    worker's housekeeping); pending and dead ones stay. Returns how many went."""
+    return delete_in_batches(
+        OutboxMessage,
+        OutboxMessage.status == OutboxStatus.DELIVERED,
+        OutboxMessage.delivered_at < utcnow() - timedelta(seconds=retention_seconds),
+        batch=batch,
+    )
+
+
+def dispatch_once(settings: Settings, http: requests.Session) -> int:
+    """Deliver one batch of due messages; returns how many were attempted."""
+    claimed = claim_due(settings)
+    for message in claimed:
+        error = deliver(message, settings, http)
+        if error:
+            log.warning(
+                "outbox delivery failed",
+                extra={"message_id": message["id"], "error": error, "attempt": message["attempts"]},
+            )
+        try:
+            record_result(message, error, settings)
+        except SQLAlchemyError:
+            # Its lease runs out and it is delivered again: at least once, never lost.
+            log.error("outbox result not recorded", extra={"message_id": message["id"]})
+            raise
+    return len(claimed)
+
+
+def deliver_due(config) -> None:
+    """Deliver batches until nothing is due (`outbox dispatch --once`)."""
+    settings, http = Settings.from_config(config), requests.Session()
+    while dispatch_once(settings, http):
+        pass
+
+
+def run_worker(
+    config,
+    stop: threading.Event,
+    housekeeping: Callable[[], object],
+    jobs: tuple[Callable[[], bool], ...] = (),
+) -> None:
+    """Deliver until `stop` is set, outliving database outages and failing jobs.
+
+    A database error is logged, the session is dropped (its connection may be
+    dead) and the loop waits, doubling the wait up to MAX_OUTAGE_BACKOFF_SECONDS,
+    before it reconnects and goes on. A job's own failure (anything but an
+    outage) is logged and costs only that job's turn. `housekeeping` runs hourly. Each of `jobs`
+    gets a turn between deliveries (a short step, True when it did something), so
+    a long job such as a campaign's generation never holds deliveries back long.
+    """
+    settings = Settings.from_config(config)
+    http = requests.Session()
+    outage_wait = 0.0
+    next_housekeeping = time.monotonic()
+    heartbeat = config.get("WORKER_HEARTBEAT_FILE")
+    while not stop.is_set():
+        if heartbeat:  # the container's healthcheck reads its age: the loop is turning
+            Path(heartbeat).touch()
+        try:
+            if time.monotonic() >= next_housekeeping:
+                next_housekeeping = time.monotonic() + 3600  # a failing one waits an hour too
+                _turn(housekeeping)
+            delivered = dispatch_once(settings, http)
+            worked = [_turn(job) for job in jobs]
+            outage_wait = 0.0
+            if not delivered and not any(worked):
+                stop.wait(settings.poll_seconds)
+        except Exception as error:  # noqa: BLE001 - the worker outlives every failure
+            discard_session()
+            outage_wait = min(
+                max(outage_wait * 2, settings.poll_seconds, 0.5), MAX_OUTAGE_BACKOFF_SECONDS
+            )
+            log.error(
+                "outbox worker: database error, retrying"
+                if isinstance(error, OUTAGE_ERRORS)
+                else "outbox worker: unexpected error, retrying",
+                exc_info=not isinstance(error, OUTAGE_ERRORS),
+                extra={
+                    "error": type(getattr(error, "orig", error)).__name__,
+                    "retry_in": round(outage_wait, 1),
+                },
+            )
+            stop.wait(outage_wait)
+
+
+def _turn(job: Callable[[], object]) -> object:
+    """One turn of a job. Its outage errors reach the worker's backoff; anything else
+    is logged and the worker goes on: one tenant's bad job never stops the others."""
+    try:
+        return job()
+    except OUTAGE_ERRORS:
+        raise
+    except Exception:
+        log.exception("outbox worker: a job failed; going on")
+        discard_session()
+        return False
+
+
+def list_messages(*, dead: bool = False, limit: int = 100) -> list[OutboxMessage]:
+    """Pending (or dead) messages, oldest first."""
+    status = OutboxStatus.DEAD if dead else OutboxStatus.PENDING
+    return list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == status)
+            .order_by(OutboxMessage.created_at)
+            .limit(limit)
+        )
+    )
+
+
+def retry(message_id: str) -> bool:
+    """Make a dead (or pending) message due now with a fresh attempt budget."""
+    with unit_of_work():
+        result = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status != OutboxStatus.DELIVERED)
+            .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utcnow())
+        )
+    return result.rowcount == 1

@@ -1,0 +1,166 @@
+"""Pure coupon rule evaluation: coupon + context + now -> violations.
+
+No database and no clock of its own, so every dialect shares it and tests
+need nothing but objects. The order of checks is DESIGN section 3's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from app.engine.money import percent_of
+
+NOT_FOUND = "coupon_not_found"
+FORBIDDEN = "coupon_redemption_forbidden"
+NOT_ACTIVE = "coupon_not_active"
+EXPIRED = "coupon_expired"
+EXCEEDED = "coupon_redemptions_exceeded"
+CURRENCY = "coupon_currency_incorrect"
+TOTAL_TOO_LOW = "coupon_order_total_too_low"
+PRODUCT_MISSING = "coupon_required_product_missing"
+DISCOUNT_CURRENCY = "coupon_discount_currency_incorrect"
+DISCOUNT_AMOUNT = "coupon_discount_amount_incorrect"
+
+UNLIMITED = -1
+
+
+class CouponLike(Protocol):
+    """What the evaluator reads of a coupon (the ORM model satisfies it)."""
+
+    deleted: bool
+    active: bool
+    allow_anonymous: bool
+    valid_for: list
+    valid_from: datetime | None
+    valid_until: datetime | None
+    max_redemptions: int
+    max_redemptions_per_customer: int
+    redemption_count: int
+    discount_type: str
+    discount_percentage: Decimal | None
+    discount_amount: Decimal | None
+    currency: str | None
+    min_order_amount: Decimal | None
+    required_product: str | None
+
+
+@dataclass(frozen=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who wants to use the coupon, for what order."""
+
+    # True when the caller may use non-anonymous coupons (a redeem scope or a customer).
+    identified: bool = False
+    customer_number: str | None = None
+    # Redemptions and live holds this customer already has on the coupon (looked up by
+    # the caller).
+    customer_redemptions: int = 0
+    # Live holds on the coupon: uses kept for checkouts in progress, taken like redemptions.
+    held: int = 0
+    order_total: Money | None = None
+    discount: Money | None = None
+    # Product codes in the order; None when the dialect does not send items.
+    products: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Violation:
+    type: str
+    data: dict = field(default_factory=dict)
+
+
+def evaluate(coupon: CouponLike, context: Context, now: datetime) -> list[Violation]:
+    """Every rule the coupon breaks for this context, most fundamental first."""
+    if coupon.deleted:
+        return [Violation(NOT_FOUND)]
+    violations: list[Violation] = []
+    if not may_use(coupon, context):
+        violations.append(Violation(FORBIDDEN))
+    if not coupon.active or (coupon.valid_from is not None and now < coupon.valid_from):
+        # `inactive` tells "switched off" from "not started yet" (the promo dialect says which).
+        violations.append(
+            Violation(NOT_ACTIVE, {"valid_from": coupon.valid_from, "inactive": not coupon.active})
+        )
+    if coupon.valid_until is not None and now > coupon.valid_until:
+        violations.append(Violation(EXPIRED, {"valid_until": coupon.valid_until}))
+    if _limit_reached(coupon, context):
+        violations.append(Violation(EXCEEDED))
+
+    order_total = context.order_total
+    coupon_currency = coupon.currency
+    if order_total is not None and coupon_currency and order_total.currency != coupon_currency:
+        violations.append(Violation(CURRENCY, {"expected": coupon_currency}))
+    if coupon.min_order_amount is not None:
+        total = order_total.amount if order_total is not None else Decimal(0)
+        if total < coupon.min_order_amount:
+            missing = coupon.min_order_amount - total
+            violations.append(
+                Violation(TOTAL_TOO_LOW, {"minimum": coupon.min_order_amount, "missing": missing})
+            )
+    if coupon.required_product and (
+        context.products is None or coupon.required_product not in context.products
+    ):
+        violations.append(Violation(PRODUCT_MISSING, {"product": coupon.required_product}))
+
+    discount = context.discount
+    if discount is not None:
+        expected_currency = coupon_currency or (order_total.currency if order_total else None)
+        if expected_currency and discount.currency != expected_currency:
+            violations.append(Violation(DISCOUNT_CURRENCY, {"expected": expected_currency}))
+        else:
+            allowed = allowed_discount(coupon, order_total)
+            if discount.amount > allowed:
+                violations.append(Violation(DISCOUNT_AMOUNT, {"allowed": allowed}))
+    return violations
+
+
+def may_use(coupon: CouponLike, context: Context) -> bool:
+    """The caller may see and use this coupon (scopes and customer restrictions)."""
+    if not context.identified:
+        return coupon.allow_anonymous
+    if coupon.valid_for and context.customer_number not in coupon.valid_for:
+        return False
+    # A per-customer limit cannot be enforced without knowing the customer.
+    if coupon.max_redemptions_per_customer != UNLIMITED and context.customer_number is None:
+        return False
+    return True
+
+
+def _limit_reached(coupon: CouponLike, context: Context) -> bool:
+    limit = coupon.max_redemptions
+    if limit != UNLIMITED and coupon.redemption_count + context.held >= limit:
+        return True
+    per_customer = coupon.max_redemptions_per_customer
+    return per_customer != UNLIMITED and context.customer_redemptions >= per_customer
+
+
+def allowed_discount(coupon: CouponLike, order_total: Money | None) -> Decimal:
+    """The largest discount the coupon grants on this order (0 for pure gifts)."""
+    if coupon.discount_type == "PERCENT" and coupon.discount_percentage is not None:
+        if order_total is None:
+            return Decimal(0)
+        return percent_of(order_total.amount, coupon.discount_percentage, order_total.currency)
+    if coupon.discount_type == "ABSOLUTE" and coupon.discount_amount is not None:
+        if order_total is None:
+            return coupon.discount_amount
+        return min(coupon.discount_amount, order_total.amount)
+    return Decimal(0)
+
+
+def status(coupon: CouponLike, now: datetime) -> str:
+    """INACTIVE, VALID, EXPIRED or USED, as the tenant coupon dialect reports it."""
+    if coupon.valid_until is not None and now > coupon.valid_until:
+        return "EXPIRED"
+    if not coupon.active or (coupon.valid_from is not None and now < coupon.valid_from):
+        return "INACTIVE"
+    if coupon.max_redemptions != UNLIMITED and coupon.redemption_count >= coupon.max_redemptions:
+        return "USED"
+    return "VALID"

@@ -1,1 +1,0 @@
-"""Marshmallow schemas per dialect; each maps its wire format to the engine's names."""
