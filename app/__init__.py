@@ -8,6 +8,7 @@ from flask import Flask
 
 from app import config as app_config
 from app.database import set_clock_offset
+from app.engine import cache
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -17,6 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
     app_config.check(settings)
     app.config.update(settings)
     set_clock_offset(settings["CLOCK_OFFSET_SECONDS"])
+    cache.configure(settings["CACHE_TTL_SECONDS"])
     if settings["TRUSTED_PROXY_COUNT"] > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

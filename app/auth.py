@@ -10,7 +10,7 @@ import jwt
 from flask import current_app, g, request
 
 from app.database import wall_clock
-from app.engine.cache import app_cache
+from app.engine.cache import named_cache
 from app.engine.clients import live_version
 from app.errors import InsufficientScope, InvalidToken, NotFound, Unauthorized
 
@@ -136,7 +136,7 @@ def decode_token(token: str) -> Caller:
 
     Kept at most CACHE_TTL_SECONDS and never past its own expiry.
     """
-    cache = app_cache("token")
+    cache = named_cache("token")
     caller = cache.peek(token)
     if caller is None:
         caller, expires = _verify(token)

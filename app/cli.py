@@ -118,7 +118,8 @@ events_cli = AppGroup("events", help="Redemption events (Standard Webhooks).")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def dispatch_command(once: bool) -> None:
     """Run the outbox worker (until SIGINT/SIGTERM unless --once)."""
-    from app.engine.catalog import campaigns
+    from app.engine import jobs
+    from app.engine.catalog import generation, transfer
     from app.engine.idempotency import purge_expired
     from app.engine.outbox import deliver_due, purge_delivered, run_worker
     from app.engine.usage import holds
@@ -133,7 +134,7 @@ def dispatch_command(once: bool) -> None:
     click.echo("outbox worker started", err=True)
     # The worker is the one long-running process: it also purges old Idempotency-Keys,
     # old holds and delivered messages, and runs campaigns' jobs, a batch per turn.
-    owner = campaigns.new_owner()
+    owner = jobs.new_owner()
 
     def housekeeping() -> None:
         purge_expired()
@@ -145,8 +146,8 @@ def dispatch_command(once: bool) -> None:
         stop,
         housekeeping=housekeeping,
         jobs=(
-            lambda: campaigns.work(owner, config),
-            lambda: campaigns.work_imports(owner, config),
+            lambda: generation.work(owner, config),
+            lambda: transfer.work_imports(owner, config),
         ),
     )
     click.echo("outbox worker stopped", err=True)
@@ -228,7 +229,8 @@ def generate_campaign_command(
     from decimal import Decimal
 
     from app.database import utcnow
-    from app.engine.catalog import campaigns
+    from app.engine import jobs
+    from app.engine.catalog import campaigns, generation
     from app.engine.tenants import get_tenant
 
     if (percent is None) == (amount is None) or (amount is not None and not currency):
@@ -246,8 +248,8 @@ def generate_campaign_command(
     code_config = {k: v for k, v in code_config.items() if v not in (None, "")}
     if charset:
         code_config["charset"] = charset
-    settings = campaigns.current_settings()
-    owner = campaigns.new_owner()
+    settings = campaigns.Settings.from_config(current_app.config)
+    owner = jobs.new_owner()
     started = time.monotonic()
     try:
         campaign = campaigns.create_campaign(
@@ -278,9 +280,9 @@ def generate_campaign_command(
                 shown.update(step.generated - done)
             done = step.generated
 
-        last = campaigns.generate(campaign_id, owner=owner, settings=settings, progress=progress)
+        last = generation.generate(campaign_id, owner=owner, settings=settings, progress=progress)
     if last.status != "completed":
-        _fail(f"campaign {campaign_id} {last.status}: {campaigns.failure_reason(campaign_id)}")
+        _fail(f"campaign {campaign_id} {last.status}: {generation.failure_reason(campaign_id)}")
     seconds = round(time.monotonic() - started, 3)
     click.echo(
         json.dumps({"campaign": campaign_id, "generated": last.generated, "seconds": seconds})

@@ -26,6 +26,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
+from app.engine import observe
+
 REQUEST_SECONDS = Histogram(
     "http_request_duration_seconds",
     "Time to answer a request, by method, route template and status.",
@@ -114,6 +116,8 @@ def init_app(app: Flask) -> None:
         return response
 
     app.extensions["coupon.metrics"] = _registry(app)
+    observe.listen("redemption", count_redemption)
+    observe.listen("hold", count_reservation)
 
 
 def _registry(app: Flask) -> CollectorRegistry:

@@ -273,11 +273,17 @@ def idempotent(tenant_id_of: Callable[..., int]):
             if not 1 <= len(key) <= 255 or unstorable(key):
                 raise ValidationFailed("Idempotency-Key must be 1 to 255 printable characters")
 
-            def work() -> Response:
+            live: list[Response] = []
+
+            def work() -> idempotency.Answer:
                 try:
-                    return make_response(view(*args, **kwargs))
+                    response = make_response(view(*args, **kwargs))
                 except Exception as exc:  # rendered here so the outcome can be stored
-                    return errors.to_response(exc)
+                    response = errors.to_response(exc)
+                live.append(response)
+                return idempotency.Answer(
+                    response.status_code, response.get_data(as_text=True), dict(response.headers)
+                )
 
             answer = idempotency.run_once(
                 tenant_id=tenant_id_of(**kwargs),
@@ -289,11 +295,11 @@ def idempotent(tenant_id_of: Callable[..., int]):
                 wait_seconds=current_app.config["IDEMPOTENCY_WAIT_SECONDS"],
                 work=work,
             )
-            if isinstance(answer, idempotency.StoredResponse):
+            if answer.replayed:
                 response = Response(answer.body, status=answer.status, headers=answer.headers)
                 response.headers["Idempotent-Replayed"] = "true"
                 return response
-            return answer
+            return live[-1]
 
         return wrapper
 

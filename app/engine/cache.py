@@ -1,12 +1,15 @@
-"""A small per-process TTL cache for values that change rarely and are read on every request."""
+"""Small per-process TTL caches for values that change rarely and are read on every
+request (tenants, client versions, verified tokens).
+
+The process has one set, named; `configure(ttl)` (called by create_app) sets their
+lifetime and empties them, so every app starts with nothing cached.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
-
-from flask import current_app
 
 V = TypeVar("V")
 _MISSING = object()
@@ -51,10 +54,20 @@ class TtlCache(Generic[V]):
         return value
 
 
-def app_cache(name: str) -> TtlCache:
-    """This app's cache called `name` (per app, so tests with fresh apps start empty)."""
-    caches = current_app.extensions.setdefault("coupon.caches", {})
-    cache = caches.get(name)
+_caches: dict[str, TtlCache] = {}
+_ttl = 30.0
+
+
+def configure(ttl: float) -> None:
+    """Set the lifetime of every named cache (CACHE_TTL_SECONDS) and empty them."""
+    global _ttl
+    _ttl = ttl
+    _caches.clear()
+
+
+def named_cache(name: str) -> TtlCache:
+    """The process's cache called `name`."""
+    cache = _caches.get(name)
     if cache is None:
-        cache = caches[name] = TtlCache(current_app.config["CACHE_TTL_SECONDS"])
+        cache = _caches[name] = TtlCache(_ttl)
     return cache

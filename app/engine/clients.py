@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.database import read, utcnow
-from app.engine.cache import app_cache
+from app.engine.cache import named_cache
 from app.engine.uow import unit_of_work
 from app.errors import NotFound
 from app.extensions import db
@@ -27,7 +27,7 @@ class ClientNotFound(NotFound):
 def live_version(client_id: str) -> int:
     """The token version of a live client; 0 when it is revoked or gone (cached, the
     refusal too, so a revoked client's tokens cost no query each)."""
-    return app_cache("client_version").get(client_id, lambda: _load_version(client_id))
+    return named_cache("client_version").get(client_id, lambda: _load_version(client_id))
 
 
 def _load_version(client_id: str) -> int:
@@ -56,7 +56,7 @@ def revoke(*, client_id: str) -> dict:
         client.revoked_at = utcnow()
         client.token_version += 1
         tenant = client.tenant.slug
-    app_cache("client_version").clear()
+    named_cache("client_version").clear()
     return {"tenant": tenant, "client_id": client_id, "revoked": True}
 
 
@@ -68,5 +68,5 @@ def rotate_secret(*, client_id: str) -> dict:
         client.secret_hash = hash_token(secret)
         client.token_version += 1
         tenant = client.tenant.slug
-    app_cache("client_version").clear()
+    named_cache("client_version").clear()
     return {"tenant": tenant, "client_id": client_id, "client_secret": secret}

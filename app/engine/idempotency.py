@@ -30,7 +30,6 @@ from datetime import timedelta
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
-from werkzeug.wrappers import Response
 
 from app.database import typed_params, utcnow
 from app.engine.uow import delete_in_batches, unit_of_work
@@ -48,10 +47,13 @@ _RECORDS = IdempotencyRecord.__table__
 
 
 @dataclass(frozen=True)
-class StoredResponse:
+class Answer:
+    """A request's answer as the key keeps it; `replayed` when it is the stored one."""
+
     status: int
     body: str
     headers: dict
+    replayed: bool = False
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
@@ -66,7 +68,7 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 class _Undo(Exception):
     """Leaves the unit of work so that it rolls back, carrying what to answer."""
 
-    def __init__(self, answer: Response | StoredResponse | None = None):
+    def __init__(self, answer: Answer | None = None):
         self.answer = answer
 
 
@@ -77,17 +79,15 @@ def run_once(
     key: str,
     fingerprint: str,
     wait_seconds: float,
-    work: Callable[[], Response],
-) -> Response | StoredResponse:
-    """The answer of `work` for this key: computed now, or the one stored earlier.
-
-    `work` answers instead of raising.
-    """
+    work: Callable[[], Answer],
+) -> Answer:
+    """The answer of `work` for this key: computed now, or the one stored earlier
+    (`replayed`). `work` answers instead of raising."""
     record = {"tenant_id": tenant_id, "caller": caller, "key": key, "request_hash": fingerprint}
     try:
         with unit_of_work():
             response = work()
-            status = response.status_code
+            status = response.status
             if status >= 500 or status in NOT_STORED:
                 raise _Undo(response)
             if status >= 400:
@@ -103,12 +103,12 @@ def run_once(
         return _store(record, response, wait_seconds) or response
 
 
-def _store(record: dict, response: Response, wait_seconds: float) -> StoredResponse | None:
+def _store(record: dict, response: Answer, wait_seconds: float) -> Answer | None:
     """Insert this answer under the key; returns the answer stored earlier instead, if any."""
     values = {
         **record,
-        "status_code": response.status_code,
-        "response_body": response.get_data(as_text=True),
+        "status_code": response.status,
+        "response_body": response.body,
         "response_headers": {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers},
         "created_at": utcnow(),
     }
@@ -131,8 +131,11 @@ def _store(record: dict, response: Response, wait_seconds: float) -> StoredRespo
             continue
         if existing.request_hash != record["request_hash"]:
             raise IdempotencyKeyReused()
-        return StoredResponse(
-            existing.status_code, existing.response_body or "", existing.response_headers or {}
+        return Answer(
+            existing.status_code,
+            existing.response_body or "",
+            existing.response_headers or {},
+            replayed=True,
         )
     raise IdempotencyInProgress()
 

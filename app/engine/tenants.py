@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.database import read
-from app.engine.cache import app_cache
+from app.engine.cache import named_cache
 from app.engine.money import is_currency
 from app.engine.uow import unit_of_work
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -87,7 +87,7 @@ def rotate_api_token(*, slug: str) -> dict:
         if tenant is None:
             raise NotFound("Tenant not found")
         tenant.api_token_hash = hash_token(api_token)
-    app_cache("tenant_by_token").clear()
+    named_cache("tenant_by_token").clear()
     return {"tenant": slug, "api_token": api_token}
 
 
@@ -117,7 +117,7 @@ def configure(*, slug: str, max_codes_per_order: int | None = None) -> dict:
         if max_codes_per_order is not None:
             tenant.max_codes_per_order = max_codes_per_order
         settings = {"tenant": slug, "max_codes_per_order": tenant.max_codes_per_order}
-    app_cache("tenant").clear()
+    named_cache("tenant").clear()
     return settings
 
 
@@ -154,7 +154,7 @@ def _load(condition) -> TenantRef | None:
 
 def find_tenant(slug: str) -> TenantRef | None:
     """The tenant with this slug, if any (cached)."""
-    return app_cache("tenant").get(slug, lambda: _load(_TENANT.slug == slug))
+    return named_cache("tenant").get(slug, lambda: _load(_TENANT.slug == slug))
 
 
 def get_tenant(slug: str) -> TenantRef:
@@ -167,6 +167,6 @@ def get_tenant(slug: str) -> TenantRef:
 
 def tenant_for_api_token(token_hash: str) -> TenantRef | None:
     """The tenant whose API token has this SHA-256 (cached)."""
-    return app_cache("tenant_by_token").get(
+    return named_cache("tenant_by_token").get(
         token_hash, lambda: _load(_TENANT.api_token_hash == token_hash)
     )

@@ -14,8 +14,8 @@ import time
 import pytest
 from sqlalchemy import select
 
-from app.engine import outbox
-from app.engine.catalog import campaigns
+from app.engine import jobs, outbox
+from app.engine.catalog import campaigns, generation
 from app.engine.codes import BadCodeSpec, CodeSpec
 from app.engine.tenants import create_tenant
 from app.models import Campaign, CampaignStatus, OutboxMessage, OutboxStatus
@@ -86,7 +86,7 @@ def test_a_poisoned_campaign_fails_alone_and_the_worker_serves_everyone_else(
         count=40,
         code_config={},
         template={"discount_type": "PERCENT", "discount_percentage": 10},
-        settings=campaigns.current_settings(),
+        settings=campaigns.Settings.from_config(app.config),
     ).id
     mock, url = start_mock()
     try:
@@ -817,12 +817,12 @@ class running_worker:
 
     def _run(self):
         with self.app.app_context():
-            owner = campaigns.new_owner()
+            owner = jobs.new_owner()
             outbox.run_worker(
                 self.config,
                 self.stop,
                 housekeeping=lambda: None,
-                jobs=(lambda: campaigns.work(owner, self.config),),
+                jobs=(lambda: generation.work(owner, self.config),),
             )
 
     def __enter__(self):

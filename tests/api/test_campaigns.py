@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.engine.catalog import campaigns
+from app.engine.catalog import campaigns, generation, transfer
 from tests.api.conftest import coupon_body, order
 
 BASE = "/coupon/v1/acme/campaigns"
@@ -30,7 +30,7 @@ def run_jobs(app, owner="test-worker") -> int:
     """What the worker does: batches until no campaign needs one; returns the batches."""
     settings = campaigns.Settings.from_config(app.config)
     steps = 0
-    while campaigns.generate_step(owner=owner, settings=settings) is not None:
+    while generation.generate_step(owner=owner, settings=settings) is not None:
         steps += 1
         assert steps < 1000
     return steps
@@ -45,7 +45,7 @@ def import_csv(app, client, manage, campaign_id, data: bytes) -> dict:
     assert response.headers["Location"] == response.get_json()["link"]
     settings = campaigns.Settings.from_config(app.config)
     steps = 0
-    while campaigns.import_step(owner="test-worker", settings=settings):
+    while transfer.import_step(owner="test-worker", settings=settings):
         steps += 1
         assert steps < 1000
     report = client.get(response.get_json()["link"], headers=manage)
@@ -301,7 +301,7 @@ def test_unique_regardless_of_case_against_every_existing_code(app, client, mana
 def test_import_reports_bad_lines_and_duplicates_and_imports_the_rest(
     app, client, manage, redeem, monkeypatch, batch_lines
 ):
-    monkeypatch.setattr(campaigns, "IMPORT_BATCH_LINES", batch_lines)
+    monkeypatch.setattr(transfer, "IMPORT_BATCH_LINES", batch_lines)
     client.post("/coupon/v1/acme/coupons", json=coupon_body(code="TAKEN-1"), headers=manage)
     created = create(client, manage, count=None)
     assert created["status"] == "completed"
@@ -519,9 +519,9 @@ def test_a_worker_resumes_a_campaign_whose_generator_died(app, client, manage, d
     app.config["CAMPAIGN_BATCH_SIZE"] = 10
     settings = campaigns.Settings.from_config(app.config)
     created = create(client, manage, count=30)
-    assert campaigns.generate_step(owner="dead", settings=settings).generated == 10
+    assert generation.generate_step(owner="dead", settings=settings).generated == 10
     # While the lease holds, another worker leaves it alone.
-    assert campaigns.generate_step(owner="other", settings=settings) is None
+    assert generation.generate_step(owner="other", settings=settings) is None
     with app.app_context():
         db.session.execute(db.update(Campaign).values(lease_until=utcnow() - timedelta(seconds=1)))
         db.session.commit()

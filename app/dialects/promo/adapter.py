@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from app.auth import Caller
 from app.engine import rules
-from app.engine.catalog import coupons
+from app.engine.catalog import coupons, lookup
 from app.engine.rules import Money, Violation
 from app.engine.tenants import TenantRef
 from app.engine.usage import holds, redemption
@@ -123,7 +123,7 @@ def list_promos(*, tenant: TenantRef) -> list[Coupon]:
 def create_promo(*, tenant: TenantRef, values: dict) -> Coupon:
     """A new promo code; codes are unique per tenant regardless of case."""
     code = values["coupon"]
-    if coupons.find(tenant=tenant, code=code) is not None:
+    if lookup.find(tenant=tenant, code=code) is not None:
         raise PromoExists(code)
     definition = {"code": code, "discount_type": DiscountType.FREE_PRODUCT}
     definition.update(_definition(tenant, values))
@@ -139,7 +139,7 @@ def update_promo(*, tenant: TenantRef, promo_id: int, changes: dict) -> Coupon:
     promo = get_promo(tenant=tenant, promo_id=promo_id)
     new_code = changes.get("coupon")
     if new_code is not None and Coupon.key_for(new_code) != promo.code_key:
-        if coupons.find(tenant=tenant, code=new_code) is not None:
+        if lookup.find(tenant=tenant, code=new_code) is not None:
             raise PromoExists(new_code)
     with _promo_field_names():
         try:
@@ -155,7 +155,7 @@ def delete_promo(*, tenant: TenantRef, promo_id: int) -> None:
 
 
 def get_promo(*, tenant: TenantRef, promo_id: int) -> Coupon:
-    promo = coupons.find_by_id(tenant=tenant, coupon_id=promo_id, origin=Origin.PROMO)
+    promo = lookup.find_by_id(tenant=tenant, coupon_id=promo_id, origin=Origin.PROMO)
     if promo is None:
         raise PromoNotFound()
     return promo

@@ -17,7 +17,7 @@ from app.dialects.tenant.schemas.campaigns import (
     ImportSchema,
 )
 from app.dialects.tenant.schemas.coupons import CouponErrorSchema, PageArgs
-from app.engine.catalog import campaigns
+from app.engine.catalog import campaigns, transfer
 
 blp = Blueprint(
     "campaigns",
@@ -89,7 +89,7 @@ class Campaigns(MethodView):
             count=data.get("count"),
             code_config=data["code_config"],
             template=data["template"],
-            settings=campaigns.current_settings(),
+            settings=campaigns.Settings.from_config(current_app.config),
         )
         return _created(tenant, campaign, 202)
 
@@ -155,7 +155,7 @@ class Codes(MethodView):
     def get(self, tenant, campaign_id):
         """Export the codes as CSV, streamed page by page, whatever the campaign's size."""
         campaign = campaigns.get_campaign(tenant=manager(tenant), campaign_id=campaign_id)
-        rows = campaigns.export_rows(
+        rows = transfer.export_rows(
             campaign, current_app.config["CAMPAIGN_EXPORT_BATCH"], on_page=heartbeat.beat
         )
         return Response(
@@ -165,7 +165,7 @@ class Codes(MethodView):
         )
 
     @managers_only
-    @accepts("text/csv", max_bytes=campaigns.CSV_MAX_BYTES)
+    @accepts("text/csv", max_bytes=transfer.CSV_MAX_BYTES)
     @blp.response(202, ImportQueuedSchema)
     @blp.errors(400, 401, 403, 404)
     @blp.doc(
@@ -190,7 +190,7 @@ class Codes(MethodView):
         worker a batch at a time: follow the link for progress and, at the end, the
         counts and the refused lines (invalid, or already taken).
         """
-        job = campaigns.queue_import(
+        job = transfer.queue_import(
             tenant=manager(tenant), campaign_id=campaign_id, data=request.get_data()
         )
         location = link_to(f"/coupon/v1/{tenant}/campaigns/{campaign_id}/imports/{job.id}")
@@ -208,6 +208,6 @@ class Import(MethodView):
     @blp.doc(security=_SECURITY)
     def get(self, tenant, campaign_id, import_id):
         """An import's progress and, once completed, its report."""
-        return campaigns.get_import(
+        return transfer.get_import(
             tenant=manager(tenant), campaign_id=campaign_id, import_id=import_id
         )

@@ -18,10 +18,9 @@ from decimal import Decimal
 
 from sqlalchemy import case, func, literal, or_, select
 
-from app import metrics
 from app.auth import Caller
 from app.database import utcnow
-from app.engine import rules, stacking
+from app.engine import observe, rules, stacking
 from app.engine.rules import Money, Violation
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
@@ -197,7 +196,7 @@ def redeem(
                 holds.mark_confirmed(held[state.id], values["id"], now)
             done.append(replace(code_result, redemption_id=values["id"]))
     for _ in done:
-        metrics.count_redemption("redeemed")
+        observe.redemption("redeemed")
     return CartResult(tuple(done), result.currency)
 
 

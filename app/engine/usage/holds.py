@@ -20,10 +20,9 @@ from types import SimpleNamespace
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 
-from app import metrics
 from app.auth import Caller
 from app.database import utcnow
-from app.engine import rules
+from app.engine import observe, rules
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
 from app.engine.usage import redemption
@@ -98,9 +97,9 @@ def hold(
     try:
         held = _hold(tenant, code, caller, order, ttl_seconds, customer_hint, now)
     except RuleViolated as refused:
-        metrics.count_reservation(refused.violation.type)
+        observe.hold(refused.violation.type)
         raise
-    metrics.count_reservation("held" if held.created else "replayed")
+    observe.hold("held" if held.created else "replayed")
     return held
 
 
@@ -192,9 +191,9 @@ def confirm(
     with unit_of_work():
         state, found = _lock(tenant, code, hold_id, caller, customer_hint, now)
         outcome = _confirm_locked(tenant, state, found, now)
-    metrics.count_redemption("redeemed" if outcome.created else "replayed")
+    observe.redemption("redeemed" if outcome.created else "replayed")
     if outcome.created:
-        metrics.count_reservation("confirmed")
+        observe.hold("confirmed")
     return outcome
 
 
@@ -205,7 +204,7 @@ def confirm_for_order(tenant: TenantRef, state, ctx: rules.Context, hold_id: str
         found = own_hold(hold_id, ctx.customer_number, lock=True)
         outcome = _confirm_locked(tenant, state, found, now)
     if outcome.created:
-        metrics.count_reservation("confirmed")
+        observe.hold("confirmed")
     return outcome
 
 
@@ -314,7 +313,7 @@ def release(
             raise ReservationConfirmed()
         found.status = ReservationStatus.RELEASED
         _ended(found, now)
-    metrics.count_reservation("released")
+    observe.hold("released")
 
 
 def release_for_order(

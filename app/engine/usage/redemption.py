@@ -35,11 +35,10 @@ from sqlalchemy import Row, and_, bindparam, case, func, insert, literal, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app import metrics
 from app.auth import Caller
 from app.database import read, typed_params, utcnow
-from app.engine import outbox, rules
-from app.engine.catalog import campaigns, coupons
+from app.engine import observe, outbox, rules
+from app.engine.catalog import lookup
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
@@ -226,7 +225,7 @@ def read_state(
         )
 
     rows = run()
-    if not rows and campaigns.materialize(tenant.id, code):  # a campaign code's first use
+    if not rows and lookup.materialize(tenant.id, code):  # a campaign code's first use
         rows = run()
     if not rows:
         raise CouponNotFound()
@@ -301,12 +300,12 @@ def redeem(**kwargs) -> Outcome:
     try:
         outcome = _redeem(**kwargs)
     except RuleViolated as refused:
-        metrics.count_redemption(refused.violation.type)
+        observe.redemption(refused.violation.type)
         raise
     except NotFound:
-        metrics.count_redemption(rules.NOT_FOUND)
+        observe.redemption(rules.NOT_FOUND)
         raise
-    metrics.count_redemption("redeemed" if outcome.created else "replayed")
+    observe.redemption("redeemed" if outcome.created else "replayed")
     return outcome
 
 
@@ -577,7 +576,7 @@ def event_payload(tenant_slug: str, coupon_code: str, redemption: dict) -> dict:
 
 def list_redemptions(*, tenant: TenantRef, code: str, page: int, page_size: int):
     """One page of a coupon's redemptions in creation order, and the total."""
-    coupon = coupons.get_coupon(tenant=tenant, code=code)
+    coupon = lookup.get_coupon(tenant=tenant, code=code)
     condition = Redemption.coupon_id == coupon.id
     total = db.session.scalar(select(func.count()).select_from(Redemption).where(condition))
     items = db.session.scalars(
@@ -617,7 +616,7 @@ def _find_redemption(
     tenant: TenantRef, code: str, redemption_id: str, *, for_update: bool = False
 ) -> tuple[Coupon, Redemption]:
     """The coupon (locked, if asked) and one of its redemptions, or NotFound."""
-    coupon = coupons.find(tenant=tenant, code=code, for_update=for_update)
+    coupon = lookup.find(tenant=tenant, code=code, for_update=for_update)
     redemption = None
     if coupon is not None:
         redemption = db.session.scalar(

@@ -6,8 +6,9 @@ from marshmallow import Schema, fields, pre_dump, validate
 
 from app.dialects.fields import MoneySchema, UTCDateTime
 from app.dialects.tenant.schemas.coupons import CouponSchema, CouponWriteSchema
-from app.engine.catalog import campaigns
+from app.engine.catalog import transfer
 from app.engine.codes import CHARSETS, DEFAULT_CHARSET, MAX_CHARSET
+from app.engine.definition import template_coupon
 from app.models import CampaignStatus
 
 _affix = validate.Length(min=1, max=60)
@@ -128,7 +129,7 @@ class CampaignSchema(Schema):
                 round(campaign.generated / campaign.requested, 4) if campaign.requested else 1.0
             ),
             "code_config": dict(campaign.code_config),
-            "template": campaigns.template_coupon(campaign),
+            "template": template_coupon(campaign),
             "failure_reason": campaign.failure_reason,
             "created_at": campaign.created_at,
             "updated_at": campaign.updated_at,
@@ -168,7 +169,7 @@ class ImportSchema(Schema):
     invalid = fields.Integer()
     problems = fields.List(
         fields.Nested(ImportProblemSchema),
-        metadata={"description": f"The first {campaigns.MAX_REPORTED} refused lines"},
+        metadata={"description": f"The first {transfer.MAX_REPORTED} refused lines"},
     )
     failure_reason = fields.String(data_key="failureReason", allow_none=True)
     created_at = UTCDateTime(data_key="createdAt")
