@@ -16,7 +16,9 @@ from sqlalchemy import (
     bindparam,
     cast,
     event,
+    func,
 )
+from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
@@ -158,3 +160,12 @@ def install_liveness_check(engine: Engine) -> None:
             readable = True
         if readable or dbapi_connection.closed:
             raise DisconnectionError("connection closed by the server")
+
+
+def paged(session: Session, query, page: int, page_size: int | None) -> tuple[list, int]:
+    """One page of an ordered query (every row when `page_size` is None), and how many
+    rows the whole query has."""
+    total = session.scalar(sql_select(func.count()).select_from(query.order_by(None).subquery()))
+    if page_size is not None:
+        query = query.offset((page - 1) * page_size).limit(page_size)
+    return list(session.scalars(query).all()), total or 0

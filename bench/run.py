@@ -255,7 +255,7 @@ def explain(url: str) -> str:
     from sqlalchemy import create_engine
 
     from app.engine import idempotency
-    from app.engine.usage import redemption
+    from app.engine.usage import ledger, state
 
     engine = create_engine(url)
     now = datetime.now(UTC)
@@ -264,12 +264,12 @@ def explain(url: str) -> str:
             "SELECT tenant_id, id, updated_at FROM coupons WHERE code = 'HOT_S'"
         ).one()
         values = {"coupon_id": coupon_id, "seen": seen, "customer": "C1", "now": now}
-        for name in redemption._REDEMPTION_FIELDS:
+        for name in ledger.REDEMPTION_FIELDS:
             values["r_" + name] = {"id": "0" * 32, "tenant_id": tenant_id, "order_owner": ""}.get(
                 name
             )
         values["r_redeemed_at"] = now
-        for name in redemption._EVENT_FIELDS:
+        for name in ledger.EVENT_FIELDS:
             values["e_" + name] = {
                 "id": "1" * 32,
                 "destination": "events",
@@ -296,7 +296,7 @@ def explain(url: str) -> str:
         statements = [
             (
                 "validation, promo check and the read before a redemption (one statement)",
-                redemption._state_query(True, True),
+                state.state_query(True, True),
                 {
                     "tenant_id": tenant_id,
                     "code_key": "hot_s",
@@ -308,12 +308,12 @@ def explain(url: str) -> str:
             ),
             (
                 "redemption: guarded bump + redemption + event (one statement, the lock)",
-                redemption._redeem_statement(False, False),
+                ledger.redeem_statement(False, False),
                 values,
             ),
             (
                 "redemption with a per-customer limit: the guard counts after the lock",
-                redemption._redeem_statement(True, False),
+                ledger.redeem_statement(True, False),
                 values,
             ),
             (

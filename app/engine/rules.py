@@ -62,9 +62,9 @@ class Context:
     customer_number: str | None = None
     # Redemptions and live holds this customer already has on the coupon (looked up by
     # the caller).
-    customer_redemptions: int = 0
+    customer_uses: int = 0
     # Live holds on the coupon: uses kept for checkouts in progress, taken like redemptions.
-    held: int = 0
+    live_holds: int = 0
     order_total: Money | None = None
     discount: Money | None = None
     # Product codes in the order; None when the dialect does not send items.
@@ -136,10 +136,10 @@ def may_use(coupon: CouponLike, context: Context) -> bool:
 
 def _limit_reached(coupon: CouponLike, context: Context) -> bool:
     limit = coupon.max_redemptions
-    if limit != UNLIMITED and coupon.redemption_count + context.held >= limit:
+    if limit != UNLIMITED and coupon.redemption_count + context.live_holds >= limit:
         return True
     per_customer = coupon.max_redemptions_per_customer
-    return per_customer != UNLIMITED and context.customer_redemptions >= per_customer
+    return per_customer != UNLIMITED and context.customer_uses >= per_customer
 
 
 def allowed_discount(coupon: CouponLike, order_total: Money | None) -> Decimal:

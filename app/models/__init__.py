@@ -2,9 +2,9 @@
 
 from app.models.brand import BrandDiscountType, Discount, Fan
 from app.models.campaign import Campaign, CampaignImport, CampaignStatus, Code, ImportStatus
-from app.models.checkout import Reservation, ReservationStatus
 from app.models.coupon import Coupon, DiscountType, Origin, Redemption
 from app.models.customer import Customer
+from app.models.hold import Hold, HoldStatus
 from app.models.idempotency import IdempotencyRecord
 from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.tenant import Client, Tenant
@@ -27,7 +27,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Redemption",
-    "Reservation",
-    "ReservationStatus",
+    "Hold",
+    "HoldStatus",
     "Tenant",
 ]

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from app.database import set_clock_offset
 from app.engine import tenants
 from app.engine.usage import holds
-from app.models import OutboxMessage, Redemption, Reservation
+from app.models import Hold, OutboxMessage, Redemption
 from tests.api.conftest import coupon_body, order
 
 BASE = "/coupon/v1/acme"
@@ -197,7 +197,7 @@ def test_bad_holds_are_refused_and_write_nothing(client, manage, on_behalf, db, 
     assert response.status_code == 400
     assert response.get_json()["type"] == "validation_failed"
     assert [d["field"] for d in response.get_json()["details"]] == [field]
-    assert count(db, Reservation) == 0
+    assert count(db, Hold) == 0
 
 
 def test_unknown_holds_are_404(client, manage):
@@ -220,7 +220,7 @@ def test_the_purge_deletes_only_old_holds(client, manage, on_behalf, db, moved_c
     live = hold(client, on_behalf, code="MANY", customer="C2", ttlSeconds=86_400).get_json()["id"]
     moved_clock(3600)
     assert holds.purge(retention_seconds=1800) == 1
-    remaining = db.session.scalars(select(Reservation.id)).all()
+    remaining = db.session.scalars(select(Hold.id)).all()
     assert remaining == [live] and old not in remaining
 
 
@@ -501,13 +501,13 @@ def test_a_cart_redemption_confirms_the_holds_of_its_order(client, manage, on_be
 
 
 def test_qualifications_scan_the_best_discounts_first(client, manage, on_behalf, monkeypatch):
-    from app.engine.usage import carts
+    from app.engine.usage import qualifications
 
     for code, amount in (("SMALL", 1), ("LARGE", 30), ("MIDDLE", 10)):
         body = absolute(code, amount, allowAnonymous=True, listable=True)
         assert client.post(f"{BASE}/coupons", json=body, headers=manage).status_code == 201
     big = percent("HALF", 50, allowAnonymous=True, listable=True)
     assert client.post(f"{BASE}/coupons", json=big, headers=manage).status_code == 201
-    monkeypatch.setattr(carts, "QUALIFICATION_SCAN_LIMIT", 2)
+    monkeypatch.setattr(qualifications, "QUALIFICATION_SCAN_LIMIT", 2)
     listed = client.post(f"{BASE}/qualifications", json=shopper(), headers=on_behalf).get_json()
     assert [(q["code"], q["discount"]["amount"]) for q in listed] == [("HALF", 50), ("LARGE", 30)]

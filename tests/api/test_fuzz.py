@@ -239,10 +239,10 @@ def test_linked_sequences_match_the_document(fuzz_schema, db):
         Coupon,
         Discount,
         Fan,
+        Hold,
         IdempotencyRecord,
         OutboxMessage,
         Redemption,
-        Reservation,
     )
 
     reached: Counter = Counter()
@@ -255,7 +255,7 @@ def test_linked_sequences_match_the_document(fuzz_schema, db):
                 IdempotencyRecord,
                 OutboxMessage,
                 Redemption,
-                Reservation,
+                Hold,
                 Fan,
                 Coupon,
                 Code,
@@ -277,7 +277,10 @@ def test_linked_sequences_match_the_document(fuzz_schema, db):
 
     Workflow.run(
         settings=settings(
-            max_examples=MAX_EXAMPLES * 2,
+            # Derandomized: the draw follows this function's source, so any edit here picks
+            # other sequences. Enough of them that one reaching a linked success is certain
+            # in practice, whichever draw an edit picks (25 x 2 once drew none).
+            max_examples=MAX_EXAMPLES * 4,
             stateful_step_count=6,
             deadline=None,
             suppress_health_check=list(HealthCheck),

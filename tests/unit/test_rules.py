@@ -57,7 +57,7 @@ def test_each_rule_in_design_order():
     assert types(FakeCoupon(valid_until=NOW - timedelta(seconds=1))) == [rules.EXPIRED]
     assert types(FakeCoupon(max_redemptions=3, redemption_count=3)) == [rules.EXCEEDED]
     per_customer = Context(
-        identified=True, customer_number="C1", customer_redemptions=1, order_total=usd(50)
+        identified=True, customer_number="C1", customer_uses=1, order_total=usd(50)
     )
     assert types(FakeCoupon(max_redemptions_per_customer=1), per_customer) == [rules.EXCEEDED]
     eur = Context(identified=True, order_total=Money(Decimal(50), "EUR"), discount=usd(25))
@@ -172,8 +172,10 @@ def test_order_total_too_low_reports_the_missing_amount():
 
 def test_live_holds_take_uses_like_redemptions():
     coupon = FakeCoupon(max_redemptions=3, redemption_count=1)
-    assert evaluate(coupon, Context(identified=True, held=1, order_total=usd(50)), NOW) == []
-    refused = evaluate(coupon, Context(identified=True, held=2, order_total=usd(50)), NOW)
+    assert evaluate(coupon, Context(identified=True, live_holds=1, order_total=usd(50)), NOW) == []
+    refused = evaluate(coupon, Context(identified=True, live_holds=2, order_total=usd(50)), NOW)
     assert [v.type for v in refused] == [rules.EXCEEDED]
     unlimited = FakeCoupon(redemption_count=10)
-    assert evaluate(unlimited, Context(identified=True, held=99, order_total=usd(50)), NOW) == []
+    assert (
+        evaluate(unlimited, Context(identified=True, live_holds=99, order_total=usd(50)), NOW) == []
+    )

@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from app import ratelimits
 from app.dialects.brands import adapter as brands
+from app.dialects.brands import fans
 from app.dialects.brands.schemas import (
     DiscountPatchSchema,
     DiscountSchema,
@@ -139,13 +140,13 @@ class Fans(MethodView):
     def post(self, data, brand):
         """Register a fan: code issued now, or after email verification."""
         config = current_app.config
-        activation = brands.ActivationSettings(
+        activation = fans.ActivationSettings(
             base_url=config["PUBLIC_BASE_URL"],
             secret=config["SECRET_KEY"],
             ttl_seconds=config["ACTIVATION_TTL_SECONDS"],
             resend_seconds=config["ACTIVATION_RESEND_SECONDS"],
         )
-        brands.register_fan(tenant=_brand(brand), activation=activation, **data)
+        fans.register_fan(tenant=_brand(brand), activation=activation, **data)
         return _ok()
 
 
@@ -156,5 +157,5 @@ class Activation(MethodView):
     @blp.errors(404, 410, 429)
     def get(self, token):
         """The activation link from the verification email: issues the code once."""
-        brands.activate(token=token)
+        fans.activate(token=token)
         return _ok()

@@ -3,7 +3,7 @@
 A promo code is a coupon of the caller's tenant (origin `promo`) whose discount
 is a gift product, with a minimum order (`fullPrice`, in the tenant's
 currency), a required product, a date window and a use limit (`times`).
-Checking and redeeming go through `redemption.check` and `redemption.redeem`;
+Checking and redeeming go through `redemption.check_order` and `redemption.redeem`;
 this module only translates. Any coupon of the tenant can be checked, so a
 tenant coupon with a money discount reports it in `discountTotal`.
 """
@@ -62,7 +62,7 @@ class Verdict:
     # False when the request named no code: nothing applies, nothing is refused.
     checked: bool = True
     # The hold a redeem with a time to live made (or found) for its order id.
-    reservation: holds.Held | None = None
+    reservation: holds.HoldMade | None = None
 
     @property
     def applies(self) -> bool:
@@ -206,7 +206,7 @@ def check(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
         return NOTHING_TO_CHECK
     engine_order = order.engine_order(tenant)
     try:
-        coupon, violations = redemption.check(
+        coupon, violations = redemption.check_order(
             tenant=tenant, code=order.coupon, caller=caller, order=engine_order
         )
     except NotFound:

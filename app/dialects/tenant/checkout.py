@@ -27,7 +27,7 @@ from app.dialects.tenant.schemas.coupons import (
 )
 from app.engine import tenants
 from app.engine.rules import Money
-from app.engine.usage import carts, holds
+from app.engine.usage import carts, holds, qualifications
 from app.engine.usage.carts import Cart, CartResult
 from app.errors import rule_message
 from app.ratelimits import looks_up_codes
@@ -298,7 +298,7 @@ class Qualifications(MethodView):
         tenant did not mark (single-use vouchers, codes issued to one person).
         """
         order_total = Money(**data["order_total"])
-        items, total = carts.qualifications(
+        items, total = qualifications.qualifications(
             tenant=tenants.get_tenant(tenant),
             caller=current_caller(tenant),
             order_total=order_total,

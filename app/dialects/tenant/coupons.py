@@ -24,6 +24,7 @@ from app.engine.catalog import coupons
 from app.engine.rules import Money
 from app.engine.usage import redemption
 from app.engine.usage.redemption import Order
+from app.engine.usage.state import Outcome
 from app.ratelimits import looks_up_codes
 
 blp = Blueprint(
@@ -79,7 +80,7 @@ _CREATED_REDEMPTION_LINKS = links(
 )
 
 
-def redemption_answer(tenant: str, outcome: redemption.Outcome):
+def redemption_answer(tenant: str, outcome: Outcome):
     """201 with the redemption's link, or 200 when an earlier one is answered again."""
     location = link_to(
         f"/coupon/v1/{tenant}/coupons/{outcome.coupon_code}/redemptions/{outcome.redemption_id}"

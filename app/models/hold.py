@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models.coupon import Coupon
 
 
-class ReservationStatus:
+class HoldStatus:
     # held: counts against the limits until expires_at; confirmed: became a redemption;
     # released: given back by the caller. An expired hold stays `held` until purged:
     # it stops counting by its expires_at alone, so no job is needed for correctness.
@@ -27,7 +27,7 @@ def _reservation_id() -> str:
     return uuid.uuid4().hex
 
 
-class Reservation(db.Model):
+class Hold(db.Model):
     __tablename__ = "reservations"
     __table_args__ = (
         # The live holds of a coupon: what every limit check counts.
@@ -56,7 +56,7 @@ class Reservation(db.Model):
     order_total_currency: Mapped[str | None] = mapped_column(String(3))
     discount_amount: Mapped[Decimal | None]
     discount_currency: Mapped[str | None] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), default=ReservationStatus.HELD)
+    status: Mapped[str] = mapped_column(String(16), default=HoldStatus.HELD)
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]

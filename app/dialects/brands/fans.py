@@ -1,0 +1,250 @@
+"""Brands dialect: fans. A fan registers for a brand's discount and gets a coupon of the
+brand's tenant, at once or after verifying their email by a link; the realizer post
+and the verification email go through the outbox in the same transaction.
+
+One fan per inbox and discount (the email's canonical key). Activation tokens are
+derived from SECRET_KEY and a salt and never stored, so a pending registration
+mails the same link again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import exists, or_, select
+
+from app.database import insert_or_ignore, utcnow
+from app.dialects.brands.adapter import (
+    CodeWithdrawn,
+    InvalidEmail,
+    NoActiveDiscount,
+    coupon_values,
+    fixed_coupon,
+    issuable,
+)
+from app.engine import canonical, outbox
+from app.engine.catalog import campaigns, coupons
+from app.engine.tenants import TenantRef
+from app.engine.uow import unit_of_work
+from app.errors import Gone, NotFound
+from app.extensions import db
+from app.models import (
+    BrandDiscountType,
+    Campaign,
+    Code,
+    Coupon,
+    Discount,
+    DiscountType,
+    Fan,
+    Origin,
+    Tenant,
+)
+from app.security import hash_token
+
+
+def _number(value: Decimal | None) -> int | float:
+    if value is None:
+        return 0
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _pick_discount(tenant: TenantRef, discount_id: int | None) -> Discount:
+    """The requested discount, else the brand's newest one that can still issue a code."""
+    fixed_coupon_live = exists().where(
+        Coupon.discount_id == Discount.id,
+        Coupon.deleted.is_(False),
+        Coupon.active.is_(True),
+    )
+    campaign_has_codes = exists().where(
+        Campaign.id == Discount.campaign_id,
+        Campaign.deleted.is_(False),
+        Campaign.active.is_(True),
+        exists().where(Code.campaign_id == Campaign.id, Code.position > Campaign.issue_cursor),
+    )
+    query = select(Discount).where(
+        Discount.tenant_id == tenant.id,
+        Discount.deleted.is_(False),
+        or_(Discount.date_expires.is_(None), Discount.date_expires > utcnow()),
+        or_(Discount.fixed_code.is_(None), fixed_coupon_live),
+        or_(Discount.campaign_id.is_(None), campaign_has_codes),
+    )
+    if discount_id is not None:
+        query = query.where(Discount.id == discount_id)
+    discount = db.session.scalars(query.order_by(Discount.id.desc()).limit(1)).first()
+    if discount is None:
+        raise NoActiveDiscount()
+    return discount
+
+
+@dataclass(frozen=True)
+class ActivationSettings:
+    """How activation links are made: the public base URL (never the request's Host),
+    the key their tokens are derived with, how long they live, and how soon the same
+    link may be mailed again."""
+
+    base_url: str
+    secret: str
+    ttl_seconds: int
+    resend_seconds: int
+
+
+def _activation_token(settings: ActivationSettings, fan: Fan) -> str:
+    """The fan's activation token, derived from the key and the fan's salt: the same link
+    can be mailed again without the token being stored anywhere."""
+    message = f"fan-activation:{fan.id}:{fan.activation_salt}".encode()
+    digest = hmac.new(settings.secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
+def register_fan(
+    *,
+    tenant: TenantRef,
+    name: str,
+    email: str,
+    activation: ActivationSettings,
+    facebook_handle: str | None = None,
+    discount_id: int | None = None,
+) -> str:
+    """Register a fan: issue the code now, or send the verification email first.
+
+    Returns "issued", "verification_sent", "pending" or "already_issued". One fan per
+    inbox and discount (the email's canonical key: case, `+tags` and look-alikes do
+    not make another fan). A pending registration is kept as it is, name included,
+    and its same link is mailed again at most once per `resend_seconds`. Racing
+    registrations of one inbox queue behind the first one's fan row.
+    """
+    try:
+        email = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise InvalidEmail(
+            details=[{"field": "email", "type": "invalid", "message": str(error)}]
+        ) from None
+    key = canonical.email_key(email)
+    now = utcnow()
+    with unit_of_work():
+        discount = _pick_discount(tenant, discount_id)
+        db.session.execute(
+            insert_or_ignore(
+                db.session,
+                Fan,
+                tenant_id=tenant.id,
+                discount_id=discount.id,
+                email=email,
+                email_key=key,
+                name=name,
+                facebook_handle=facebook_handle,
+                created_at=now,
+            )
+        )
+        fan = db.session.scalar(
+            select(Fan)
+            .where(Fan.discount_id == discount.id, Fan.email_key == key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if fan.coupon_id is not None:
+            return "already_issued"
+        pending = (
+            fan.activation_salt is not None
+            and fan.activation_expires_at is not None
+            and fan.activation_expires_at > now
+        )
+        if pending:
+            if fan.activation_sent_at > now - timedelta(seconds=activation.resend_seconds):
+                return "pending"  # mailed lately: not again
+        else:
+            fan.name, fan.facebook_handle = name, facebook_handle
+            if not discount.verify_email:
+                _issue(tenant, discount, fan)
+                return "issued"
+            fan.activation_salt = secrets.token_hex(16)
+            fan.activation_expires_at = now + timedelta(seconds=activation.ttl_seconds)
+        token = _activation_token(activation, fan)
+        fan.activation_token_hash = hash_token(token)
+        fan.activation_sent_at = now
+        outbox.enqueue(
+            tenant_id=tenant.id,
+            destination=outbox.EMAIL_VERIFIER,
+            path="/email",
+            payload={
+                "email": fan.email,
+                "token": token,
+                "brand": tenant.slug,
+                "brand_id": tenant.id,
+                "activation_url": f"{activation.base_url.rstrip('/')}/fans/{token}",
+            },
+        )
+        return "verification_sent"
+
+
+def _issue(tenant: TenantRef, discount: Discount, fan: Fan) -> Coupon:
+    """Give the fan its code and queue the realizer post (in the caller's unit of work)."""
+    if discount.fixed_code:
+        coupon = fixed_coupon(discount)
+        if not issuable(coupon):
+            raise CodeWithdrawn()
+    elif discount.campaign_id is not None:
+        coupon = campaigns.issue_next(discount.campaign_id, tenant)
+    else:
+        coupon = coupons.new_coupon(
+            tenant=tenant, values=coupon_values(tenant, discount), origin=Origin.BRANDS
+        )
+        coupon.discount_id = discount.id
+        db.session.add(coupon)
+        db.session.flush()
+    fan.coupon_id = coupon.id
+    fan.issued_at = utcnow()
+    fan.activation_token_hash = None  # used: the link answers 404 from now on
+    outbox.enqueue(
+        tenant_id=tenant.id,
+        destination=outbox.COUPON_REALIZER,
+        path="/coupon",
+        payload=_realizer_payload(fan, discount, coupon),
+    )
+    return coupon
+
+
+def _realizer_payload(fan: Fan, discount: Discount, coupon: Coupon) -> dict:
+    """The seed's realizer post, describing the coupon actually issued (not the template)."""
+    percent = coupon.discount_type == DiscountType.PERCENT
+    limit = coupon.max_redemptions_per_customer if discount.fixed_code else coupon.max_redemptions
+    return {
+        "fan_name": fan.name,
+        "email": fan.email,
+        "facebook_handle": fan.facebook_handle,
+        "discount_name": coupon.name if coupon.name is not None else discount.name,
+        "coupon_code": coupon.code,
+        "discount_type": BrandDiscountType.PERCENT if percent else BrandDiscountType.FIXED_CART,
+        "discount_amount": _number(
+            coupon.discount_percentage if percent else coupon.discount_amount
+        ),
+        "description": coupon.description,
+        "usage_limit": limit,
+        "free_shipping": coupon.free_shipping,
+    }
+
+
+def activate(*, token: str) -> None:
+    """The activation link: issue the code once; unknown or used 404, expired or withdrawn 410."""
+    with unit_of_work():
+        fan = db.session.scalar(
+            select(Fan).where(Fan.activation_token_hash == hash_token(token)).with_for_update()
+        )
+        if fan is None:
+            raise NotFound("Unknown or already used activation token")
+        if fan.activation_expires_at is None or fan.activation_expires_at <= utcnow():
+            raise Gone("The activation link has expired")
+        discount = db.session.get(Discount, fan.discount_id)
+        if discount.deleted or (
+            discount.date_expires is not None and discount.date_expires <= utcnow()
+        ):
+            raise CodeWithdrawn("The discount was retired or has expired; no code is issued")
+        tenant = db.session.get(Tenant, fan.tenant_id)
+        _issue(tenant, discount, fan)

@@ -1,0 +1,367 @@
+"""The ledger: every write that takes or gives back a use of a coupon.
+
+A redemption bumps the coupon's counter with one guarded statement and inserts the
+redemption row and its outbox event in the same statement (a PostgreSQL CTE;
+SQLite, which serializes writers, runs the same statements one by one). The
+guard makes the optimistic path exact: the counter goes up only if the coupon is
+unchanged since it was read, has no live hold, and is under its limits. After a
+decision taken under the coupon's row lock the write names the row alone. Giving
+a use back, confirming a hold and closing one are the ledger's too.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import uuid
+from datetime import datetime
+
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.database import typed_params
+from app.engine import outbox, rules
+from app.engine.rules import Money
+from app.engine.tenants import TenantRef
+from app.engine.usage.state import (
+    COUPONS,
+    LOCK,
+    REDEMPTIONS,
+    C,
+    CouponState,
+    H,
+    HoldExpired,
+    HoldReleased,
+    Order,
+    OrderAlreadyRedeemed,
+    Outcome,
+    R,
+)
+from app.errors import CouponNotFound
+from app.extensions import db
+from app.models import Hold, HoldStatus, OutboxMessage
+
+REDEMPTION_TOPIC = "hybris.coupon.redemption"
+_OUTBOX = OutboxMessage.__table__
+# Columns a redemption statement inserts (coupon_id comes from the guarded bump).
+REDEMPTION_FIELDS = (
+    "id",
+    "tenant_id",
+    "customer_number",
+    "order_total_amount",
+    "order_total_currency",
+    "discount_amount",
+    "discount_currency",
+    "order_id",
+    "order_owner",
+    "redeemed_at",
+)
+EVENT_FIELDS = outbox.MESSAGE_FIELDS
+
+
+class Written(enum.Enum):
+    """What a redemption's write did."""
+
+    REDEEMED = "redeemed"
+    # The guard found the coupon changed, held or at a limit: nothing was written.
+    REFUSED = "refused"
+    # A concurrent request redeemed this order id first: the counter was given back.
+    ORDER_TAKEN = "order_taken"
+
+
+# --- the redemption row and its event ---------------------------------------------------
+
+
+def redemption_row(
+    *,
+    tenant_id: int,
+    coupon_id: int,
+    customer: str | None,
+    total: Money | None,
+    discount: Money | None,
+    order_id: str | None,
+    owner: str,
+    now: datetime,
+) -> dict:
+    """A new redemption row (its order id `owner`'s: see `Caller.order_owner`)."""
+    return {
+        "id": uuid.uuid4().hex,
+        "tenant_id": tenant_id,
+        "coupon_id": coupon_id,
+        "customer_number": customer,
+        "order_total_amount": total.amount if total else None,
+        "order_total_currency": total.currency if total else None,
+        "discount_amount": discount.amount if discount else None,
+        "discount_currency": discount.currency if discount else None,
+        "order_id": order_id,
+        "order_owner": owner,
+        "redeemed_at": now,
+    }
+
+
+def order_row(
+    tenant: TenantRef, state: CouponState, customer, order: Order, now: datetime, owner: str
+) -> dict:
+    """The redemption row for this order; the discount is the order's, else the most the
+    coupon allows on its total."""
+    discount = order.discount
+    if discount is None and order.total is not None:
+        discount = Money(rules.allowed_discount(state, order.total), order.total.currency)
+    return redemption_row(
+        tenant_id=tenant.id,
+        coupon_id=state.id,
+        customer=customer,
+        total=order.total,
+        discount=discount,
+        order_id=order.order_id,
+        owner=owner,
+        now=now,
+    )
+
+
+def _money(amount, currency) -> dict | None:
+    return None if amount is None else {"amount": str(amount), "currency": currency}
+
+
+def event_payload(tenant_slug: str, coupon_code: str, redemption: dict) -> dict:
+    """The `hybris.coupon.redemption` event's data (sent in a Standard Webhooks envelope)."""
+    return {
+        "tenant": tenant_slug,
+        "couponCode": coupon_code,
+        "redemptionId": redemption["id"],
+        "customerNumber": redemption["customer_number"],
+        "orderTotal": _money(redemption["order_total_amount"], redemption["order_total_currency"]),
+        "discount": _money(redemption["discount_amount"], redemption["discount_currency"]),
+        "orderId": redemption["order_id"],
+        "redeemedAt": redemption["redeemed_at"].isoformat(),
+    }
+
+
+def event(tenant: TenantRef, state: CouponState, row: dict) -> dict:
+    """The outbox row of a redemption's event."""
+    return outbox.message_values(
+        tenant_id=tenant.id,
+        destination=outbox.EVENTS,
+        topic=REDEMPTION_TOPIC,
+        payload=event_payload(tenant.slug, state.code, row),
+    )
+
+
+# --- the guarded write ------------------------------------------------------------------
+
+
+def _now_param():
+    return bindparam("now", type_=C.held_until.type)
+
+
+@functools.cache
+def bump_statement(per_customer: bool, locked: bool):
+    """The counter increment. Optimistic: guarded (unchanged coupon, no live holds, under
+    both limits) or no row. Locked: the rules already decided on a state read under the
+    coupon's lock (holds counted), so only the row is named.
+
+    Parameters coupon_id and, optimistic, seen (the updated_at read), now and, per
+    customer, customer.
+    """
+    guard = [C.id == bindparam("coupon_id")]
+    if not locked:
+        guard += [
+            C.updated_at == bindparam("seen", type_=C.updated_at.type),
+            # Live holds are counted only under the lock.
+            or_(C.held_until.is_(None), C.held_until <= _now_param()),
+            or_(C.max_redemptions == rules.UNLIMITED, C.redemption_count < C.max_redemptions),
+        ]
+    if per_customer and not locked:
+        customer_count = (
+            select(func.count())
+            .where(
+                R.coupon_id == bindparam("coupon_id"),
+                R.customer_number == bindparam("customer"),
+            )
+            .scalar_subquery()
+        )
+        guard.append(customer_count < C.max_redemptions_per_customer)
+    return (
+        update(COUPONS)
+        .where(*guard)
+        # A redemption is not a change of the definition: updated_at stays.
+        .values(redemption_count=C.redemption_count + 1, updated_at=C.updated_at)
+        .returning(C.id)
+    )
+
+
+@functools.cache
+def redeem_statement(per_customer: bool, locked: bool):
+    """PostgreSQL: the bump, the redemption and its event in one statement (built once).
+
+    Parameters: the bump's, r_<column> for the redemption, e_<column> for the event.
+    Returns how many rows were bumped and added (0 or 1 each).
+    """
+    bumped = bump_statement(per_customer, locked).cte("bumped")
+    added = (
+        postgresql.insert(REDEMPTIONS)
+        .from_select(
+            [*REDEMPTION_FIELDS, "coupon_id"],
+            select(*typed_params(REDEMPTIONS, REDEMPTION_FIELDS, "r_"), bumped.c.id),
+        )
+        .on_conflict_do_nothing()
+        .returning(R.id)
+        .cte("added")
+    )
+    # The outer SELECT never reads `queued`: PostgreSQL runs a data-modifying CTE whether
+    # or not it is referenced, so the event row is inserted for each redemption added.
+    queued = (
+        insert(_OUTBOX)
+        .from_select(
+            list(EVENT_FIELDS),
+            select(*typed_params(_OUTBOX, EVENT_FIELDS, "e_")).select_from(added),
+        )
+        .cte("queued")
+    )
+    return select(
+        select(func.count()).select_from(bumped).scalar_subquery(),
+        select(func.count()).select_from(added).scalar_subquery(),
+    ).add_cte(queued)
+
+
+GIVE_BACK = (
+    update(COUPONS)
+    .where(C.id == bindparam("coupon_id"))
+    .values(redemption_count=C.redemption_count - 1, updated_at=C.updated_at)
+)
+_ADD_IN_STEPS = sqlite.insert(REDEMPTIONS).on_conflict_do_nothing().returning(R.id)
+
+
+def write(
+    session: Session, state: CouponState, row: dict, event_row: dict, *, locked: bool = False
+) -> Written:
+    """Bump the counter and insert the redemption and its event.
+
+    Optimistic (not `locked`): guarded, see `bump_statement`.
+    """
+    customer = row["customer_number"]
+    per_customer = customer is not None and state.max_redemptions_per_customer != rules.UNLIMITED
+    bump = {
+        "coupon_id": state.id,
+        "seen": state.updated_at,
+        "customer": customer,
+        "now": row["redeemed_at"],
+    }
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return _write_in_steps(
+            connection, bump_statement(per_customer, locked), bump, row, event_row
+        )
+    if per_customer and not locked:
+        # Lock first: the guard's count then comes from a snapshot taken after the lock.
+        connection.execute(LOCK, bump)
+    params = {
+        **bump,
+        **{"r_" + name: row[name] for name in REDEMPTION_FIELDS},
+        **{"e_" + name: event_row[name] for name in EVENT_FIELDS},
+    }
+    was_bumped, was_added = connection.execute(redeem_statement(per_customer, locked), params).one()
+    if not was_bumped:
+        return Written.REFUSED
+    if not was_added:
+        connection.execute(GIVE_BACK, bump)  # under the lock the bump took: exact
+        return Written.ORDER_TAKEN
+    return Written.REDEEMED
+
+
+def _write_in_steps(connection, statement, bump: dict, row: dict, event_row: dict) -> Written:
+    """The same writes as separate statements (SQLite: BEGIN IMMEDIATE serializes writers)."""
+    if connection.execute(statement, bump).first() is None:
+        return Written.REFUSED
+    if connection.execute(_ADD_IN_STEPS, row).first() is None:
+        connection.execute(GIVE_BACK, bump)
+        return Written.ORDER_TAKEN
+    connection.execute(insert(_OUTBOX), event_row)
+    return Written.REDEEMED
+
+
+def record(tenant: TenantRef, session: Session, state: CouponState, row: dict) -> Outcome:
+    """Write a redemption decided under the coupon's lock; a conflict when its order id
+    was redeemed meanwhile for another customer."""
+    if write(session, state, row, event(tenant, state, row), locked=True) != Written.REDEEMED:
+        raise OrderAlreadyRedeemed()
+    return state.outcome(row["id"], row["discount_amount"], created=True)
+
+
+def give_back(session: Session, coupon_id: int) -> None:
+    """One use of the coupon back (its redemption was removed, under the coupon's lock)."""
+    session.connection().execute(GIVE_BACK, {"coupon_id": coupon_id})
+
+
+# --- holds: their use taken, confirmed, given back ---------------------------------------
+
+
+def redeem_hold(tenant: TenantRef, state: CouponState, hold: Hold, now: datetime) -> Outcome:
+    """Under the coupon's and the hold's locks: the hold's redemption, its event and the hold
+    closed (the hold took its use: no limit is asked again), or a refusal."""
+    if hold.status == HoldStatus.CONFIRMED:
+        return state.outcome(hold.redemption_id, hold.discount_amount, created=False)
+    if hold.status == HoldStatus.RELEASED:
+        raise HoldReleased()
+    if hold.expires_at <= now:
+        raise HoldExpired()
+    if state.deleted:
+        raise CouponNotFound()
+    row = redemption_row(
+        tenant_id=tenant.id,
+        coupon_id=state.id,
+        customer=hold.customer_number,
+        total=_stored_money(hold.order_total_amount, hold.order_total_currency),
+        discount=_stored_money(hold.discount_amount, hold.discount_currency),
+        order_id=hold.order_id,
+        owner=hold.order_owner,
+        now=now,
+    )
+    outcome = record(tenant, db.session(), state, row)
+    confirm_hold(hold, row["id"], now)
+    return outcome
+
+
+def _stored_money(amount, currency) -> Money | None:
+    return None if amount is None else Money(amount, currency)
+
+
+def confirm_hold(hold: Hold, redemption_id: str, now: datetime) -> None:
+    """The hold became this redemption (in the redemption's transaction)."""
+    hold.status = HoldStatus.CONFIRMED
+    hold.redemption_id = redemption_id
+    close_hold(hold, now)
+
+
+def close_hold(hold: Hold, now: datetime) -> None:
+    """A hold was confirmed or released (under the coupon's lock): the coupon's `held_until`
+    becomes its latest live hold's expiry, or NULL, and its redemptions take the hot path
+    again as soon as no hold lives."""
+    hold.closed_at = now
+    db.session.flush()
+    latest = (
+        select(func.max(H.expires_at))
+        .where(H.coupon_id == hold.coupon_id, H.status == HoldStatus.HELD, H.expires_at > now)
+        .scalar_subquery()
+    )
+    db.session.execute(
+        update(COUPONS)
+        .where(C.id == hold.coupon_id)
+        .values(held_until=latest, updated_at=C.updated_at)
+    )
+
+
+def extend_held_until(session: Session, coupon_id: int, expires_at: datetime) -> None:
+    """A new hold on the coupon: until its expiry, redemptions count holds (locked path)."""
+    session.execute(
+        update(COUPONS)
+        .where(C.id == coupon_id)
+        .values(
+            held_until=case(
+                (or_(C.held_until.is_(None), C.held_until < expires_at), expires_at),
+                else_=C.held_until,
+            ),
+            updated_at=C.updated_at,  # not a change of the definition
+        )
+    )

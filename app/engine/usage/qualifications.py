@@ -1,0 +1,151 @@
+"""Qualifications: the coupons that would apply to a cart for this caller.
+
+Only coupons the tenant marked `listable` are offered, and of those only the ones
+the caller may use. Candidates are filtered in SQL (live, in date, under the
+limit, currency, minimum, required product) and read largest discount first; at
+most QUALIFICATION_SCAN_LIMIT are evaluated by the rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import case, func, literal, or_, select
+
+from app.auth import Caller
+from app.database import utcnow
+from app.engine import rules
+from app.engine.rules import Money
+from app.engine.tenants import TenantRef
+from app.errors import InsufficientScope, Unauthorized
+from app.extensions import db
+from app.models import Coupon, Hold, HoldStatus, Origin, Redemption
+
+# Qualifications evaluate at most this many of a tenant's coupons (after the SQL filters,
+# largest discount first).
+QUALIFICATION_SCAN_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Qualified:
+    coupon: Coupon
+    discount: Decimal
+
+
+def qualifications(
+    *,
+    tenant: TenantRef,
+    caller: Caller,
+    order_total: Money,
+    products: frozenset[str],
+    customer_hint: str | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[Qualified], int]:
+    """The coupons that would apply to this cart for this caller, best discount first.
+
+    Only coupons the caller may use are considered, so a code restricted to other
+    customers never appears. Only coupons the tenant marked `listable` are offered:
+    knowing any other code is what entitles its holder (brand fans' and campaign codes
+    are never listed).
+    """
+    if caller.is_anonymous:
+        raise Unauthorized("Sign in (a customer, or a client with a redeem scope)")
+    if not caller.identified:
+        raise InsufficientScope(
+            "Requires a customer token or scope hybris.coupon_redeem (or its on-behalf form)"
+        )
+    customer = caller.acting_customer(customer_hint)
+    now = utcnow()
+    c = Coupon
+    candidates = db.session.scalars(
+        select(c)
+        .where(
+            c.tenant_id == tenant.id,
+            c.deleted.is_(False),
+            c.active.is_(True),
+            # Only what the tenant offers: a code meant for one person is never listed.
+            c.listable.is_(True),
+            c.origin.in_((Origin.COUPON, Origin.PROMO)),
+            or_(c.valid_from.is_(None), c.valid_from <= now),
+            or_(c.valid_until.is_(None), c.valid_until >= now),
+            or_(c.max_redemptions == rules.UNLIMITED, c.redemption_count < c.max_redemptions),
+            or_(c.currency.is_(None), c.currency == order_total.currency),
+            or_(c.min_order_amount.is_(None), c.min_order_amount <= order_total.amount),
+            or_(c.required_product.is_(None), c.required_product.in_(sorted(products))),
+        )
+        # Best first already, so a tenant with more candidates than the scan limit
+        # loses only its smallest discounts (the exact amounts are computed below).
+        .order_by(_discount_on(order_total.amount).desc(), c.id)
+        .limit(QUALIFICATION_SCAN_LIMIT)
+    ).all()
+    live = _live_holds([x.id for x in candidates if x.held_until and x.held_until > now], now)
+    mine = _customer_uses(
+        [x.id for x in candidates if x.max_redemptions_per_customer != rules.UNLIMITED],
+        customer,
+        now,
+    )
+    qualified = []
+    for coupon in candidates:
+        context = rules.Context(
+            identified=caller.identified,
+            customer_number=customer,
+            customer_uses=mine.get(coupon.id, 0),
+            live_holds=live.get(coupon.id, 0),
+            order_total=order_total,
+            products=products,
+        )
+        if not rules.evaluate(coupon, context, now):
+            qualified.append(Qualified(coupon, rules.allowed_discount(coupon, order_total)))
+    qualified.sort(key=lambda q: (-q.discount, q.coupon.code_key))
+    start = (page - 1) * page_size
+    return qualified[start : start + page_size], len(qualified)
+
+
+def _discount_on(total: Decimal):
+    """About what a coupon gives on `total`, in SQL (before rounding to the currency)."""
+    total = literal(total, Coupon.discount_amount.type)
+    return case(
+        (Coupon.discount_type == "PERCENT", Coupon.discount_percentage * total / 100),
+        (
+            Coupon.discount_type == "ABSOLUTE",
+            case((Coupon.discount_amount < total, Coupon.discount_amount), else_=total),
+        ),
+        else_=0,
+    )
+
+
+def _live_holds(coupon_ids: list[int], now: datetime) -> dict[int, int]:
+    if not coupon_ids:
+        return {}
+    rows = db.session.execute(
+        select(Hold.coupon_id, func.count())
+        .where(
+            Hold.coupon_id.in_(coupon_ids),
+            Hold.status == HoldStatus.HELD,
+            Hold.expires_at > now,
+        )
+        .group_by(Hold.coupon_id)
+    )
+    return dict(rows.all())
+
+
+def _customer_uses(coupon_ids: list[int], customer: str | None, now: datetime) -> dict[int, int]:
+    """The customer's redemptions and live holds per coupon."""
+    if not coupon_ids or customer is None:
+        return {}
+    uses: dict[int, int] = {}
+    for model, extra in (
+        (Redemption, ()),
+        (Hold, (Hold.status == HoldStatus.HELD, Hold.expires_at > now)),
+    ):
+        rows = db.session.execute(
+            select(model.coupon_id, func.count())
+            .where(model.coupon_id.in_(coupon_ids), model.customer_number == customer, *extra)
+            .group_by(model.coupon_id)
+        )
+        for coupon_id, count in rows:
+            uses[coupon_id] = uses.get(coupon_id, 0) + count
+    return uses

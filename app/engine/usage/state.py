@@ -1,0 +1,305 @@
+"""A coupon's state as the rules and the ledger see it, read in one statement.
+
+The state is the coupon's rule columns, its live holds, the customer's uses
+(redemptions and live holds) when the coupon limits customers, and, for an order
+id, that order's redemption and live hold. It is read outside any transaction
+before a decision, and again after the coupon's row lock (`locked_state`) when
+the decision must be exact: statements after the lock see every redemption and
+hold committed before it.
+
+Live holds count like redemptions, but only while the coupon may have some
+(`held_until` ahead): the correlated counts sit in a CASE that tests it first, so
+a coupon without holds pays nothing for them. Order ids are their owner's
+(`Caller.order_owner`): the shop's, a customer's, or anonymous callers'.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import and_, bindparam, case, func, literal, select
+from sqlalchemy.orm import Session
+
+from app.auth import Caller
+from app.database import read
+from app.engine import rules
+from app.engine.catalog import lookup
+from app.engine.rules import Money
+from app.engine.tenants import TenantRef
+from app.errors import Conflict, CouponNotFound, Gone, NotFound
+from app.extensions import db
+from app.models import Coupon, Hold, HoldStatus, Redemption
+
+# The tables every usage module reads and writes, and their columns.
+COUPONS, REDEMPTIONS, HOLDS = Coupon.__table__, Redemption.__table__, Hold.__table__
+C, R, H = COUPONS.c, REDEMPTIONS.c, HOLDS.c
+
+
+class OrderAlreadyRedeemed(Conflict):
+    type = "coupon_order_already_redeemed"
+    message = "This order id already redeemed the coupon for another customer"
+
+
+class OrderAlreadyHeld(Conflict):
+    type = "coupon_order_already_held"
+    message = "This order id holds the coupon for another customer"
+
+
+class HoldNotFound(NotFound):
+    type, message = "reservation_not_found", "Reservation not found"
+
+
+class HoldReleased(NotFound):
+    type, message = "reservation_released", "The reservation was released"
+
+
+class HoldExpired(Gone):
+    type, message = "reservation_expired", "The reservation has expired; its use was given back"
+
+
+class HoldConfirmed(Conflict):
+    type = "reservation_confirmed"
+    message = "The reservation was confirmed; cancel the redemption instead"
+
+
+@dataclass(frozen=True)
+class Order:
+    """What a dialect knows about the order a coupon is used for."""
+
+    total: Money | None = None
+    discount: Money | None = None
+    products: frozenset[str] | None = None
+    order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A redemption, as values known inside its transaction (no reload after commit)."""
+
+    redemption_id: str
+    coupon_code: str
+    discount: Decimal | None
+    free_products: tuple[str, ...]
+    # False: an order id already redeemed (or a hold already confirmed), answered again.
+    created: bool
+
+
+@dataclass(frozen=True)
+class CouponState:
+    """Everything a redemption decision reads of a coupon (a `rules.CouponLike`)."""
+
+    id: int
+    code: str
+    deleted: bool
+    active: bool
+    allow_anonymous: bool
+    valid_for: list
+    valid_from: datetime | None
+    valid_until: datetime | None
+    max_redemptions: int
+    max_redemptions_per_customer: int
+    redemption_count: int
+    discount_type: str
+    discount_percentage: Decimal | None
+    discount_amount: Decimal | None
+    currency: str | None
+    min_order_amount: Decimal | None
+    required_product: str | None
+    free_products: list
+    exclusive: bool
+    stacking_priority: int
+    # The latest expiry of any hold: until then the coupon may have live holds.
+    held_until: datetime | None
+    # The definition's version: a redemption's guard requires it unchanged since the read.
+    updated_at: datetime
+    # Uses kept by live holds, and this customer's redemptions and live holds.
+    live_holds: int = 0
+    customer_uses: int = 0
+    # For an order id: its redemption, and its live hold on the coupon, if any.
+    replay_id: str | None = None
+    replay_customer: str | None = None
+    replay_discount: Decimal | None = None
+    hold_id: str | None = None
+
+    def without_own_hold(self) -> CouponState:
+        """This state with its order's own live hold not counted: the use it keeps is the
+        one being redeemed now."""
+        per_customer = self.max_redemptions_per_customer != rules.UNLIMITED
+        return replace(
+            self,
+            live_holds=self.live_holds - 1,
+            customer_uses=self.customer_uses - (1 if per_customer else 0),
+        )
+
+    def holds_live(self, now: datetime) -> bool:
+        """The coupon may have live holds: its redemptions must count them, under its lock."""
+        return self.held_until is not None and self.held_until > now
+
+    def outcome(self, redemption_id: str, discount: Decimal | None, *, created: bool) -> Outcome:
+        return Outcome(
+            redemption_id=redemption_id,
+            coupon_code=self.code,
+            discount=discount,
+            free_products=tuple(self.free_products or ()),
+            created=created,
+        )
+
+
+# The columns of a state read from the coupon row itself.
+_COUPON_FIELDS = tuple(
+    f.name for f in fields(CouponState) if f.name in COUPONS.c and f.name != "hold_id"
+)
+RULE_COLUMNS = tuple(C[name] for name in _COUPON_FIELDS)
+
+
+def _now_param():
+    return bindparam("now", type_=C.held_until.type)
+
+
+def live_holds_of_row(column, *conditions):
+    """`column` of the live holds of the coupon row being read: a correlated query, run
+    only while the coupon has some (the CASE around it tests `held_until` first)."""
+    return select(column).where(
+        H.coupon_id == C.id,
+        H.status == HoldStatus.HELD,
+        H.expires_at > _now_param(),
+        *conditions,
+    )
+
+
+def _while_held(expression, otherwise):
+    return case((C.held_until > _now_param(), expression), else_=otherwise)
+
+
+@functools.cache
+def state_query(with_customer: bool, with_order: bool):
+    """The state's statement, built once per shape.
+
+    Parameters tenant_id, code_key, customer, order_id, order_owner, now.
+    """
+    live = _while_held(live_holds_of_row(func.count()).scalar_subquery(), 0)
+    if with_customer:
+        redeemed = (
+            select(func.count())
+            .where(R.coupon_id == C.id, R.customer_number == bindparam("customer"))
+            .scalar_subquery()
+        )
+        customer_holds = live_holds_of_row(func.count(), H.customer_number == bindparam("customer"))
+        uses = case(
+            (
+                C.max_redemptions_per_customer != rules.UNLIMITED,
+                redeemed + _while_held(customer_holds.scalar_subquery(), 0),
+            ),
+            else_=0,
+        )
+    else:
+        uses = literal(0)
+    query = select(*RULE_COLUMNS, live.label("live_holds"), uses.label("customer_uses")).where(
+        C.tenant_id == bindparam("tenant_id"), C.code_key == bindparam("code_key")
+    )
+    if with_order:
+        replay = REDEMPTIONS.alias("replay")
+        order_hold = live_holds_of_row(
+            H.id,
+            H.order_id == bindparam("order_id"),
+            H.order_owner == bindparam("order_owner"),
+        ).limit(1)
+        query = query.add_columns(
+            replay.c.id.label("replay_id"),
+            replay.c.customer_number.label("replay_customer"),
+            replay.c.discount_amount.label("replay_discount"),
+            _while_held(order_hold.scalar_subquery(), None).label("hold_id"),
+        ).select_from(
+            COUPONS.outerjoin(
+                replay,
+                and_(
+                    replay.c.coupon_id == C.id,
+                    replay.c.order_id == bindparam("order_id"),
+                    replay.c.order_owner == bindparam("order_owner"),
+                ),
+            )
+        )
+    return query
+
+
+def _parameters(tenant_id: int, code: str, customer, order_id, owner: str, now) -> dict:
+    return {
+        "tenant_id": tenant_id,
+        "code_key": Coupon.key_for(code),
+        "customer": customer,
+        "order_id": order_id,
+        "order_owner": owner,
+        "now": now,
+    }
+
+
+def read_state(
+    tenant: TenantRef,
+    code: str,
+    *,
+    now: datetime,
+    customer: str | None = None,
+    order_id: str | None = None,
+    owner: str = "",
+) -> CouponState:
+    """The coupon's state, or CouponNotFound; a campaign's code becomes a coupon here the
+    first time it is looked up (see `lookup.materialize`: that commits its row).
+
+    `owner` says whose `order_id` it is (`Caller.order_owner`)."""
+    statement = state_query(customer is not None, order_id is not None)
+    params = _parameters(tenant.id, code, customer, order_id, owner, now)
+    rows = read(db.session, statement, params)
+    if not rows and lookup.materialize(tenant.id, code):
+        rows = read(db.session, statement, params)
+    if not rows:
+        raise CouponNotFound()
+    return CouponState(**rows[0]._mapping)
+
+
+LOCK = select(C.id).where(C.id == bindparam("coupon_id")).with_for_update()
+_LOCKED_CODE = select(C.code).where(C.id == bindparam("coupon_id")).with_for_update()
+
+
+def locked_state(
+    session: Session,
+    tenant: TenantRef,
+    coupon_id: int,
+    *,
+    now: datetime,
+    customer: str | None = None,
+    order_id: str | None = None,
+    owner: str = "",
+) -> CouponState:
+    """Lock the coupon row, then read its state: statements after the lock see every
+    redemption and hold committed before it."""
+    connection = session.connection()
+    code = connection.execute(_LOCKED_CODE, {"coupon_id": coupon_id}).scalar_one()
+    statement = state_query(customer is not None, order_id is not None)
+    row = connection.execute(
+        statement, _parameters(tenant.id, code, customer, order_id, owner, now)
+    ).one()
+    return CouponState(**row._mapping)
+
+
+def context(state: CouponState, caller: Caller, customer: str | None, order: Order):
+    """What the rules need to know of this caller and order, with the state's counts."""
+    return rules.Context(
+        identified=caller.identified,
+        customer_number=customer,
+        customer_uses=state.customer_uses,
+        live_holds=state.live_holds,
+        order_total=order.total,
+        discount=order.discount,
+        products=order.products,
+    )
+
+
+def hold_by_id(hold_id: str, *, lock: bool = False) -> Hold:
+    """A hold by its id (locked, if asked: always after its coupon's lock)."""
+    query = select(Hold).where(Hold.id == hold_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalars(query).one()
