@@ -15,7 +15,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the Flask app; `config` overrides values read from the environment."""
     app = Flask(__name__, instance_relative_config=True)
     settings = app_config.build(config)
-    app_config.check(settings)
+    app_config.refuse_unworkable(settings)
     app.config.update(settings)
     set_clock_offset(settings["CLOCK_OFFSET_SECONDS"])
     cache.configure(settings["CACHE_TTL_SECONDS"])
@@ -61,10 +61,9 @@ def _register_extensions(app: Flask) -> None:
 
     from app.engine.uow import discard_session
 
-    # Each request ends its session (a test may run many requests in one app context);
-    # commands and the worker end theirs with the app context. Registered after
-    # Flask-SQLAlchemy's teardown, so this runs first and theirs finds nothing.
-    app.teardown_request(lambda _exc: discard_session())
+    # Every request, command and worker ends its session with its app context, even when
+    # the connection died under it. Registered after Flask-SQLAlchemy's teardown, so
+    # this runs first and theirs finds nothing.
     app.teardown_appcontext(lambda _exc: discard_session())
 
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))

@@ -132,7 +132,7 @@ def build(overrides: dict | None) -> dict:
     return settings
 
 
-def check(settings: dict) -> None:
+def refuse_unworkable(settings: dict) -> None:
     """Refuse to start with settings that cannot work (SystemExit says which)."""
     if settings.get("EVENTS_SECRET"):
         from app.engine.outbox import secret_key

@@ -76,13 +76,13 @@ class UTCDateTime(TypeDecorator):
 
 
 # Enough for any ISO 4217 amount (up to 3 minor digits) with room for rates.
-Money = Numeric(18, 4)
+MoneyColumn = Numeric(18, 4)
 
 
 class Base(DeclarativeBase):
     registry = registry(
         metadata=MetaData(naming_convention=NAMING_CONVENTION),
-        type_annotation_map={datetime: UTCDateTime(), Decimal: Money, dict: JSON, list: JSON},
+        type_annotation_map={datetime: UTCDateTime(), Decimal: MoneyColumn, dict: JSON, list: JSON},
     )
 
 

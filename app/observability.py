@@ -24,8 +24,6 @@ _EXTRA_FIELDS = (
     "retry_in",
 )
 access_log = logging.getLogger("app.access")
-# What a request keeps on flask.g: its caller, brand (X-API-Token) and tenant.
-REQUEST_STATE = ("caller", "brand", "tenant")
 
 
 class JsonFormatter(logging.Formatter):
@@ -79,10 +77,6 @@ def init_request_ids(app: Flask) -> None:
 
     @app.before_request
     def _assign_request_id():
-        # Each request starts with empty request state on g. In production every
-        # request has its own app context; a test may run many in one context.
-        for name in REQUEST_STATE:
-            g.pop(name, None)
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()

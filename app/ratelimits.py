@@ -76,7 +76,7 @@ def spend(budget: Budget, *key: str, cost: int = 1) -> None:
     _ask(budget, key, cost, take=True)
 
 
-def check(budget: Budget, *key: str) -> None:
+def refuse_if_spent(budget: Budget, *key: str) -> None:
     """RateLimited when the budget of `key` is spent, without spending anything."""
     _ask(budget, key, 1, take=False)
 
@@ -132,7 +132,7 @@ def looks_up_codes(count: Callable[[dict], int] | None = None):
 def credentials_attempt(*key: str, failure: type[Exception] = Unauthorized) -> Iterator[None]:
     """A credential check keyed by `key`: refused (429) while its budget of failures is
     spent, the right credentials too; a `failure` raised inside counts against it."""
-    check(CREDENTIALS, *key)
+    refuse_if_spent(CREDENTIALS, *key)
     try:
         yield
     except failure:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
@@ -77,9 +79,36 @@ def _empty_tables() -> None:
     _db.session.commit()
 
 
+class RequestInItsOwnContext(FlaskClient):
+    """A test client whose every request runs in an app context of its own, as under a
+    server, though the test itself holds one (to read the database between requests).
+
+    The test's session is ended first, so the request sees what was committed and no
+    transaction of the test's waits on the request's (SQLite locks the whole file).
+    """
+
+    def open(self, *args, **kwargs):
+        # A streamed answer is read to the end within the request, unless a test asks for
+        # it unbuffered (and then closes it: its context lives until then).
+        kwargs.setdefault("buffered", True)
+        _db.session.remove()
+        outer = _cv_app.set(None)  # the request pushes its own app context
+        try:
+            response = super().open(*args, **kwargs)
+        except BaseException:
+            _cv_app.reset(outer)
+            raise
+        if _cv_app.get(None) is None:
+            _cv_app.reset(outer)
+        else:  # a stream_with_context answer keeps its context until it is read and closed
+            response.call_on_close(lambda: _cv_app.reset(outer))
+        return response
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app({**BASE_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    app.test_client_class = RequestInItsOwnContext
     with app.app_context():
         yield app
         _db.session.rollback()

@@ -1,4 +1,5 @@
-"""One blueprint per dialect; views are thin."""
+"""The HTTP dialects: each kind of client's contract (tenant coupons, promo codes, brands),
+with thin views over the engine; `common` is what they share."""
 
 from __future__ import annotations
 

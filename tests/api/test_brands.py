@@ -110,7 +110,12 @@ def test_fan_without_verification_gets_a_tenant_coupon(client, tenant, db, token
     assert coupon["discountAbsolute"] == {"amount": 7.5, "currency": "USD"}
     assert coupon["maxRedemptions"] == 2
     assert coupon["restrictions"]["validUntil"] == "2099-12-31T00:00:00.000Z"
-    assert did
+    from app.models import Coupon
+
+    issued_by = db.session.scalar(
+        select(Coupon.discount_id).where(Coupon.code == payload["coupon_code"])
+    )
+    assert issued_by == did
 
 
 def test_fan_errors(client, tenant):

@@ -135,6 +135,13 @@ def _has_inputs(operation) -> bool:
     )
 
 
+def own_context_client():
+    """The app's test client: each call in an app context of its own (tests/conftest.py)."""
+    from flask import current_app
+
+    return current_app.test_client()
+
+
 def with_credentials(case) -> dict:
     """The case's headers with ours in place of any it made up for the same names."""
     ours = credentials(case)
@@ -190,7 +197,7 @@ def test_api_matches_its_document(fuzz_schema, backend, method, path, mode):
         database=None,
     )
     def fuzz(case):
-        response = case.call(headers=with_credentials(case))
+        response = case.call(headers=with_credentials(case), session=own_context_client())
         statuses[response.status_code] += 1
         case.validate_response(response, checks=CHECKS)
 
@@ -266,7 +273,7 @@ def test_linked_sequences_match_the_document(fuzz_schema, db):
             db.session.commit()
 
         def get_call_kwargs(self, case):
-            return {"headers": with_credentials(case)}
+            return {"headers": with_credentials(case), "session": own_context_client()}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             key = (case.operation.method.upper(), case.operation.path)

@@ -80,9 +80,14 @@ def user(token_for):
 
 
 @pytest.fixture
-def at_seed_time(monkeypatch):
-    """The engine's clock inside the seed promo's date window."""
-    monkeypatch.setattr("app.engine.usage.redemption.utcnow", lambda: SEED_NOW)
+def at_seed_time():
+    """The service's clock (CLOCK_OFFSET_SECONDS, as a sandbox moves it) inside the seed
+    promo's date window."""
+    from app.database import set_clock_offset, wall_clock
+
+    set_clock_offset((SEED_NOW - wall_clock()).total_seconds())
+    yield
+    set_clock_offset(0)
 
 
 def add(client, admin, **fields):

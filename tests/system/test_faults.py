@@ -105,10 +105,11 @@ def test_postgres_restart_under_load(fresh_pg, processes, restart_postgres):
     threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(2)
+    wait_for(lambda: len(results) >= 40)  # the load is flowing
     restart_postgres()
     back = time.monotonic()
-    time.sleep(3)
+    # Enough requests started after the restart to say how the service answers now.
+    wait_for(lambda: sum(1 for started, _, _ in results if started > back) >= 40, timeout=60)
     stop_load.set()
     for thread in threads:
         thread.join()
@@ -169,7 +170,7 @@ def test_gunicorn_sigterm_mid_burst_keeps_every_answered_redemption(fresh_pg, pr
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(redeem, i) for i in range(400)]
-        time.sleep(0.5)
+        wait_for(lambda: sum(future.done() for future in futures) >= 20)  # mid-burst
         os.kill(gunicorn.pid, signal.SIGTERM)  # the master: a graceful stop
         answers = [future.result() for future in futures]
     gunicorn.wait(timeout=30)

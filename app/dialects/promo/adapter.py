@@ -200,7 +200,7 @@ def _promo_field_names():
 # --- check and redeem -------------------------------------------------------------
 
 
-def check(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
+def check_promo(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
     """Evaluate a code for an order; writes nothing."""
     if not order.coupon:
         return NOTHING_TO_CHECK
@@ -232,7 +232,7 @@ def redeem(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
         return NOT_FOUND
     except RuleViolated as refused:
         # Report every reason, as the check does; a race may leave only the one refused.
-        verdict = check(tenant=tenant, caller=caller, order=order)
+        verdict = check_promo(tenant=tenant, caller=caller, order=order)
         if verdict.violations:
             return verdict
         return Verdict(

@@ -69,7 +69,7 @@ def _user(caller: Caller) -> bool:
 def _role(allowed, denied: type[InsufficientScope]):
     """A check of the caller's role; the tenant is the one the token is bound to."""
 
-    def check(**_):
+    def require_role(**_):
         caller = bearer_caller()
         if caller.is_anonymous:
             raise Unauthorized()
@@ -80,7 +80,7 @@ def _role(allowed, denied: type[InsufficientScope]):
             raise denied()
         g.tenant = tenant
 
-    return before_body(check)
+    return before_body(require_role)
 
 
 admin_only = _role(_admin, AdminRoleRequired)
@@ -151,7 +151,9 @@ class Promocodes(MethodView):
     @blp.doc(security=SECURITY)
     def post(self, data):
         """Check a promo code against an order; changes nothing (user role)."""
-        verdict = promocodes.check(tenant=_tenant(), caller=bearer_caller(), order=_order(data))
+        verdict = promocodes.check_promo(
+            tenant=_tenant(), caller=bearer_caller(), order=_order(data)
+        )
         return _answer(verdict)
 
 

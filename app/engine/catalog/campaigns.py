@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from sqlalchemy import case, func, select, update
 
-from app.database import read, utcnow
+from app.database import paged, read, utcnow
 from app.engine.catalog import lookup
 from app.engine.codes import BadCodeSpec, CodeSpec
 from app.engine.definition import (
@@ -149,16 +149,13 @@ def get_campaign(*, tenant: TenantRef, campaign_id: int, for_update: bool = Fals
 
 
 def list_campaigns(*, tenant: TenantRef, page: int, page_size: int) -> tuple[list[Campaign], int]:
-    conditions = (Campaign.tenant_id == tenant.id, Campaign.deleted.is_(False))
-    total = db.session.scalar(select(func.count()).select_from(Campaign).where(*conditions))
-    items = db.session.scalars(
+    """One page of the tenant's campaigns in creation order, and the count."""
+    query = (
         select(Campaign)
-        .where(*conditions)
+        .where(Campaign.tenant_id == tenant.id, Campaign.deleted.is_(False))
         .order_by(Campaign.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
-    return list(items), total or 0
+    )
+    return paged(db.session, query, page, page_size)
 
 
 def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Campaign:

@@ -1,17 +1,18 @@
-"""Coupon definitions: create, read, list, replace, update, soft delete.
+"""Coupons: create, read, list, replace, update, soft delete.
 
-Dialects hand in a flat `definition` dict keyed by the names below; this module
-alone decides what a valid coupon is, so every dialect gets the same rules.
+What a valid coupon is, every dialect alike, is `app.engine.definition`; finding one
+by its code is `lookup`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import Caller
+from app.database import paged
 from app.engine import canonical, codes, rules
 from app.engine.catalog import lookup
 from app.engine.definition import (
@@ -97,11 +98,8 @@ def list_coupons(
         conditions.append(Coupon.deleted.is_(False))
     if origin is not None:
         conditions.append(Coupon.origin == origin)
-    total = db.session.scalar(select(func.count()).select_from(Coupon).where(*conditions))
     query = select(Coupon).where(*conditions).order_by(Coupon.id)
-    if page_size is not None:
-        query = query.offset((page - 1) * page_size).limit(page_size)
-    return list(db.session.scalars(query).all()), total or 0
+    return paged(db.session, query, page, page_size)
 
 
 def replace_coupon(*, tenant: TenantRef, code: str, values: dict) -> Coupon:

@@ -1,1 +1,1 @@
-"""."""
+"""The tenant coupon dialect's marshmallow schemas: its wire names mapped to the engine's."""

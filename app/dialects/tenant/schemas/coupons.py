@@ -181,17 +181,6 @@ class CreatedSchema(Schema):
     link = fields.String(required=True)
 
 
-class CouponListArgs(Schema):
-    page_number = fields.Integer(
-        data_key="pageNumber", load_default=1, validate=validate.Range(min=1, max=1_000_000)
-    )
-    page_size = fields.Integer(
-        data_key="pageSize", load_default=20, validate=validate.Range(min=1, max=100)
-    )
-    show_deleted = fields.Boolean(data_key="showDeleted", load_default=False)
-    deleted = fields.Boolean(load_default=None)
-
-
 class PageArgs(Schema):
     page_number = fields.Integer(
         data_key="pageNumber", load_default=1, validate=validate.Range(min=1, max=1_000_000)
@@ -199,6 +188,11 @@ class PageArgs(Schema):
     page_size = fields.Integer(
         data_key="pageSize", load_default=20, validate=validate.Range(min=1, max=100)
     )
+
+
+class CouponListArgs(PageArgs):
+    show_deleted = fields.Boolean(data_key="showDeleted", load_default=False)
+    deleted = fields.Boolean(load_default=None)
 
 
 class CustomerArgs(Schema):
