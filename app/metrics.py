@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -87,18 +87,21 @@ class OutboxCollector:
         return []  # no database query when the collector is registered
 
 
-def count_redemption(outcome: str) -> None:
-    """One redemption attempt of this request's dialect ended with `outcome`."""
+def _dialect() -> str:
+    """The dialect of this request; "none" outside a request (a command, the worker)."""
     from app.errors import dialect_for
 
-    REDEMPTIONS.labels(outcome=outcome, dialect=dialect_for()).inc()
+    return dialect_for() if has_request_context() else "none"
+
+
+def count_redemption(outcome: str) -> None:
+    """One redemption attempt of this request's dialect ended with `outcome`."""
+    REDEMPTIONS.labels(outcome=outcome, dialect=_dialect()).inc()
 
 
 def count_reservation(outcome: str) -> None:
     """One hold of this request's dialect was made, refused, confirmed or released."""
-    from app.errors import dialect_for
-
-    RESERVATIONS.labels(outcome=outcome, dialect=dialect_for()).inc()
+    RESERVATIONS.labels(outcome=outcome, dialect=_dialect()).inc()
 
 
 def init_app(app: Flask) -> None:

@@ -23,6 +23,7 @@ them); when that store is unreachable, requests pass and a warning is logged.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -67,8 +68,19 @@ def _rate(budget: Budget) -> RateLimitItem:
 
 
 def client_address() -> str:
-    # Behind a proxy, run with TRUSTED_PROXY_COUNT so this is the client, not the balancer.
-    return request.remote_addr or "unknown"
+    """Whom an address budget is keyed by: the client's IPv4 address, or its IPv6 /64 (one
+    host holds a whole /64, so single addresses would be free to rotate through).
+
+    Behind a proxy, run with TRUSTED_PROXY_COUNT so this is the client, not the balancer.
+    """
+    address = request.remote_addr or "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
 
 
 def spend(budget: Budget, *key: str, cost: int = 1) -> None:
@@ -108,19 +120,25 @@ def spend_lookups(caller: Caller, cost: int = 1) -> None:
         spend(GUESSING, "address", client_address(), cost=cost)
 
 
-def looks_up_codes(count: Callable[[dict], int] | None = None):
+def looks_up_codes(count: Callable[[dict], int] | None = None, *, by_address: bool = False):
     """The view looks codes up: charge its caller before it runs, one per code.
 
     `count(data)` says how many codes a request names; put the decorator under
     `@blp.arguments` so that it receives the parsed body (views are MethodView
     methods: `(self, data, ...)`). The caller's token was verified before any body
-    was parsed, so a forged manager token never skips the budget.
+    was parsed, so a forged manager token never skips the budget. `by_address`: a route
+    that names no tenant (an activation link) charges the address whoever calls, as no
+    token of any tenant speaks for it.
     """
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            spend_lookups(bearer_caller(), count(args[1]) if count else 1)
+            cost = count(args[1]) if count else 1
+            if by_address:
+                spend(GUESSING, "address", client_address(), cost=cost)
+            else:
+                spend_lookups(bearer_caller(), cost)
             return view(*args, **kwargs)
 
         return wrapper

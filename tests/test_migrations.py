@@ -125,3 +125,27 @@ def test_0006_brings_old_rows_to_their_canonical_forms(fresh_url):
             assert one("SELECT email_key FROM customers") == ("ann@example.com",)
             assert "C42" in str(one("SELECT valid_for FROM coupons")[0])
         db.engine.dispose()
+
+
+def test_0006_refuses_codes_that_now_look_alike_and_names_them(fresh_url, capfd):
+    from sqlalchemy import text
+
+    app = _at_0005(fresh_url)
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO tenants (id, slug, currency, api_token_hash, max_codes_per_order,"
+                    " created_at) VALUES (1, 'acme', 'USD', 'h', 5, CURRENT_TIMESTAMP)"
+                )
+            )
+            for code in ("INFO", "ＩＮＦＯ"):  # one code from 0006 on, two before it
+                connection.execute(
+                    text("INSERT INTO codes (tenant_id, code_key, code) VALUES (1, :k, :c)"),
+                    {"k": code.casefold(), "c": code},
+                )
+        with pytest.raises(SystemExit):
+            upgrade()
+        logged = capfd.readouterr().err
+        assert "ＩＮＦＯ" in logged and "collide" in logged
+        db.engine.dispose()

@@ -252,10 +252,14 @@ def before_body(check: Callable[..., None]):
 
 def _caller_identity() -> str:
     """Whose keys these are: the bearer token's client or customer, or the brand of an
-    X-API-Token (the whole tenant). Another caller's identical key is its own request."""
+    X-API-Token (the whole tenant), or for anonymous callers their address. Another
+    caller's identical key is its own request."""
     if g.get("brand") is not None:
         return "brand"
-    return bearer_caller().identity
+    caller = bearer_caller()
+    if caller.is_anonymous:  # no identity: keys are the calling address's
+        return f"anonymous:{request.remote_addr or 'unknown'}"[:100]
+    return caller.identity
 
 
 def idempotent(tenant_id_of: Callable[..., int]):

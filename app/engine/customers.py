@@ -95,7 +95,14 @@ def login(*, tenant: TenantRef, email: str, password: str) -> dict:
     """A customer access token for valid credentials."""
     customer = _by_email_key(tenant, canonical.email_key(email))
     stored = customer.password_hash if customer is not None else DUMMY_PASSWORD_HASH
-    if not password_matches(canonical.password(password), stored) or customer is None:
+    normalised = canonical.password(password)
+    matches = password_matches(normalised, stored)
+    if not matches and normalised != password and password_matches(password, stored):
+        # Hashed as typed, before passwords were normalised: hash its one form from now on.
+        matches = True
+        with unit_of_work():
+            customer.password_hash = hash_password(normalised)
+    if not matches or customer is None:
         raise InvalidCredentials()
     token, ttl = issue_token(
         tenant=tenant.slug, subject=customer.customer_number, kind="customer", scopes={REDEEM}

@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.database import utcnow
+from app.engine.catalog.bulk_codes import DATABASE_ERRORS
 from app.extensions import db
 
 
@@ -50,3 +51,13 @@ def lease_next(model, *, waiting: str, working: str, owner: str, settings, row_i
         row.lease_owner = owner
         row.lease_until = now + timedelta(seconds=settings.lease_seconds)
     return row
+
+
+def failure_text(error: Exception) -> str:
+    """Why a job's batch failed, for its row: the error's kind and the first line of the
+    database's message, never statement parameters (codes stay out of it)."""
+    original = getattr(error, "orig", error)
+    summary = str(original).splitlines()[0] if str(original) else ""
+    if isinstance(original, DATABASE_ERRORS):
+        return f"the database refused a value ({type(original).__name__}: {summary[:200]})"
+    return f"internal error ({type(original).__name__})"

@@ -38,12 +38,49 @@ def _refuse_bad_slugs(connection):
         )
 
 
+def _non_ascii(column, connection):
+    """Rows whose `column` may change under NFKC and the new case fold: non-ASCII text
+    (PostgreSQL filters in SQL; SQLite, whose databases here are small, reads them all)."""
+    if connection.dialect.name == "postgresql":
+        return column.op("~")("[^[:ascii:]]")
+    return sa.true()
+
+
+def _refuse_look_alike_clashes(connection):
+    """Codes stored apart before that are one code now (fullwidth, Turkish i's): refuse,
+    naming them, rather than pick which to keep."""
+    codes = sa.table('codes', sa.column('tenant_id'), sa.column('code'), sa.column('code_key'))
+    rows = connection.execute(
+        sa.select(codes).where(_non_ascii(codes.c.code, connection))
+    ).all()
+    written = {(r.tenant_id, r.code_key): r.code for r in rows}
+    moved = {(r.tenant_id, r.code_key): canonical.code_key(r.code) for r in rows}
+    moved = {old: new for old, new in moved.items() if new != old[1]}
+    final: dict = {}
+    clashes = []
+    for (tenant, old), new in moved.items():
+        taken = connection.execute(
+            sa.select(codes.c.code).where(codes.c.tenant_id == tenant, codes.c.code_key == new)
+        ).first()
+        if (tenant, new) in final or (taken is not None and (tenant, new) not in moved):
+            clashes.append(f"tenant {tenant}: {written[(tenant, old)]!r} is {new!r}")
+        final[(tenant, new)] = old
+    if clashes:
+        raise RuntimeError(
+            "codes that look alike are one code from this revision on, and these would "
+            f"collide: {'; '.join(clashes[:50])}. Rename or delete one of each pair (a "
+            "coupon's code in `coupons`, or a campaign's in `codes`), then upgrade again"
+        )
+
+
 def _canonical_data(connection):
     """Code keys, customer numbers and email keys in their canonical forms."""
     coupons = sa.table('coupons', sa.column('id'), sa.column('code'), sa.column('code_key'),
                        sa.column('valid_for', sa.JSON))
     rows = connection.execute(
-        sa.select(coupons.c.id, coupons.c.code, coupons.c.code_key, coupons.c.valid_for)
+        sa.select(coupons.c.id, coupons.c.code, coupons.c.code_key, coupons.c.valid_for).where(
+            sa.or_(_non_ascii(coupons.c.code, connection), coupons.c.valid_for.is_not(None))
+        )
     ).all()
     for row in rows:
         values = {}
@@ -59,7 +96,10 @@ def _canonical_data(connection):
     codes = sa.table('codes', sa.column('tenant_id'), sa.column('code'), sa.column('code_key'),
                      sa.column('campaign_id'))
     # Campaign codes are drawn from letters and digits: only non-ASCII ones can change.
-    for row in connection.execute(sa.select(codes).where(codes.c.campaign_id.is_not(None))).all():
+    query = sa.select(codes).where(
+        codes.c.campaign_id.is_not(None), _non_ascii(codes.c.code, connection)
+    )
+    for row in connection.execute(query).all():
         key = canonical.code_key(row.code)
         if key != row.code_key:
             connection.execute(codes.update().where(
@@ -67,7 +107,11 @@ def _canonical_data(connection):
             ).values(code_key=key))
     for name in ('redemptions', 'reservations'):
         table = sa.table(name, sa.column('seq'), sa.column('customer_number'))
-        query = sa.select(table).where(table.c.customer_number.is_not(None))
+        number = table.c.customer_number
+        query = sa.select(table).where(
+            number.is_not(None),
+            sa.or_(number != sa.func.upper(sa.func.trim(number)), _non_ascii(number, connection)),
+        )
         for row in connection.execute(query).all():
             number = canonical.customer_number(row.customer_number) or row.customer_number
             if number != row.customer_number:
@@ -89,6 +133,7 @@ def _canonical_data(connection):
 def upgrade():
     connection = op.get_bind()
     _refuse_bad_slugs(connection)
+    _refuse_look_alike_clashes(connection)
     op.create_table('campaign_imports',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('tenant_id', sa.Integer(), nullable=False),

@@ -753,6 +753,116 @@ def test_the_docs_load_nothing_from_another_origin(client):
             assert served.status_code == 200
 
 
+# --- a review's findings ---------------------------------------------------------------
+
+
+def test_an_account_made_before_passwords_were_normalised_still_logs_in(client, token_for, db):
+    from app.engine import canonical
+    from app.models import Customer
+    from app.security import hash_password, password_matches
+
+    tenant_id = _tenant_id(db)
+    typed = "cafe\u0301-secret"  # decomposed, hashed as typed by an older version
+    db.session.add(
+        Customer(
+            tenant_id=tenant_id,
+            customer_number="C0000000001",
+            email="old@example.com",
+            email_key="old@example.com",
+            password_hash=hash_password(typed),
+        )
+    )
+    db.session.commit()
+    login = client.post(
+        "/customer/v1/acme/login",
+        json={"email": "old@example.com", "password": typed},
+        headers=token_for(""),
+    )
+    assert login.status_code == 200
+    stored = db.session.scalar(select(Customer.password_hash))
+    assert password_matches(canonical.password(typed), stored)  # rehashed in its one form
+
+
+def test_one_anonymous_shopper_cannot_take_anothers_hold_by_its_order_id(client, manage):
+    body = coupon_body(code="GUEST", allowAnonymous=True)
+    client.post(f"{BASE}/coupons", json=body, headers=manage)
+    path = f"{BASE}/coupons/GUEST"
+    mine = client.post(f"{path}/reservations", json=order(orderId="G-1"))
+    assert mine.status_code == 201
+    theirs = client.post(f"{path}/reservations", json=order(orderId="G-1", total=60))
+    assert theirs.status_code == 409 and theirs.get_json()["type"] == "coupon_order_already_held"
+    assert mine.get_json()["id"] not in theirs.get_data(as_text=True)
+    redeemed = client.post(f"{path}/redemptions", json=order(orderId="G-1"))
+    assert redeemed.status_code == 409
+    # The hold's unguessable id is what an anonymous shopper confirms with.
+    confirmed = client.post(f"{path}/reservations/{mine.get_json()['id']}/confirm")
+    assert confirmed.status_code == 201
+
+
+def test_anonymous_idempotency_keys_are_each_addresss(client, manage):
+    client.post(
+        f"{BASE}/coupons", json=coupon_body(code="GUEST", allowAnonymous=True), headers=manage
+    )
+    key = {"Idempotency-Key": "guest-1"}
+    path = f"{BASE}/coupons/GUEST/redemptions"
+    first = client.post(path, json=order(), headers=key, environ_base={"REMOTE_ADDR": "192.0.2.1"})
+    other = client.post(path, json=order(), headers=key, environ_base={"REMOTE_ADDR": "192.0.2.2"})
+    assert first.status_code == other.status_code == 201
+    assert "Idempotent-Replayed" not in other.headers
+    assert other.get_json()["id"] != first.get_json()["id"]
+
+
+def test_an_activation_link_spends_the_address_budget_whatever_token_comes_with_it(limited, manage):
+    client = limited(RATELIMIT_GUESSING="2/minute")
+    statuses = [client.get(f"/fans/guess-{n}", headers=manage).status_code for n in range(3)]
+    assert statuses == [404, 404, 429]
+
+
+def test_one_ipv6_host_is_one_address_for_the_budgets(limited, tenant):
+    client = limited(RATELIMIT_GUESSING="2/minute")
+    statuses = [
+        client.get(
+            f"{BASE}/coupons/GUESS", environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{n}"}
+        ).status_code
+        for n in range(1, 4)
+    ]
+    assert statuses == [404, 404, 429]
+
+
+def test_an_import_that_fails_for_another_reason_fails_alone(app, client, manage, monkeypatch):
+    from app.engine.catalog import bulk_codes, transfer
+
+    campaigns_path = f"{BASE}/campaigns"
+    created = client.post(
+        campaigns_path, json={"name": "imports", "template": TEMPLATE}, headers=manage
+    ).get_json()
+    links = [
+        client.post(
+            f"{campaigns_path}/{created['id']}/codes",
+            data=f"code\nIMPORT-{n}\n",
+            content_type="text/csv",
+            headers=manage,
+        ).get_json()["link"]
+        for n in (1, 2)
+    ]
+    real = bulk_codes.insert_staged
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("a defect met by the first import only")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bulk_codes, "insert_staged", flaky)
+    settings = campaigns.Settings.from_config(app.config)
+    while transfer.import_step(owner="w", settings=settings):
+        pass
+    first, second = (client.get(link, headers=manage).get_json() for link in links)
+    assert first["status"] == "failed" and "internal error (ValueError)" in first["failureReason"]
+    assert second["status"] == "completed" and second["imported"] == 1
+
+
 # --- helpers ----------------------------------------------------------------------------
 
 

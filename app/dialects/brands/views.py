@@ -152,7 +152,7 @@ class Fans(MethodView):
 
 @blp.route("/fans/<string:token>")
 class Activation(MethodView):
-    @looks_up_codes()
+    @looks_up_codes(by_address=True)
     @blp.response(200, description="OK (text/plain)")
     @blp.errors(404, 410, 429)
     def get(self, token):

@@ -254,7 +254,7 @@ def release(*, tenant: TenantRef, caller: Caller, coupon: str, order_id: str) ->
 
 def _hold(tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
     engine_order = order.engine_order(tenant)
-    held = holds.hold(
+    made = holds.hold(
         tenant=tenant,
         code=order.coupon,
         caller=caller,
@@ -262,10 +262,10 @@ def _hold(tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
         ttl_seconds=order.ttl_seconds,
     )
     return Verdict(
-        coupon_code=held.coupon_code,
-        gifts=held.free_products,
-        discount=held.discount or Decimal(0),
-        reservation=held,
+        coupon_code=made.coupon_code,
+        gifts=made.free_products,
+        discount=made.discount or Decimal(0),
+        reservation=made,
     )
 
 

@@ -140,7 +140,7 @@ class Reservations(MethodView):
         A live hold counts against the total and per-customer limits like a redemption;
         an expired one counts for nothing. A redemption with the hold's orderId confirms it.
         """
-        held = holds.hold(
+        made = holds.hold(
             tenant=tenants.get_tenant(tenant),
             code=code,
             caller=current_caller(tenant),
@@ -148,9 +148,9 @@ class Reservations(MethodView):
             ttl_seconds=data["ttl_seconds"],
             customer_hint=data.get("customer_number"),
         )
-        location = link_to(f"/coupon/v1/{tenant}/coupons/{held.coupon_code}/reservations/{held.id}")
-        body = {"id": held.id, "expires_at": held.expires_at, "link": location}
-        return body, 201 if held.created else 200, {"Location": location}
+        location = link_to(f"/coupon/v1/{tenant}/coupons/{made.coupon_code}/reservations/{made.id}")
+        body = {"id": made.id, "expires_at": made.expires_at, "link": location}
+        return body, 201 if made.created else 200, {"Location": location}
 
 
 def _hold_view(hold) -> dict:

@@ -88,7 +88,7 @@ def generate_step(
         if campaign is None:
             raise
         log.exception("campaign generation failed", extra={"campaign_id": campaign.id})
-        return _fail(campaign.id, f"Generation failed: {_reason(error)}")
+        return _fail(campaign.id, f"Generation failed: {jobs.failure_text(error)}")
 
 
 # Batches per campaign whose COPY hit a taken code, in this process. In a sparse space a
@@ -139,15 +139,6 @@ def _draw_into(campaign: Campaign, quota: int) -> int:
                 f"{campaign.requested:,} codes generated"
             )
     return added
-
-
-def _reason(error: Exception) -> str:
-    """What went wrong, without statement parameters (codes stay out of the reason)."""
-    original = getattr(error, "orig", error)
-    summary = str(original).splitlines()[0] if str(original) else ""
-    if isinstance(original, bulk_codes.DATABASE_ERRORS):
-        return f"the database refused a code ({type(original).__name__}: {summary[:200]})"
-    return f"internal error ({type(original).__name__})"
 
 
 def failure_reason(campaign_id: int) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable, Iterator
 
 from sqlalchemy import bindparam, select
@@ -30,6 +31,8 @@ from app.models import (
     Coupon,
     ImportStatus,
 )
+
+log = logging.getLogger(__name__)
 
 CSV_MAX_BYTES = 10 * 1024 * 1024
 
@@ -146,19 +149,33 @@ def import_step(*, owner: str, settings: Settings, import_id: int | None = None)
 
     One transaction: the import's lease, the campaign's row lock, its codes and the
     report so far. A file that turns out unreadable part-way fails with the reason (the
-    lines before stay imported); an outage propagates and the lease runs out.
+    lines before stay imported); so does a batch the database refuses, or a defect, so
+    that one bad import never blocks the others. An outage propagates and the lease
+    runs out.
     """
-    with unit_of_work():
-        job = _claim_import(owner, settings, import_id)
-        if job is None:
-            return False
-        campaign = db.session.scalar(
-            select(Campaign).where(Campaign.id == job.campaign_id).with_for_update()
-        )
-        if campaign is None or campaign.deleted:
-            _finish(job, ImportStatus.FAILED, "The campaign was deleted")
-        else:
-            _import_batch(job, campaign)
+    job_id = None
+    try:
+        with unit_of_work():
+            job = _claim_import(owner, settings, import_id)
+            if job is None:
+                return False
+            job_id = job.id
+            campaign = db.session.scalar(
+                select(Campaign).where(Campaign.id == job.campaign_id).with_for_update()
+            )
+            if campaign is None or campaign.deleted:
+                _finish(job, ImportStatus.FAILED, "The campaign was deleted")
+            else:
+                _import_batch(job, campaign)
+    except bulk_codes.OUTAGE_ERRORS:
+        raise
+    except Exception as error:
+        if job_id is None:
+            raise
+        log.exception("campaign import failed", extra={"message_id": str(job_id)})
+        with unit_of_work():
+            job = db.session.get(CampaignImport, job_id)
+            _finish(job, ImportStatus.FAILED, f"Import failed: {jobs.failure_text(error)}")
     return True
 
 

@@ -134,13 +134,13 @@ def _read(tenant: TenantRef, code: str, **reading) -> CouponState | None:
         return None
 
 
-def _own_holds(states: list[CouponState | None], customer: str | None) -> list:
+def _own_holds(states: list[CouponState | None], ctx: rules.Context) -> list:
     """States with the order's own live holds uncounted: a cart redeeming an order confirms
     the holds that order made (another customer's hold on the order is a conflict)."""
     adjusted = []
     for state in states:
         if state is not None and state.hold_id is not None:
-            own_hold(state.hold_id, customer)
+            own_hold(state.hold_id, ctx)
             state = state.without_own_hold()
         adjusted.append(state)
     return adjusted
@@ -164,7 +164,8 @@ def redeem(
     now = utcnow()
     reading = {"customer": customer, "order_id": cart.order_id, "owner": owner, "now": now}
     states = [_read(tenant, code, **reading) for code in cart.codes]
-    result = _evaluate(tenant, cart, _own_holds(states, customer), caller, customer, now)
+    who = rules.Context(identified=caller.identified, customer_number=customer)
+    result = _evaluate(tenant, cart, _own_holds(states, who), caller, customer, now)
     if result.refused:
         raise CartNotApplicable(result)
     with unit_of_work() as session:
@@ -178,7 +179,7 @@ def redeem(
             raise OrderAlreadyRedeemed("This order id already redeemed a code of the cart")
         # After every coupon lock, the holds' (the order every writer takes).
         own = {
-            s.id: own_hold(s.hold_id, customer, lock=True)
+            s.id: own_hold(s.hold_id, who, lock=True)
             for s in fresh
             if cart.order_id is not None and s.hold_id is not None
         }

@@ -138,7 +138,7 @@ def _existing_or_none(state, ctx, order: Order, now: datetime) -> HoldMade | Non
     if step is Step.REPLAY:
         raise OrderAlreadyRedeemed("This order id already redeemed the coupon")
     if step is Step.ORDER_HOLD:
-        existing = own_hold(state.hold_id, ctx.customer_number)
+        existing = own_hold(state.hold_id, ctx)
         return HoldMade(
             id=existing.id,
             coupon_code=state.code,

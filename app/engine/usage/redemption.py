@@ -71,11 +71,13 @@ def decide(state: CouponState, ctx: rules.Context, order: Order, now: datetime) 
     return Step.PROCEED
 
 
-def own_hold(hold_id: str, customer: str | None, *, lock: bool = False) -> Hold:
-    """The live hold an order id has on a coupon, if it is this customer's (the order is
-    then using its own held use); OrderAlreadyHeld when it is another customer's."""
+def own_hold(hold_id: str, ctx: rules.Context, *, lock: bool = False) -> Hold:
+    """The live hold an order id has on a coupon, if it is this caller's (the order is then
+    using its own held use); OrderAlreadyHeld when it is another customer's, or when the
+    caller is anonymous: anonymous callers share their order ids, so none of them can
+    claim a hold by its order (they confirm or release it by its unguessable id)."""
     found = hold_by_id(hold_id, lock=lock)
-    if found.customer_number != customer:
+    if not ctx.identified or found.customer_number != ctx.customer_number:
         raise OrderAlreadyHeld()
     return found
 
@@ -193,13 +195,14 @@ def _redeem_locked(
 
 
 def _replay(state: CouponState, ctx: rules.Context) -> Outcome:
-    """An order id's redemption, again: for a caller who may use the coupon, acting for
-    the same customer."""
+    """An order id's redemption, again: for an identified caller who may use the coupon,
+    acting for the same customer (anonymous callers share their order ids, so an anonymous
+    replay could be anyone's: it is a conflict)."""
     if state.deleted:
         raise CouponNotFound()
     if not rules.may_use(state, ctx):
         raise RuleViolated(rules.Violation(rules.FORBIDDEN))
-    if state.replay_customer != ctx.customer_number:
+    if not ctx.identified or state.replay_customer != ctx.customer_number:
         raise OrderAlreadyRedeemed()
     return state.outcome(state.replay_id, state.replay_discount, created=False)
 
@@ -208,7 +211,7 @@ def _confirm_order_hold(tenant, state: CouponState, ctx: rules.Context, now) -> 
     """A redemption for an order id that holds the coupon confirms that hold."""
     with unit_of_work() as session:
         locked = locked_state(session, tenant, state.id, now=now)
-        hold = own_hold(state.hold_id, ctx.customer_number, lock=True)
+        hold = own_hold(state.hold_id, ctx, lock=True)
         outcome = ledger.redeem_hold(tenant, locked, hold, now)
     if outcome.created:
         observe.hold("confirmed")
