@@ -102,7 +102,7 @@ def test_a_poisoned_campaign_fails_alone_and_the_worker_serves_everyone_else(
                 wait_for(lambda: _status(db, poisoned) == CampaignStatus.FAILED)
         failed = db.session.get(Campaign, poisoned)
         db.session.refresh(failed)
-        assert "database refused a code" in failed.failure_reason
+        assert "the database refused a value (StringDataRightTruncation" in failed.failure_reason
     finally:
         stop(mock)
 
