@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.database import utcnow
-from app.engine.catalog.bulk_codes import DATABASE_ERRORS
+from app.engine.uow import DATABASE_ERRORS
 from app.extensions import db
 
 

@@ -31,8 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import utcnow
-from app.engine.catalog.bulk_codes import OUTAGE_ERRORS
-from app.engine.uow import delete_in_batches, discard_session, unit_of_work
+from app.engine.uow import OUTAGE_ERRORS, delete_in_batches, discard_session, unit_of_work
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus
 

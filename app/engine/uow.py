@@ -13,11 +13,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from sqlalchemy import delete, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
+
+# What a database failure raises: SQLAlchemy's errors, and psycopg's own (COPY runs on the
+# driver's cursor).
+DATABASE_ERRORS = (SQLAlchemyError, psycopg.Error)
+# The ones that say "not now" (connection lost, server restarting), not "not this":
+# a job retries those after its lease; the others are the job's own data.
+OUTAGE_ERRORS = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 _DEPTH = "unit_of_work_depth"
 

@@ -17,10 +17,8 @@ from functools import cache
 
 import psycopg
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, bindparam, exists
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.engine.canonical import code_key
 from app.models import Code
@@ -36,18 +34,6 @@ _CREATE_STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS code_staging (line INTEGER, code TEXT, code_key TEXT)"
 )
 _COPY_CHUNK = 1 << 20
-# What a database failure raises here: SQLAlchemy's errors, and psycopg's own from COPY.
-DATABASE_ERRORS = (SQLAlchemyError, psycopg.Error)
-# The ones that say "not now" (connection lost, server restarting), not "not this":
-# a job retries those after its lease; the others are the job's own data.
-OUTAGE_ERRORS = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.DisconnectionError,
-    sa_exc.TimeoutError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-)
 
 
 def _copy(connection: Connection, statement: str, lines: Iterable[str]) -> None:

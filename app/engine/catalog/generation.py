@@ -18,7 +18,7 @@ from app.engine.canonical import code_key
 from app.engine.catalog import bulk_codes
 from app.engine.catalog.campaigns import CampaignNotFound, Settings
 from app.engine.codes import CodeSpec
-from app.engine.uow import unit_of_work
+from app.engine.uow import OUTAGE_ERRORS, unit_of_work
 from app.extensions import db
 from app.models import (
     Campaign,
@@ -80,7 +80,7 @@ def generate_step(
             return Progress(campaign.id, campaign.generated, campaign.requested, campaign.status)
     except _Exhausted as error:
         return _fail(campaign.id, str(error))
-    except bulk_codes.OUTAGE_ERRORS:
+    except OUTAGE_ERRORS:
         raise  # an outage, not the campaign's fault: the lease runs out, the job resumes
     except Exception as error:
         # The campaign's own data (a value the database refuses) or a defect: this

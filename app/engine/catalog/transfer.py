@@ -21,7 +21,7 @@ from app.engine.definition import (
     template_coupon,
 )
 from app.engine.tenants import TenantRef
-from app.engine.uow import unit_of_work
+from app.engine.uow import OUTAGE_ERRORS, unit_of_work
 from app.errors import NotFound
 from app.extensions import db
 from app.models import (
@@ -167,7 +167,7 @@ def import_step(*, owner: str, settings: Settings, import_id: int | None = None)
                 _finish(job, ImportStatus.FAILED, "The campaign was deleted")
             else:
                 _import_batch(job, campaign)
-    except bulk_codes.OUTAGE_ERRORS:
+    except OUTAGE_ERRORS:
         raise
     except Exception as error:
         if job_id is None:
