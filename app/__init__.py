@@ -8,7 +8,7 @@ from flask import Flask
 
 from app import config as app_config
 from app.database import set_clock_offset
-from app.engine import cache
+from app.engine import cache, outbox
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -19,6 +19,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings)
     set_clock_offset(settings["CLOCK_OFFSET_SECONDS"])
     cache.configure(settings["CACHE_TTL_SECONDS"])
+    outbox.configure(events_url=settings["EVENTS_URL"])
     if settings["TRUSTED_PROXY_COUNT"] > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -38,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
             "rate limits are kept in this process's memory; set RATELIMIT_STORAGE_URI=redis://"
         )
     init_request_ids(app)
+    _allow_browsers(app)
     from app import metrics
 
     metrics.init_app(app)
@@ -46,6 +48,39 @@ def create_app(config: dict | None = None) -> Flask:
     _register_error_handlers(app)
     _register_commands(app)
     return app
+
+
+def _allow_browsers(app: Flask) -> None:
+    """CORS for the origins in CORS_ORIGINS: storefront pages call the API themselves
+    (anonymous coupons, customer tokens), so preflights are answered and the headers a
+    page needs are allowed and exposed."""
+    origins = app.config["CORS_ORIGINS"]
+    if not origins:
+        return
+    from flask_cors import CORS
+
+    wildcard = "*" in origins
+    CORS(
+        app,
+        origins="*" if wildcard else origins,
+        send_wildcard=wildcard,  # "*" itself, not the caller's origin echoed back
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "X-API-Token",
+            "X-Request-Id",
+            "Accept-Language",
+        ],
+        expose_headers=[
+            "Location",
+            "Idempotent-Replayed",
+            "Retry-After",
+            "X-Total-Count",
+            "X-Request-Id",
+        ],
+        max_age=600,
+    )
 
 
 def _register_extensions(app: Flask) -> None:
@@ -68,19 +103,27 @@ def _register_extensions(app: Flask) -> None:
 
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     limiter.init_app(app)
-    api.init_app(app)
-    api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    )
-    api.spec.components.security_scheme(
-        "apiToken", {"type": "apiKey", "in": "header", "name": "X-API-Token"}
-    )
+    from app.dialects.openapi import Finish
+
+    api.init_app(app, spec_kwargs={"extra_plugins": [Finish()]})
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.dialects import register
+    from app.dialects import openapi, register
+    from app.errors import OAUTH_ERROR_MEANINGS, error_types
+    from app.extensions import api
 
     register(app)
+    types = error_types()
+    openapi.finish(
+        api.spec,
+        {
+            "CouponError.type": types,
+            "Problem.type": {f"urn:coupon-service:problem:{t}": m for t, m in types.items()},
+            "OAuthError.error": OAUTH_ERROR_MEANINGS,
+            "PromoError.code": {"PROMO_IS_EXISTS": "A promo code with this code exists."},
+        },
+    )
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -96,7 +96,7 @@ def parse_scope(text: str | None) -> tuple[str | None, set[str]]:
 
 
 def format_scope(tenant: str, scopes: frozenset[str] | set[str]) -> str:
-    """The scope string as the seed spells it: `hybris.tenant=T hybris.coupon_manage`."""
+    """The scope string as the tenant dialect spells it: `hybris.tenant=T hybris.coupon_manage`."""
     return " ".join([TENANT_SCOPE + tenant, *(SCOPE_PREFIX + s for s in sorted(scopes))])
 
 
@@ -146,17 +146,26 @@ def decode_token(token: str) -> Caller:
 
 def _verify(token: str) -> tuple[Caller, float]:
     """Check signature, expiry, issuer and audience; InvalidToken otherwise."""
-    try:
-        claims = jwt.decode(
-            token,
-            current_app.config["SECRET_KEY"],
-            algorithms=ALGORITHMS,
-            audience=current_app.config["JWT_AUDIENCE"],
-            issuer=current_app.config["JWT_ISSUER"],
-            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-        )
-    except jwt.PyJWTError:
-        raise InvalidToken() from None
+    config = current_app.config
+    claims = None
+    # The current key first; earlier ones only while SECRET_KEY_FALLBACKS lists them.
+    for key in (config["SECRET_KEY"], *config["SECRET_KEY_FALLBACKS"]):
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=config["JWT_AUDIENCE"],
+                issuer=config["JWT_ISSUER"],
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+            break
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.PyJWTError:
+            raise InvalidToken() from None
+    if claims is None:
+        raise InvalidToken()
     kind = claims.get("kind")
     tenant = claims.get("tenant")
     if kind not in ("client", "customer") or not isinstance(tenant, str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -27,8 +28,16 @@ def _fail(message: str) -> None:
 @click.option("--api-token", default=None, help="Use this API token instead of a random one.")
 @click.option("--currency", default="EUR", show_default=True, help="Default ISO 4217 currency.")
 @click.option("--exists-ok", is_flag=True, help="Exit 0 with a note when the tenant exists.")
-def create_tenant_command(slug: str, api_token: str | None, currency: str, exists_ok: bool) -> None:
-    """Create a tenant and its OAuth client; prints the secrets once as JSON."""
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the secrets to this file (mode 0600) instead of printing them.",
+)
+def create_tenant_command(
+    slug: str, api_token: str | None, currency: str, exists_ok: bool, output: str | None
+) -> None:
+    """Create a tenant and its OAuth client; prints the secrets once as JSON (or writes
+    them to --output, so they never reach a container's log)."""
     from app.engine.tenants import TenantExists, create_tenant, find_tenant
 
     try:
@@ -49,7 +58,19 @@ def create_tenant_command(slug: str, api_token: str | None, currency: str, exist
         _fail(error.message)
     except DomainError as error:
         _fail(error.message)
-    click.echo(json.dumps(created))
+    if output is None:
+        click.echo(json.dumps(created))
+        return
+    _write_private(output, json.dumps(created) + "\n")
+    click.echo(f"secrets of tenant {slug} written to {output}")
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write `text` to a file only its owner can read, created so from the start."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode otherwise
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 @tenant_cli.command("configure")
@@ -121,7 +142,7 @@ def dispatch_command(once: bool) -> None:
     from app.engine import jobs
     from app.engine.catalog import generation, transfer
     from app.engine.idempotency import purge_expired
-    from app.engine.outbox import deliver_due, purge_delivered, run_worker
+    from app.engine.outbox import deliver_due, purge_finished, run_worker
     from app.engine.usage import holds
 
     config = current_app.config
@@ -139,7 +160,7 @@ def dispatch_command(once: bool) -> None:
     def housekeeping() -> None:
         purge_expired()
         holds.purge(config["RESERVATION_RETENTION_SECONDS"])
-        purge_delivered(config["OUTBOX_RETENTION_SECONDS"])
+        purge_finished(config["OUTBOX_RETENTION_SECONDS"])
 
     run_worker(
         config,

@@ -24,13 +24,30 @@ def _float(name: str, default: float) -> float:
     return float(raw) if raw not in (None, "") else default
 
 
+APP_ENVS = ("development", "testing", "production")
+
+
+def _list(name: str) -> list[str]:
+    """A comma-separated variable as its non-empty items."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
 def from_environment() -> dict:
     """Build the settings dict; called by create_app so tests can set the env first."""
     app_env = os.environ.get("APP_ENV", "development")
+    cors = os.environ.get("CORS_ORIGINS")
     return {
         "APP_ENV": app_env,
         "TESTING": app_env == "testing",
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY),
+        # Earlier keys, still accepted when verifying tokens while clients move to the new
+        # one (Flask 3.1's name); new tokens are signed with SECRET_KEY only.
+        "SECRET_KEY_FALLBACKS": _list("SECRET_KEY_FALLBACKS"),
+        # Origins whose pages may call the API from a browser: "*" in development, none
+        # in production unless listed.
+        "CORS_ORIGINS": _list("CORS_ORIGINS")
+        if cors is not None
+        else ([] if app_env == "production" else ["*"]),
         # Relative SQLite paths are resolved by Flask-SQLAlchemy inside instance/.
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", "sqlite:///coupons.db"),
         "EMAIL_VERIFIER_URL": os.environ.get("EMAIL_VERIFIER_URL", "http://127.0.0.1:5001"),
@@ -56,7 +73,7 @@ def from_environment() -> dict:
         "OUTBOX_POLL_SECONDS": _float("OUTBOX_POLL_SECONDS", 1.0),
         "OUTBOX_HTTP_TIMEOUT_SECONDS": _float("OUTBOX_HTTP_TIMEOUT_SECONDS", 5.0),
         "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 30.0),
-        # Delivered messages are deleted this long after delivery (pending and dead stay).
+        # Delivered and dead messages are deleted this long after they finished (pending stay).
         "OUTBOX_RETENTION_SECONDS": _int("OUTBOX_RETENTION_SECONDS", 7 * 24 * 3600),
         # The worker touches this file every turn of its loop (a container healthcheck).
         "WORKER_HEARTBEAT_FILE": os.environ.get("WORKER_HEARTBEAT_FILE") or None,
@@ -94,7 +111,7 @@ def from_environment() -> dict:
 STATIC = {
     "API_TITLE": "Coupon service",
     "API_VERSION": "v1",
-    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_VERSION": "3.1.0",
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
@@ -143,19 +160,34 @@ def refuse_unworkable(settings: dict) -> None:
             raise SystemExit(
                 f"refusing to start: {error} (`flask --app app events new-secret` makes one)"
             ) from None
+    if settings["APP_ENV"] not in APP_ENVS:
+        raise SystemExit(
+            f"refusing to start: APP_ENV={settings['APP_ENV']!r} is none of {', '.join(APP_ENVS)}"
+        )
     if settings["APP_ENV"] != "production":
         return
+    if "*" in settings["CORS_ORIGINS"]:
+        raise SystemExit("refusing to start: CORS_ORIGINS=* in production; list the origins")
     if settings.get("CLOCK_OFFSET_SECONDS"):
         raise SystemExit("refusing to start: CLOCK_OFFSET_SECONDS is for testing, not production")
     if settings.get("SECRET_KEY") in (None, "", DEFAULT_SECRET_KEY):
         raise SystemExit("refusing to start: APP_ENV=production needs a non-default SECRET_KEY")
-    if len(settings["SECRET_KEY"]) < 32:
-        raise SystemExit("refusing to start: SECRET_KEY must be at least 32 characters")
+    if any(len(key) < 32 for key in [settings["SECRET_KEY"], *settings["SECRET_KEY_FALLBACKS"]]):
+        raise SystemExit(
+            "refusing to start: SECRET_KEY (and each of SECRET_KEY_FALLBACKS) must be at "
+            "least 32 characters"
+        )
     base_url = settings.get("PUBLIC_BASE_URL") or ""
     if not base_url.startswith(("https://", "http://")):
         raise SystemExit(
             "refusing to start: APP_ENV=production needs PUBLIC_BASE_URL, the https:// base "
             "of the links the service mails and returns (never taken from the Host header)"
+        )
+
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        raise SystemExit(
+            "refusing to start: APP_ENV=production needs PostgreSQL (DATABASE_URL="
+            "postgresql+psycopg://...), not SQLite"
         )
 
 

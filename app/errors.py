@@ -18,7 +18,7 @@ from http import HTTPStatus
 
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from app.dialects.promo.texts import promo_text
 
@@ -206,21 +206,31 @@ def from_http_exception(exc: HTTPException) -> DomainError:
         return error
     if 400 <= code < 500:
         error = DomainError(exc.description or HTTPStatus(code).phrase)
-        error.status, error.type = code, HTTPStatus(code).phrase.lower().replace(" ", "_")
+        error.status, error.type = code, code_phrase(code)
         return error
     return InternalError()
 
 
 # --- rendering --------------------------------------------------------------------
 
-# RFC 6749 section 5.2 names for the failures the token endpoint can have.
+# RFC 6749 names (section 5.2, and 4.1.2.1 for the server's own failures) for what the
+# token endpoint can answer; any other refusal of the request is `invalid_request`.
 _OAUTH_ERRORS = {
-    "validation_failed": "invalid_request",
-    "unsupported_media_type": "invalid_request",
     "invalid_client": "invalid_client",
     "invalid_scope": "invalid_scope",
     "unsupported_grant_type": "unsupported_grant_type",
     "rate_limited": "slow_down",
+    "service_unavailable": "temporarily_unavailable",
+    "internal_error": "server_error",
+}
+OAUTH_ERROR_MEANINGS = {
+    "invalid_request": "The request is malformed: a missing or bad parameter or body.",
+    "invalid_client": "Unknown client, wrong secret, or a revoked client.",
+    "invalid_scope": "A scope asked for is unknown or not granted to the client.",
+    "unsupported_grant_type": "Only `client_credentials` is supported.",
+    "slow_down": "Too many failed attempts from this address; see Retry-After.",
+    "temporarily_unavailable": "The database cannot be reached; retry after Retry-After.",
+    "server_error": "An unexpected failure on our side.",
 }
 # Dialects whose callers present bearer tokens (RFC 6750 challenges on 401 and 403).
 _BEARER_DIALECTS = ("tenant", "promo")
@@ -278,7 +288,7 @@ def render(error: DomainError, dialect: str | None = None) -> Response:
             body["details"] = error.details
         response = jsonify(body)
     elif dialect == "promo" and status == 500:
-        response = jsonify({"error": HTTPStatus(status).phrase})  # the seed's 500 body
+        response = jsonify({"error": HTTPStatus(status).phrase})  # the dialect's original 500 body
     elif dialect == "promo":
         message = promo_text(error.code or error.type, error.message, **error.params)
         body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
@@ -289,7 +299,7 @@ def render(error: DomainError, dialect: str | None = None) -> Response:
         response = jsonify(body)
     elif dialect == "oauth":
         body = {
-            "error": _OAUTH_ERRORS.get(error.type, error.type),
+            "error": _OAUTH_ERRORS.get(error.type, "invalid_request"),
             "error_description": error.message,
         }
         response = jsonify(body)
@@ -335,6 +345,29 @@ def to_response(exc: Exception) -> Response:
     return render(InternalError())
 
 
+def error_types() -> dict[str, str]:
+    """Every `type` an error can have, with its meaning: the domain errors' own, the rule
+    violations', and those named after an HTTP status werkzeug may raise."""
+    types = {
+        code_phrase(status): HTTPStatus(status).phrase
+        for status in default_exceptions
+        if 400 <= status < 500 and status not in _HTTP_TO_DOMAIN
+    }
+    stack = [DomainError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls is not RuleViolated:
+            types[cls.type] = cls.message
+    types.update({name: message for name, (_status, message) in _RULE_ERRORS.items()})
+    return types
+
+
+def code_phrase(status: int) -> str:
+    """The type of an HTTP failure that has no domain error: its phrase in snake case."""
+    return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers; must run after flask-smorest registered its own."""
     app.register_error_handler(DomainError, to_response)
@@ -342,7 +375,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(Exception, to_response)
 
 
-# --- coupon rule violations (DESIGN section 3; messages are the seed's table) -----
+# --- coupon rule violations (the tenant dialect's messages, as its clients know them) -----
 
 _RULE_ERRORS = {
     "coupon_not_found": (404, "Coupon not found"),

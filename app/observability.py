@@ -29,6 +29,8 @@ access_log = logging.getLogger("app.access")
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; never includes headers or bodies."""
 
+    converter = time.gmtime  # the "Z" in every timestamp
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
@@ -61,7 +63,6 @@ class _StderrHandler(logging.StreamHandler):
 def configure_logging(level: str) -> None:
     """Route the app's loggers to stderr as JSON lines (idempotent)."""
     formatter = JsonFormatter()
-    formatter.converter = time.gmtime
     logger = logging.getLogger("app")
     if not any(getattr(h, "_coupon_json", False) for h in logger.handlers):
         handler = _StderrHandler()

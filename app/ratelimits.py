@@ -104,7 +104,16 @@ def _ask(budget: Budget, key: tuple[str, ...], cost: int, *, take: bool) -> None
     except Exception as error:  # noqa: BLE001 - the store is down: serve, and say so
         log.warning("rate-limit store unavailable", extra={"error": type(error).__name__})
         return
-    raise RateLimited(headers={"Retry-After": str(max(1, math.ceil(reset - time.time())))})
+    wait = str(max(1, math.ceil(reset - time.time())))
+    raise RateLimited(
+        headers={
+            "Retry-After": wait,
+            # Which budget was spent: its size per window, none left, seconds to the reset.
+            "X-RateLimit-Limit": str(item.amount),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": wait,
+        }
+    )
 
 
 def spend_lookups(caller: Caller, cost: int = 1) -> None:

@@ -25,7 +25,8 @@ BASE_CONFIG = {
     "TESTING": True,
     "SECRET_KEY": "test-secret-key-not-for-production-0123456789",
     "RATELIMIT_ENABLED": False,
-    "EVENTS_URL": None,
+    # Somewhere events could go (nothing delivers in these tests), so they are written.
+    "EVENTS_URL": "http://127.0.0.1:9/events",
     "LOG_LEVEL": "WARNING",
 }
 

@@ -97,6 +97,8 @@ def test_the_production_override_is_one_explicit_step_away():
         assert env["SECRET_KEY"].startswith("${SECRET_KEY:?"), "production needs a real secret"
         for url in ("EMAIL_VERIFIER_URL", "COUPON_REALIZER_URL", "PUBLIC_BASE_URL"):
             assert env[url].startswith(f"${{{url}:?"), url
+        assert "${POSTGRES_PASSWORD:?" in env["DATABASE_URL"], "no shipped database password"
+    assert prod["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     # No development tenant, no mocks unless asked for.
     assert prod["migrate"]["command"] == ["flask", "--app", "app", "db", "upgrade"]
     _check_command(prod["migrate"]["command"])
@@ -133,6 +135,7 @@ def test_compose_config_validates_where_docker_compose_is_installed():
             "EMAIL_VERIFIER_URL": "http://e",
             "COUPON_REALIZER_URL": "http://c",
             "PUBLIC_BASE_URL": "https://coupons.example.com",
+            "POSTGRES_PASSWORD": "not-the-default",
         }
         result = subprocess.run(
             ["docker-compose", *args, "config", "-q"],
@@ -142,23 +145,27 @@ def test_compose_config_validates_where_docker_compose_is_installed():
             env={**os.environ, **env},
         )
         assert result.returncode == 0, result.stderr
-    # Production without its secret does not even get a configuration.
-    refused = subprocess.run(
-        [
-            "docker-compose",
-            "-f",
-            "docker-compose.yml",
-            "-f",
-            "docker-compose.prod.yml",
-            "config",
-            "-q",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "SECRET_KEY"},
-    )
-    assert refused.returncode != 0 and "set SECRET_KEY" in refused.stderr
+    # Production without its secret or its database password gets no configuration.
+    for missing in ("SECRET_KEY", "POSTGRES_PASSWORD"):
+        refused = subprocess.run(
+            [
+                "docker-compose",
+                "-f",
+                "docker-compose.yml",
+                "-f",
+                "docker-compose.prod.yml",
+                "config",
+                "-q",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={
+                **{k: v for k, v in os.environ.items() if k != missing},
+                **{k: v for k, v in env.items() if k != missing},
+            },
+        )
+        assert refused.returncode != 0 and f"set {missing}" in refused.stderr
 
 
 def test_the_worker_touches_its_heartbeat_file(app, tmp_path):

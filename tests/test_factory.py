@@ -53,7 +53,8 @@ def test_production_starts_with_a_real_secret(monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "a-long-random-production-secret-0123456789")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://coupons.example.com")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
+    # PostgreSQL (never connected to here): production refuses SQLite.
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/x"})
     assert app.config["APP_ENV"] == "production"
     assert app.config["RATELIMIT_ENABLED"] is True
     # /metrics is off the public listener in production unless asked for.

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from copy import deepcopy
 from functools import wraps
 
 from flask import Flask, Response, current_app, g, make_response, request
 from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.utils import deepupdate
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
 from app import errors
 from app.auth import bearer_caller
+from app.dialects.openapi import IDEMPOTENT_MARK
 from app.engine import idempotency
 from app.errors import NotFound, UnsupportedMediaType, ValidationFailed
 
@@ -206,6 +209,9 @@ def install_response_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if any(name in request.headers for name in _CREDENTIAL_HEADERS):
             response.headers["Cache-Control"] = "no-store"
+        if response.mimetype == "text/html" and not response.direct_passthrough:
+            if response.calculate_content_length() == 0:
+                del response.headers["Content-Type"]  # nothing to type: an empty answer
         return response
 
 
@@ -305,6 +311,10 @@ def idempotent(tenant_id_of: Callable[..., int]):
                 return response
             return live[-1]
 
+        # Documented by app.dialects.openapi: the header and the replay marker.
+        wrapper._apidoc = deepupdate(
+            deepcopy(getattr(wrapper, "_apidoc", {})), {"manual_doc": {IDEMPOTENT_MARK: True}}
+        )
         return wrapper
 
     return decorator

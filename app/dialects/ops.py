@@ -17,7 +17,18 @@ blp = Blueprint("ops", __name__, description="Liveness and readiness probes")
 
 class HealthSchema(Schema):
     status = fields.String(required=True, metadata={"example": "ok"})
-    database = fields.String(metadata={"example": "ok"})
+    database = fields.String(
+        metadata={
+            "example": "ok",
+            "description": "`ok`, `unreachable`, or `not_migrated` (run `flask db upgrade`)",
+        }
+    )
+    revision = fields.String(
+        allow_none=True, metadata={"description": "The database's schema revision"}
+    )
+    expected = fields.String(
+        metadata={"description": "The schema revision this code waits for (its newest)"}
+    )
 
 
 @blp.route("/health")
@@ -31,12 +42,19 @@ class Health(MethodView):
 @blp.route("/ready")
 class Ready(MethodView):
     @blp.response(200, HealthSchema)
-    @blp.alt_response(503, schema=HealthSchema, description="Database unreachable")
+    @blp.alt_response(
+        503, schema=HealthSchema, description="Database unreachable or not migrated to `expected`"
+    )
     def get(self):
-        """The database answers a query."""
-        if health.database_ok():
-            return {"status": "ok", "database": "ok"}
-        return {"status": "unavailable", "database": "unreachable"}, 503
+        """The database answers and is migrated to this code's newest revision."""
+        state = health.readiness(current_app.extensions["migrate"].directory)
+        body = {
+            "status": "ok" if state.ready else "unavailable",
+            "database": state.database,
+            "revision": state.revision,
+            "expected": state.expected,
+        }
+        return body, 200 if state.ready else 503
 
 
 @blp.route("/metrics")

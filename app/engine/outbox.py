@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import utcnow
@@ -53,6 +53,22 @@ SECRET_FIELDS = {EMAIL_VERIFIER: ("token", "activation_url")}
 SECRET_PREFIX = "whsec_"
 # The worker's wait after a database error grows to this and no further.
 MAX_OUTAGE_BACKOFF_SECONDS = 30.0
+
+
+# Whether events have anywhere to go (EVENTS_URL): with nowhere, none are written, so
+# the outbox does not fill with messages no worker can deliver.
+_events_wanted = True
+
+
+def configure(*, events_url: str | None) -> None:
+    """Set from the app's settings at start."""
+    global _events_wanted
+    _events_wanted = bool(events_url)
+
+
+def events_wanted() -> bool:
+    """True when redemption events have a destination."""
+    return _events_wanted
 
 
 def enqueue(
@@ -260,7 +276,8 @@ def record_result(message: dict, error: str | None, settings: Settings) -> None:
             "payload": without_secrets(message["destination"], message["payload"]),
         }
     elif message["attempts"] >= settings.max_attempts:
-        values = {"status": OutboxStatus.DEAD, "last_error": error}
+        # next_attempt_at becomes when it died: its retention counts from there.
+        values = {"status": OutboxStatus.DEAD, "last_error": error, "next_attempt_at": utcnow()}
     else:
         delay = retry_delay(message["attempts"], settings.retry_base)
         values = {"next_attempt_at": utcnow() + timedelta(seconds=delay), "last_error": error}
@@ -278,13 +295,17 @@ def without_secrets(destination: str, payload: dict) -> dict:
     return {key: value for key, value in payload.items() if key not in secret}
 
 
-def purge_delivered(retention_seconds: float, *, batch: int = 1000) -> int:
-    """Delete messages delivered more than `retention_seconds` ago, in batches (the
-    worker's housekeeping); pending and dead ones stay. Returns how many went."""
+def purge_finished(retention_seconds: float, *, batch: int = 1000) -> int:
+    """Delete messages delivered, or dead, more than `retention_seconds` ago, in batches
+    (the worker's housekeeping); pending ones stay. Returns how many went."""
+    cutoff = utcnow() - timedelta(seconds=retention_seconds)
+    m = OutboxMessage
     return delete_in_batches(
-        OutboxMessage,
-        OutboxMessage.status == OutboxStatus.DELIVERED,
-        OutboxMessage.delivered_at < utcnow() - timedelta(seconds=retention_seconds),
+        m,
+        or_(
+            and_(m.status == OutboxStatus.DELIVERED, m.delivered_at < cutoff),
+            and_(m.status == OutboxStatus.DEAD, m.next_attempt_at < cutoff),
+        ),
         batch=batch,
     )
 

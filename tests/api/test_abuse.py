@@ -196,6 +196,9 @@ def test_a_shopper_token_cannot_enumerate_codes(limited, manage, customer_token)
     refused = client.get(f"{BASE}/coupons/GUESS-9", headers=headers)
     assert refused.get_json()["type"] == "rate_limited"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Limit"] == "3"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert refused.headers["X-RateLimit-Reset"] == refused.headers["Retry-After"]
     # A manager's verified token is not limited.
     assert {client.get(f"{BASE}/coupons/X{n}", headers=manage).status_code for n in range(5)} == {
         404
@@ -738,7 +741,7 @@ def test_activation_tokens_stay_out_of_logs_and_delivered_messages(app, client, 
     delivered = _emails(db)[0]
     assert delivered.status == OutboxStatus.DELIVERED
     assert "token" not in delivered.payload and token not in json.dumps(delivered.payload)
-    assert outbox.purge_delivered(-1) == 1 and _emails(db) == []
+    assert outbox.purge_finished(-1) == 1 and _emails(db) == []
 
 
 # --- what the service serves -----------------------------------------------------------

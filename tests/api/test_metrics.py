@@ -61,7 +61,7 @@ def test_outbox_gauges_read_the_database(client, manage, on_behalf, db):
     from app.models import OutboxMessage, OutboxStatus
 
     client.post(BASE, json=coupon_body(code="EVT", allowAnonymous=True), headers=manage)
-    # No EVENTS_URL in tests, so events are kept pending (nothing delivers them here).
+    # Events are written (tests set an EVENTS_URL) and kept pending: nothing delivers here.
     client.post(f"{BASE}/EVT/redemptions", json=order(customerNumber="C"), headers=on_behalf)
     pending = db.session.query(OutboxMessage).filter_by(status=OutboxStatus.PENDING).count()
     text = client.get("/metrics").get_data(as_text=True)

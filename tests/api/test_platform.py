@@ -89,7 +89,7 @@ def test_database_outage_is_a_503_with_retry_after_in_each_dialect():
         "/oauth2/v1/token",
         data={"grant_type": "client_credentials", "client_id": "a", "client_secret": "b"},
     )
-    assert token.status_code == 503 and token.get_json()["error"] == "service_unavailable"
+    assert token.status_code == 503 and token.get_json()["error"] == "temporarily_unavailable"
     keyed = client.post(
         "/brands/acme/discounts",
         json={"name": "x", "discount_type": "PERCENT", "discount_amount": 5},

@@ -212,7 +212,7 @@ def _issue(tenant: TenantRef, discount: Discount, fan: Fan) -> Coupon:
 
 
 def _realizer_payload(fan: Fan, discount: Discount, coupon: Coupon) -> dict:
-    """The seed's realizer post, describing the coupon actually issued (not the template)."""
+    """The realizer post, describing the coupon actually issued (not the template)."""
     percent = coupon.discount_type == DiscountType.PERCENT
     limit = coupon.max_redemptions_per_customer if discount.fixed_code else coupon.max_redemptions
     return {

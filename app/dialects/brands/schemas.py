@@ -1,4 +1,4 @@
-"""Brands dialect (seed coupon-creator.txt): snake_case, the seed's field names."""
+"""Brands dialect snake_case, the field names its clients send."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from app.models import BrandDiscountType
 
 
 class ExpiryDate(UTCDateTime):
-    """A datetime, or a plain date as the seed sends it (`2022-12-31`, midnight UTC)."""
+    """A datetime, or a plain date as its clients send it (`2022-12-31`, midnight UTC)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str) and len(value) == 10:
@@ -30,7 +30,7 @@ def _code(value: str) -> None:
 
 
 class DiscountWriteSchema(Schema):
-    """DiscountDescription: the seed's fields and defaults."""
+    """A discount's terms, with their defaults."""
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     description = fields.String(allow_none=True, validate=validate.Length(max=4000))

@@ -60,7 +60,7 @@ def _brand(brand: str | None = None):
 
 
 def _ok() -> Response:
-    # The seed's clients read a plain "OK".
+    # The dialect's clients read a plain "OK".
     return Response("OK", status=200, mimetype="text/plain")
 
 
@@ -90,7 +90,7 @@ class Discounts(MethodView):
     @blp.errors(400, 401, 409, 429)
     @blp.doc(security=SECURITY, **_CREATED_DISCOUNT_LINKS)
     def post(self, data, brand):
-        """Create a discount (the seed answers 200)."""
+        """Create a discount (answers 200)."""
         return brands.create_discount(tenant=_brand(brand), values=data)
 
 

@@ -83,7 +83,7 @@ class Verdict:
 
     @property
     def discounts(self) -> int:
-        """How many discounts apply (the seed's `discounts`): one money discount or none."""
+        """How many discounts apply (the answer's `discounts`): one money discount or none."""
         return 1 if self.applies and self.discount > 0 else 0
 
 

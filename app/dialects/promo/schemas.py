@@ -1,4 +1,4 @@
-"""Promo dialect (seed promocodes-ru.txt): its field names mapped to the engine's."""
+"""Promo dialect: its field names mapped to the engine's."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ class PromoCustomerSchema(_Lenient):
     phone = fields.String(
         validate=validate.Length(max=32),
         allow_none=True,
-        metadata={"description": "Accepted as the seed sends it; no promo rule reads it"},
+        metadata={"description": "Accepted as clients send it; no promo rule reads it"},
     )
 
 

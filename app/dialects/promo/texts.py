@@ -68,13 +68,13 @@ PROMO_TEXTS: dict[str, dict[str, str]] = {
         "ru": "Промокод забронирован этим заказом для другого покупателя",
         "en": "This order id holds the promo code for another customer",
     },
-    # The trailing space is the seed's.
+    # The trailing space is the original contract's.
     "PROMO_IS_EXISTS": {
         "ru": "Промокод '{coupon}' уже существует ",
         "en": "Promo code '{coupon}' already exists",
     },
     "promo_not_found": {"ru": "Промокод не найден", "en": "Promo code not found"},
-    # The seed answers bad payloads in English in both languages.
+    # The original contract answers bad payloads in English in both languages.
     "validation_failed": {"ru": "Invalid promo data", "en": "Invalid promo data"},
     "unauthorized": {"ru": "Требуется авторизация", "en": "Authentication required"},
     "invalid_token": {

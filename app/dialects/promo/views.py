@@ -1,4 +1,4 @@
-"""Promo dialect: /promocodes/ (seed promocodes-ru.txt), on the caller's tenant.
+"""Promo dialect: /promocodes/, on the caller's tenant.
 
 The tenant is the one the bearer token is bound to. Admin routes need the
 manage scope; check and redeem need the user role (a redeem scope or a
@@ -106,7 +106,7 @@ def _order(data: dict) -> PromoOrder:
 
 
 def _answer(verdict: Verdict) -> dict:
-    """The seed's check answer; refusals are messages, not HTTP errors."""
+    """The check answer; refusals are messages, not HTTP errors."""
     if verdict.applies:
         messages = [promo_text("applied")]
     else:
@@ -216,7 +216,7 @@ class PromocodeResource(MethodView):
     @blp.errors(400, 401, 403, 404, 409)
     @blp.doc(security=SECURITY)
     def patch(self, data, promo_id):
-        """Change a promo code's fields (admin role); answers 201 as the seed does."""
+        """Change a promo code's fields (admin role); answers 201."""
         return promocodes.update_promo(tenant=_tenant(), promo_id=promo_id, changes=data)
 
     @admin_only

@@ -18,10 +18,12 @@ from app.dialects.tenant.schemas.coupons import (
     PageArgs,
     RedemptionRequestSchema,
     RedemptionSchema,
+    ValidationRequestSchema,
+    ValidationSchema,
 )
 from app.engine import tenants
 from app.engine.catalog import coupons
-from app.engine.rules import Money
+from app.engine.rules import Money, allowed_discount
 from app.engine.usage import redemption
 from app.engine.usage.redemption import Order
 from app.engine.usage.state import Outcome
@@ -97,7 +99,7 @@ def order_of(data: dict) -> Order:
     """The engine's order from a validation or redemption body."""
     return Order(
         total=Money(**data["order_total"]),
-        discount=Money(**data["discount"]),
+        discount=Money(**data["discount"]) if "discount" in data else None,
         order_id=data.get("order_id"),
     )
 
@@ -180,21 +182,30 @@ class CouponResource(MethodView):
 
 @blp.route("/coupons/<string:code>/validation")
 class Validation(MethodView):
-    @blp.arguments(RedemptionRequestSchema())
+    @blp.arguments(ValidationRequestSchema())
     @looks_up_codes()
-    @blp.response(200)
+    @blp.response(
+        200,
+        ValidationSchema,
+        description="The discount granted when the body stated none; an empty answer when "
+        "the body's discount is allowed.",
+    )
     @blp.errors(400, 401, 403, 404, 429)
     def post(self, data, tenant, code):
         """Check that the coupon could be redeemed for this order; stores nothing."""
         caller = current_caller(tenant)
-        redemption.validate(
+        order = order_of(data)
+        state = redemption.validate(
             tenant=tenants.get_tenant(tenant),
             code=code,
             caller=caller,
-            order=order_of(data),
+            order=order,
             customer_hint=data.get("customer_number"),
         )
-        return Response(status=200)
+        if order.discount is not None:
+            return Response(status=200)  # the stated discount is allowed
+        amount = allowed_discount(state, order.total)
+        return {"discount": {"amount": amount, "currency": order.total.currency}}
 
 
 @blp.route("/coupons/<string:code>/redemptions")

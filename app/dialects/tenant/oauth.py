@@ -55,8 +55,8 @@ class Token(MethodView):
         requestBody={
             "required": True,
             "content": {
+                # JSON is accepted too, but one media type makes one request model.
                 "application/x-www-form-urlencoded": {"schema": TokenRequestSchema},
-                "application/json": {"schema": TokenRequestSchema},
             },
         }
     )

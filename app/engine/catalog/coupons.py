@@ -91,7 +91,7 @@ def list_coupons(
 ) -> tuple[list[Coupon], int]:
     """One page of the tenant's coupons in creation order (all if no page size), and the count."""
     conditions = [Coupon.tenant_id == tenant.id]
-    # An explicit `deleted` filter wins over showDeleted (the seed's rule).
+    # An explicit `deleted` filter wins over showDeleted (the tenant dialect's rule).
     if deleted is not None:
         conditions.append(Coupon.deleted.is_(deleted))
     elif not show_deleted:

@@ -138,8 +138,10 @@ def event_payload(tenant_slug: str, coupon_code: str, redemption: dict) -> dict:
     }
 
 
-def event(tenant: TenantRef, state: CouponState, row: dict) -> dict:
-    """The outbox row of a redemption's event."""
+def event(tenant: TenantRef, state: CouponState, row: dict) -> dict | None:
+    """The outbox row of a redemption's event, or None when events go nowhere."""
+    if not outbox.events_wanted():
+        return None
     return outbox.message_values(
         tenant_id=tenant.id,
         destination=outbox.EVENTS,
@@ -192,10 +194,11 @@ def bump_statement(per_customer: bool, locked: bool):
 
 
 @functools.cache
-def redeem_statement(per_customer: bool, locked: bool):
+def redeem_statement(per_customer: bool, locked: bool, with_event: bool = True):
     """PostgreSQL: the bump, the redemption and its event in one statement (built once).
 
-    Parameters: the bump's, r_<column> for the redemption, e_<column> for the event.
+    Parameters: the bump's, r_<column> for the redemption, e_<column> for the event
+    (when `with_event`).
     Returns how many rows were bumped and added (0 or 1 each).
     """
     bumped = bump_statement(per_customer, locked).cte("bumped")
@@ -219,10 +222,11 @@ def redeem_statement(per_customer: bool, locked: bool):
         )
         .cte("queued")
     )
-    return select(
+    counts = select(
         select(func.count()).select_from(bumped).scalar_subquery(),
         select(func.count()).select_from(added).scalar_subquery(),
-    ).add_cte(queued)
+    )
+    return counts.add_cte(queued) if with_event else counts
 
 
 GIVE_BACK = (
@@ -234,9 +238,14 @@ _ADD_IN_STEPS = sqlite.insert(REDEMPTIONS).on_conflict_do_nothing().returning(R.
 
 
 def write(
-    session: Session, state: CouponState, row: dict, event_row: dict, *, locked: bool = False
+    session: Session,
+    state: CouponState,
+    row: dict,
+    event_row: dict | None,
+    *,
+    locked: bool = False,
 ) -> Written:
-    """Bump the counter and insert the redemption and its event.
+    """Bump the counter and insert the redemption and its event (if any).
 
     Optimistic (not `locked`): guarded, see `bump_statement`.
     """
@@ -256,12 +265,11 @@ def write(
     if per_customer and not locked:
         # Lock first: the guard's count then comes from a snapshot taken after the lock.
         connection.execute(LOCK, bump)
-    params = {
-        **bump,
-        **{"r_" + name: row[name] for name in REDEMPTION_FIELDS},
-        **{"e_" + name: event_row[name] for name in EVENT_FIELDS},
-    }
-    was_bumped, was_added = connection.execute(redeem_statement(per_customer, locked), params).one()
+    params = {**bump, **{"r_" + name: row[name] for name in REDEMPTION_FIELDS}}
+    if event_row is not None:
+        params.update({"e_" + name: event_row[name] for name in EVENT_FIELDS})
+    statement = redeem_statement(per_customer, locked, event_row is not None)
+    was_bumped, was_added = connection.execute(statement, params).one()
     if not was_bumped:
         return Written.REFUSED
     if not was_added:
@@ -270,14 +278,17 @@ def write(
     return Written.REDEEMED
 
 
-def _write_in_steps(connection, statement, bump: dict, row: dict, event_row: dict) -> Written:
+def _write_in_steps(
+    connection, statement, bump: dict, row: dict, event_row: dict | None
+) -> Written:
     """The same writes as separate statements (SQLite: BEGIN IMMEDIATE serializes writers)."""
     if connection.execute(statement, bump).first() is None:
         return Written.REFUSED
     if connection.execute(_ADD_IN_STEPS, row).first() is None:
         connection.execute(GIVE_BACK, bump)
         return Written.ORDER_TAKEN
-    connection.execute(insert(_OUTBOX), event_row)
+    if event_row is not None:
+        connection.execute(insert(_OUTBOX), event_row)
     return Written.REDEEMED
 
 

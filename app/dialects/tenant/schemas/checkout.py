@@ -95,13 +95,22 @@ class CartRedemptionRequestSchema(CartRequestSchema):
     )
 
 
+class CartCodeErrorSchema(Schema):
+    """Why a code of the cart does not apply: a type of the dialect's errors."""
+
+    type = fields.String(required=True, metadata={"example": "coupon_expired"})
+    message = fields.String(required=True)
+
+
 class CartCodeSchema(Schema):
     code = fields.String(metadata={"description": "As sent"})
     applies = fields.Boolean()
     discount = fields.Nested(MoneySchema, allow_none=True)
     free_products = fields.List(fields.String(), data_key="freeProducts")
-    error = fields.Dict(
-        allow_none=True, metadata={"description": "{type, message} when the code does not apply"}
+    error = fields.Nested(
+        CartCodeErrorSchema,
+        allow_none=True,
+        metadata={"description": "Why the code does not apply (null when it does)"},
     )
     redemption_id = fields.String(data_key="redemptionId", allow_none=True)
 

@@ -1,4 +1,4 @@
-"""Tenant coupon dialect (seed tenant-coupon-service.txt): camelCase on the wire."""
+"""Tenant coupon dialect: camelCase on the wire."""
 
 from __future__ import annotations
 
@@ -183,16 +183,29 @@ class CreatedSchema(Schema):
 
 class PageArgs(Schema):
     page_number = fields.Integer(
-        data_key="pageNumber", load_default=1, validate=validate.Range(min=1, max=1_000_000)
+        data_key="pageNumber",
+        load_default=1,
+        validate=validate.Range(min=1, max=1_000_000),
+        metadata={"description": "The page to answer, from 1."},
     )
     page_size = fields.Integer(
-        data_key="pageSize", load_default=20, validate=validate.Range(min=1, max=100)
+        data_key="pageSize",
+        load_default=20,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "Items per page, at most 100."},
     )
 
 
 class CouponListArgs(PageArgs):
-    show_deleted = fields.Boolean(data_key="showDeleted", load_default=False)
-    deleted = fields.Boolean(load_default=None)
+    show_deleted = fields.Boolean(
+        data_key="showDeleted",
+        load_default=False,
+        metadata={"description": "Include soft-deleted coupons."},
+    )
+    deleted = fields.Boolean(
+        load_default=None,
+        metadata={"description": "Only deleted (true) or only live (false) coupons."},
+    )
 
 
 class CustomerArgs(Schema):
@@ -206,6 +219,21 @@ class RedemptionRequestSchema(Schema):
     order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
     discount = fields.Nested(MoneySchema, required=True)
     order_id = fields.String(data_key="orderId", validate=_short, allow_none=True)
+
+
+class ValidationRequestSchema(RedemptionRequestSchema):
+    """Body of POST /validation: without `discount`, the answer computes it."""
+
+    discount = fields.Nested(
+        MoneySchema,
+        metadata={"description": "The discount to check; absent: answer the largest allowed."},
+    )
+
+
+class ValidationSchema(Schema):
+    """Answer of POST /validation when the body stated no discount."""
+
+    discount = fields.Nested(MoneySchema, required=True)
 
 
 class RedemptionSchema(Schema):
