@@ -69,9 +69,9 @@ def test_compose_services_and_commands_exist():
     for name in ("api", "worker"):
         assert services[name]["restart"] == "unless-stopped", name
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
-    # The development tenant of the brands document, made by the migrate step.
-    seed = services["migrate"]["command"][2]
-    assert "tenant create test_brand --api-token secret123" in seed and "--exists-ok" in seed
+    # The development tenant, made by the migrate step.
+    step = services["migrate"]["command"][2]
+    assert "tenant create test_brand --api-token secret123" in step and "--exists-ok" in step
     assert services["worker"]["environment"]["WORKER_HEARTBEAT_FILE"] in str(
         services["worker"]["healthcheck"]["test"]
     )

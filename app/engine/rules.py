@@ -1,7 +1,7 @@
 """Pure coupon rule evaluation: coupon + context + now -> violations.
 
 No database and no clock of its own, so every dialect shares it and tests
-need nothing but objects. The order of checks is DESIGN section 3's.
+need nothing but objects. The order of checks is the tenant dialect's documented one.
 """
 
 from __future__ import annotations

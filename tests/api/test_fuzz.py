@@ -4,7 +4,7 @@ PostgreSQL.
 
 Checks: no server error; status codes, content types, headers and bodies as
 documented; invalid input refused with a 4xx. Not `positive_data_acceptance`: the
-seeds answer business refusals of well-formed requests with 400 (`coupon_expired`)
+the original contracts answer business refusals of well-formed requests with 400 (`coupon_expired`)
 or 422 (brands), and several rules span fields (a PERCENT coupon needs a percentage,
 validFrom < validUntil) in ways OpenAPI 3.0 cannot state.
 

@@ -101,7 +101,7 @@ def test_database_outage_is_a_503_with_retry_after_in_each_dialect():
 
 
 def test_promo_outage_answer_keeps_the_promo_shape(app, client, token_for, db):
-    """A 503 in the promo dialect (the seed's bare body is for 500 only)."""
+    """A 503 in the promo dialect (the documented bare body is for 500 only)."""
     from sqlalchemy.exc import OperationalError
 
     from app.errors import to_response

@@ -1,4 +1,4 @@
-"""Promo dialect (seed promocodes-ru.txt): the seed's examples verbatim, every refusal,
+"""Promo dialect: the documented examples verbatim, every refusal,
 English texts, roles, tenant isolation, bad payloads, and the shared engine underneath."""
 
 from datetime import UTC, datetime, timedelta
@@ -7,9 +7,9 @@ import pytest
 
 from tests.api.conftest import coupon_body
 
-# --- the seed's bodies, verbatim ----------------------------------------------------
+# --- the documented bodies, verbatim ----------------------------------------------------
 
-SEED_ADD = {
+DOC_ADD = {
     "active": True,
     "coupon": "PROMO123",
     "fullPrice": 500,
@@ -19,8 +19,8 @@ SEED_ADD = {
     "times": 2,
     "hasProduct": "pizza",
 }
-SEED_ADDED = {"id": 1, "coupon": "PROMO123", "active": True, "code": "FREE_PIZZA"}
-SEED_LIST = [
+DOC_ADDED = {"id": 1, "coupon": "PROMO123", "active": True, "code": "FREE_PIZZA"}
+DOC_LIST = [
     {
         "id": 1,
         "active": True,
@@ -44,29 +44,29 @@ SEED_LIST = [
         "hasProduct": None,
     },
 ]
-SEED_CHECK = {
+DOC_CHECK = {
     "coupon": "PROMO123",
     "notGiftsAndNotDeliveryTotal": 600,
     "order": {"items": [{"code": "pizza"}]},
     "customer": {"phone": "79991234567"},
 }
-SEED_APPLIED = {
+DOC_APPLIED = {
     "discountTotal": 0,
     "discounts": 0,
     "loyaltyProgramErrors": ["Промокод применен"],
     "freeProducts": ["FREE_PIZZA"],
     "lostGift": [],
 }
-SEED_EXISTS = {
+DOC_EXISTS = {
     "statusCode": 409,
     "error": "Conflict",
     "message": "Промокод 'some_promo' уже существует ",
     "code": "PROMO_IS_EXISTS",
 }
-SEED_DELETED = {"statusCode": 201, "message": "Промокод успешно удален"}
+DOC_DELETED = {"statusCode": 201, "message": "Промокод успешно удален"}
 
-# Inside the seed promo's window (2024-03-15 .. 2024-03-20).
-SEED_NOW = datetime(2024, 3, 16, 12, 0, tzinfo=UTC)
+# Inside the documented promo's window (2024-03-15 .. 2024-03-20).
+DOC_NOW = datetime(2024, 3, 16, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -80,12 +80,12 @@ def user(token_for):
 
 
 @pytest.fixture
-def at_seed_time():
-    """The service's clock (CLOCK_OFFSET_SECONDS, as a sandbox moves it) inside the seed
+def at_documented_time():
+    """The service's clock (CLOCK_OFFSET_SECONDS, as a sandbox moves it) inside the documented
     promo's date window."""
     from app.database import set_clock_offset, wall_clock
 
-    set_clock_offset((SEED_NOW - wall_clock()).total_seconds())
+    set_clock_offset((DOC_NOW - wall_clock()).total_seconds())
     yield
     set_clock_offset(0)
 
@@ -119,46 +119,46 @@ def refused(*messages, lost=()):
     }
 
 
-# --- seed examples ------------------------------------------------------------------
+# --- documented examples ------------------------------------------------------------------
 
 
-def test_seed_add_list_patch_delete_verbatim(client, admin):
-    created = client.post("/promocodes/add", json=SEED_ADD, headers=admin)
+def test_documented_add_list_patch_delete_verbatim(client, admin):
+    created = client.post("/promocodes/add", json=DOC_ADD, headers=admin)
     assert created.status_code == 201
-    assert created.get_json() == SEED_ADDED
+    assert created.get_json() == DOC_ADDED
     second = {"active": False, "coupon": "DISCOUNT50", "fullPrice": 1000, "code": "DISCOUNT_50"}
     assert client.post("/promocodes/add", json=second, headers=admin).status_code == 201
 
     listed = client.get("/promocodes/", headers=admin)
     assert listed.status_code == 200
-    assert listed.get_json() == SEED_LIST
+    assert listed.get_json() == DOC_LIST
 
-    patched = client.patch("/promocodes/1", json=SEED_ADD, headers=admin)
+    patched = client.patch("/promocodes/1", json=DOC_ADD, headers=admin)
     assert patched.status_code == 201
-    assert patched.get_json() == SEED_ADDED
+    assert patched.get_json() == DOC_ADDED
 
     deleted = client.delete("/promocodes/2", headers=admin)
     assert deleted.status_code == 201
-    assert deleted.get_json() == SEED_DELETED
+    assert deleted.get_json() == DOC_DELETED
     assert [p["coupon"] for p in client.get("/promocodes/", headers=admin).get_json()] == [
         "PROMO123"
     ]
 
 
-def test_seed_check_verbatim(client, admin, user, at_seed_time):
-    client.post("/promocodes/add", json=SEED_ADD, headers=admin)
-    response = client.post("/promocodes/", json=SEED_CHECK, headers=user)
+def test_documented_check_verbatim(client, admin, user, at_documented_time):
+    client.post("/promocodes/add", json=DOC_ADD, headers=admin)
+    response = client.post("/promocodes/", json=DOC_CHECK, headers=user)
     assert response.status_code == 200
-    assert response.get_json() == SEED_APPLIED
+    assert response.get_json() == DOC_APPLIED
 
 
-def test_seed_conflict_verbatim_and_case_insensitive(client, admin):
+def test_documented_conflict_verbatim_and_case_insensitive(client, admin):
     add(client, admin, coupon="some_promo")
     again = client.post(
         "/promocodes/add", json={"coupon": "some_promo", "code": "X"}, headers=admin
     )
     assert again.status_code == 409
-    assert again.get_json() == SEED_EXISTS
+    assert again.get_json() == DOC_EXISTS
     shouted = client.post(
         "/promocodes/add", json={"coupon": "SOME_PROMO", "code": "X"}, headers=admin
     )
@@ -166,7 +166,7 @@ def test_seed_conflict_verbatim_and_case_insensitive(client, admin):
     assert shouted.get_json()["message"] == "Промокод 'SOME_PROMO' уже существует "
 
 
-def test_seed_bad_request_shape(client, admin):
+def test_documented_bad_request_shape(client, admin):
     response = client.post("/promocodes/add", json={"code": "FREE_PIZZA"}, headers=admin)
     assert response.status_code == 400
     body = response.get_json()
@@ -203,7 +203,7 @@ def test_defaults_of_add(client, admin):
 def test_check_applies_and_changes_nothing(client, admin, user, manage):
     add(client, admin, fullPrice=500, hasProduct="pizza", times=1)
     for _ in range(3):
-        assert check(client, user) == SEED_APPLIED
+        assert check(client, user) == DOC_APPLIED
     coupon = client.get("/coupon/v1/acme/coupons/GIFT", headers=manage).get_json()
     assert coupon["redemptionCount"] == 0
 
@@ -229,7 +229,7 @@ def test_every_refusal_reason(client, admin, user):
         json={"coupon": "ONCE", "order": {"id": "A-1", "items": []}},
         headers=user,
     )
-    assert redeemed.get_json() == {**SEED_APPLIED, "freeProducts": ["FREE_PIZZA"]}
+    assert redeemed.get_json() == {**DOC_APPLIED, "freeProducts": ["FREE_PIZZA"]}
     assert check(client, user, coupon="ONCE") == refused(
         "Промокод больше не действует: исчерпан лимит использований"
     )
@@ -265,7 +265,7 @@ def test_check_without_a_code_or_order(client, user, tenant):
 
 def test_codes_match_regardless_of_case_and_script(client, admin, user):
     add(client, admin, coupon="ВЕСНА2024")
-    assert check(client, user, coupon="весна2024") == SEED_APPLIED
+    assert check(client, user, coupon="весна2024") == DOC_APPLIED
 
 
 def test_deleted_promo_is_not_found(client, admin, user):
@@ -322,15 +322,15 @@ def redeem(client, user, order_id, coupon="GIFT", total=600, items=("pizza",), *
 
 def test_redeem_uses_times_once_per_order(client, admin, user, manage):
     add(client, admin, times=2, fullPrice=500)
-    assert redeem(client, user, "order-1") == SEED_APPLIED
+    assert redeem(client, user, "order-1") == DOC_APPLIED
     # A repeat of the same order answers the same and records nothing.
-    assert redeem(client, user, "order-1") == SEED_APPLIED
-    assert redeem(client, user, 2) == SEED_APPLIED  # integer order ids work too
+    assert redeem(client, user, "order-1") == DOC_APPLIED
+    assert redeem(client, user, 2) == DOC_APPLIED  # integer order ids work too
     assert redeem(client, user, "order-3") == refused(
         "Промокод больше не действует: исчерпан лимит использований"
     )
     # Still a replay once used up: order-1 got its gift.
-    assert redeem(client, user, "order-1") == SEED_APPLIED
+    assert redeem(client, user, "order-1") == DOC_APPLIED
     assert redeem(client, user, "order-4", total=100) == refused(
         "Промокод больше не действует: исчерпан лимит использований",
         "Минимальная сумма заказа для промокода 500: добавьте товаров еще на 400",
@@ -359,8 +359,8 @@ def test_refused_redeem_records_nothing(client, admin, user, manage):
 def test_customer_token_redeems_as_that_customer(client, admin, customer_token, manage):
     add(client, admin)
     headers, number = customer_token()
-    assert check(client, headers) == SEED_APPLIED
-    assert redeem(client, headers, "c-1") == SEED_APPLIED
+    assert check(client, headers) == DOC_APPLIED
+    assert redeem(client, headers, "c-1") == DOC_APPLIED
     (stored,) = client.get("/coupon/v1/acme/coupons/GIFT/redemptions", headers=manage).get_json()
     assert stored["customerNumber"] == number
 
@@ -429,7 +429,7 @@ def test_patch_changes_only_what_is_sent_and_can_rename(client, admin, user):
     assert listed["fullPrice"] == 300 and listed["hasProduct"] == "pizza"
     assert listed["times"] is None
     assert check(client, user, coupon="OLD_NAME") == refused("Промокод не найден")
-    assert check(client, user, coupon="new_name") == SEED_APPLIED
+    assert check(client, user, coupon="new_name") == DOC_APPLIED
 
     client.patch(url, json={"fullPrice": 0, "hasProduct": None, "active": False}, headers=admin)
     (listed,) = client.get("/promocodes/", headers=admin).get_json()
@@ -482,7 +482,7 @@ def test_roles(client, admin, user, tenant):
         "error": "Unauthorized",
         "message": "Требуется авторизация",
     }
-    assert client.post("/promocodes/", json=SEED_CHECK).status_code == 401
+    assert client.post("/promocodes/", json=DOC_CHECK).status_code == 401
     # Authentication comes before the body: an anonymous bad body is still a 401.
     assert (
         client.post("/promocodes/add", data="{", content_type="application/json").status_code == 401
@@ -497,11 +497,11 @@ def test_roles(client, admin, user, tenant):
         ("patch", "/promocodes/1"),
         ("delete", "/promocodes/1"),
     ):
-        response = getattr(client, method)(url, json=SEED_ADD, headers=user)
+        response = getattr(client, method)(url, json=DOC_ADD, headers=user)
         assert response.status_code == 403, (method, url)
         assert response.get_json()["message"].startswith("Требуется роль администратора")
     for url in ("/promocodes/", "/promocodes/redeem"):
-        response = client.post(url, json=SEED_CHECK, headers=admin)
+        response = client.post(url, json=DOC_CHECK, headers=admin)
         assert response.status_code == 403
         assert response.get_json()["message"].startswith("Требуется роль пользователя")
 
@@ -522,7 +522,7 @@ def test_another_tenant_can_neither_use_nor_list_nor_change(client, admin, user,
     assert client.delete(url, headers=other_admin).status_code == 404
     # Codes are per tenant: globex may have its own ACME_GIFT.
     add(client, other_admin, coupon="ACME_GIFT", code="OTHER_GIFT")
-    assert check(client, user, coupon="ACME_GIFT") == SEED_APPLIED
+    assert check(client, user, coupon="ACME_GIFT") == DOC_APPLIED
     assert [p["code"] for p in client.get("/promocodes/", headers=admin).get_json()] == [
         "FREE_PIZZA"
     ]
@@ -593,7 +593,7 @@ def test_check_ignores_unknown_order_fields(client, admin, user):
         "order": {"items": [{"code": "pizza", "price": 600, "qty": 1}], "note": "ring twice"},
         "customer": {"phone": "79991234567", "name": "Ivan"},
     }
-    assert client.post("/promocodes/", json=body, headers=user).get_json() == SEED_APPLIED
+    assert client.post("/promocodes/", json=body, headers=user).get_json() == DOC_APPLIED
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The seed's two tutorials, call for call: with dates moved into the present,
+"""The documented two tutorials, call for call: with dates moved into the present,
 and with the tutorial's own 2015-2020 dates, which are expired now."""
 
 from datetime import UTC, datetime
@@ -41,7 +41,7 @@ def winter_sale(amount, minimum, valid_from, valid_until, valid_for=True):
     return body
 
 
-@pytest.mark.parametrize("present", [True, False], ids=["present-dates", "seed-dates"])
+@pytest.mark.parametrize("present", [True, False], ids=["present-dates", "documented-dates"])
 def test_basics_tutorial(client, token_for, present):
     access = token_for("hybris.coupon_manage")
     d = lambda stamp: when(stamp, present)  # noqa: E731
@@ -98,7 +98,7 @@ def test_basics_tutorial(client, token_for, present):
     ] == [code_2]
 
 
-@pytest.mark.parametrize("present", [True, False], ids=["present-dates", "seed-dates"])
+@pytest.mark.parametrize("present", [True, False], ids=["present-dates", "documented-dates"])
 def test_redemptions_tutorial(client, token_for, present):
     manage = token_for("hybris.coupon_manage")
     on_behalf = token_for("hybris.coupon_redeem_on_behalf")

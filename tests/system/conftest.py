@@ -181,7 +181,7 @@ def enqueue(env: dict, count: int) -> None:
 
 
 def replay_brands_session(api: str, token: dict, email_url: str, realizer_url: str) -> None:
-    """The brands document's HTTPie session, step by step, with what the mocks receive."""
+    """A brand's session as its client makes it, step by step, with what the mocks receive."""
     unauthorized = requests.post(
         f"{api}/brands/test_brand/discounts", json={"name": "new discount"}
     )

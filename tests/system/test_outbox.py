@@ -1,4 +1,4 @@
-"""The brands seed session and outbox faults, with real processes on PostgreSQL:
+"""The brands session as documented and outbox faults, with real processes on PostgreSQL:
 gunicorn, `flask outbox dispatch` workers and `python -m mock_services` downstreams."""
 
 import json
@@ -23,7 +23,7 @@ from tests.system.conftest import (
 from tests.system.test_faults import pending_messages
 
 
-def test_seed_readme_session(fresh_pg, processes):
+def test_brand_session_as_documented(fresh_pg, processes):
     email_url, realizer_url = mock(processes), mock(processes)
     env = worker_env(fresh_pg, EMAIL_VERIFIER_URL=email_url, COUPON_REALIZER_URL=realizer_url)
     token = brand(fresh_pg)

@@ -92,7 +92,7 @@ def test_anonymous_coupon_and_per_customer_limit_need_a_customer():
     ]
 
 
-def test_boundaries_are_inclusive_where_the_seed_says_so():
+def test_boundaries_are_inclusive_where_documented():
     assert types(FakeCoupon(valid_from=NOW, valid_until=NOW)) == []
     assert types(FakeCoupon(min_order_amount=Decimal(50))) == []
     assert types(FakeCoupon(max_redemptions=3, redemption_count=2)) == []
