@@ -209,9 +209,10 @@ def install_response_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if any(name in request.headers for name in _CREDENTIAL_HEADERS):
             response.headers["Cache-Control"] = "no-store"
-        if response.mimetype == "text/html" and not response.direct_passthrough:
-            if response.calculate_content_length() == 0:
-                del response.headers["Content-Type"]  # nothing to type: an empty answer
+        if response.status_code == 204:
+            response.set_data(b"")  # flask-smorest renders the view's None as `null`
+        if not response.is_streamed and response.calculate_content_length() == 0:
+            response.headers.pop("Content-Type", None)  # nothing to type: an empty answer
         return response
 
 

@@ -564,3 +564,44 @@ def test_security_headers(client, manage):
     assert refused.headers["Cache-Control"] == "no-store"
     brand = client.get("/brands", headers={"X-API-Token": "acme-api-token-1"})
     assert brand.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "total", "granted"),
+    [
+        ({"discountType": "PERCENT", "discountPercentage": 10, "discountAbsolute": None}, 80, "8"),
+        ({}, 80, "25"),  # the default body: 25 USD off orders of 50 or more
+        ({"restrictions": None}, 9, "9"),  # never more than the order
+    ],
+)
+def test_validation_without_a_discount_answers_the_discount(
+    client, manage, on_behalf, overrides, total, granted
+):
+    assert (
+        client.post(BASE, json=coupon_body(code="CALC", **overrides), headers=manage).status_code
+        == 201
+    )
+    body = {"orderTotal": {"amount": total, "currency": "USD"}}
+    answer = client.post(f"{BASE}/CALC/validation", json=body, headers=on_behalf)
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    discount = answer.get_json()["discount"]
+    assert discount["currency"] == "USD" and Decimal(str(discount["amount"])) == Decimal(granted)
+    # Stating that very discount is the original contract: an empty 200, without a type.
+    stated = client.post(
+        f"{BASE}/CALC/validation", json={**body, "discount": discount}, headers=on_behalf
+    )
+    assert stated.status_code == 200 and stated.data == b""
+    assert "Content-Type" not in stated.headers
+    # A rule broken is refused the same way with or without the discount.
+    low = client.post(
+        f"{BASE}/CALC/validation",
+        json={"orderTotal": {"amount": total, "currency": "EUR"}},
+        headers=on_behalf,
+    )
+    assert low.status_code == 400 and low.get_json()["type"] == "coupon_currency_incorrect"
+
+
+def test_empty_answers_have_no_content_type(client, manage):
+    client.post(BASE, json=coupon_body(code="GONE"), headers=manage)
+    deleted = client.delete(f"{BASE}/GONE", headers=manage)
+    assert deleted.status_code == 204 and "Content-Type" not in deleted.headers

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ class Served:
     url: str
     env: dict
     credentials: dict  # the development tenant's, as `tenant create` printed them
+    log: Path  # gunicorn's stderr
 
 
 def flask_command(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -48,9 +50,11 @@ def served(tmp_path_factory):
     assert flask_command(env, "db", "upgrade").returncode == 0
     created = flask_command(env, "tenant", "create", "test_brand", "--api-token", "secret123")
     assert created.returncode == 0, created.stderr
-    process, url = start_gunicorn(env, workers=1)
+    log = database.parent / "gunicorn.log"
+    with open(log, "wb") as stderr:
+        process, url = start_gunicorn(env, workers=1, stderr=stderr)
     try:
-        yield Served(url=url, env=env, credentials=json.loads(created.stdout))
+        yield Served(url=url, env=env, credentials=json.loads(created.stdout), log=log)
     finally:
         stop(process)
 
