@@ -1,0 +1,36 @@
+"""The README's quickstart, run verbatim against a started server: every block fenced
+```sh quickstart, in order, as a newcomer pasting them would."""
+
+import os
+
+from tests.docs.conftest import fenced, run_shell
+
+
+def test_the_readme_quickstart_runs(served):
+    script = fenced("README.md", "quickstart")
+    result = run_shell(
+        script,
+        env={
+            **os.environ,
+            "BASE": served.url,
+            "CLIENT_ID": served.credentials["client_id"],
+            "CLIENT_SECRET": served.credentials["client_secret"],
+        },
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output  # curl --fail-with-body: every answer a 2xx
+    for expected in QUICKSTART_ANSWERS:
+        assert expected in result.stdout, (expected, output)
+
+
+# What the quickstart's answers say, in the order it shows them.
+QUICKSTART_ANSWERS = [
+    '"id":"WELCOME10"',  # the coupon created
+    '{"discount":{"amount":8,"currency":"EUR"}}',  # 10 % of 80, computed
+    "/coupons/WELCOME10/redemptions/",  # the redemption's link
+    '{"amount": 14.5, "currency": "EUR"}',  # the cart: 5 off 100, then 10 % of 95
+    "/coupons/FIVEOFF/redemptions/",  # the hold confirmed into a redemption
+    "\n1\n",  # FIVEOFF's redemption count afterwards
+    '"loyaltyProgramErrors":["Promo code applied"],"freeProducts":["FREE_PIZZA"]',
+    "OK",  # the fan registered
+]
