@@ -275,6 +275,12 @@ _RESPONSE_HEADERS = {
         "schema": {"type": "string"},
     },
 }
+TOTAL_COUNT = {
+    "X-Total-Count": {
+        "description": "How many items there are across all pages.",
+        "schema": {"type": "integer"},
+    }
+}
 _LOCATION = {
     "Location": {"description": "The URL of what was created.", "schema": {"type": "string"}}
 }

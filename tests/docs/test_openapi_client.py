@@ -43,6 +43,9 @@ def test_every_operation_is_described_and_named(document):
             assert "security" in operation, operation_id
             for parameter in operation.get("parameters", []):
                 assert parameter.get("description"), (operation_id, parameter["name"])
+            for status, response in operation["responses"].items():
+                for name, header in response.get("headers", {}).items():
+                    assert header.get("description"), (operation_id, status, name)
     assert len(seen) == 52
     text = json.dumps(document).lower()
     assert "seed" not in text and "../shared" not in text

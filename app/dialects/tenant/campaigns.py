@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from app import heartbeat
 from app.dialects.common import Blueprint, accepts, idempotent, link, link_to, links
+from app.dialects.openapi import TOTAL_COUNT
 from app.dialects.tenant.coupons import authenticate, manager, managers_only, tenant_id
 from app.dialects.tenant.schemas.campaigns import (
     CampaignCreatedSchema,
@@ -56,9 +57,7 @@ def _created(tenant: str, campaign, status: int):
 class Campaigns(MethodView):
     @managers_only
     @blp.arguments(PageArgs(), location="query")
-    @blp.response(
-        200, CampaignSchema(many=True), headers={"X-Total-Count": {"schema": {"type": "integer"}}}
-    )
+    @blp.response(200, CampaignSchema(many=True), headers=TOTAL_COUNT)
     @blp.errors(400, 401, 403, 404)
     @blp.doc(security=_SECURITY)
     def get(self, args, tenant):

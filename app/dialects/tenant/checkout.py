@@ -8,6 +8,7 @@ from flask.views import MethodView
 from app.auth import current_caller
 from app.database import utcnow
 from app.dialects.common import Blueprint, idempotent, link, link_to, links
+from app.dialects.openapi import TOTAL_COUNT
 from app.dialects.tenant.coupons import authenticate, order_of, redemption_answer, tenant_id
 from app.dialects.tenant.schemas.checkout import (
     CartRedemptionRequestSchema,
@@ -57,7 +58,6 @@ _CREATED_HOLD_LINKS = links(
     ConfirmReservation=link(RESERVATION + "/confirm", "post", "Redeem it", **_HOLD),
     ReleaseReservation=link(RESERVATION, "delete", "Give the use back", **_HOLD),
 )
-_TOTAL_COUNT = {"X-Total-Count": {"schema": {"type": "integer"}}}
 
 
 def _cart(data: dict) -> Cart:
@@ -107,7 +107,7 @@ class Reservations(MethodView):
     @blp.arguments(PageArgs(), location="query")
     @blp.arguments(CustomerArgs(), location="query", as_kwargs=True)
     @looks_up_codes()
-    @blp.response(200, ReservationSchema(many=True), headers=_TOTAL_COUNT)
+    @blp.response(200, ReservationSchema(many=True), headers=TOTAL_COUNT)
     @blp.errors(400, 401, 404, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant, code, customer_number=None):
@@ -286,7 +286,7 @@ class Qualifications(MethodView):
     @blp.arguments(QualificationRequestSchema())
     @blp.arguments(PageArgs(), location="query", as_kwargs=True)
     @looks_up_codes()
-    @blp.response(200, QualificationSchema(many=True), headers=_TOTAL_COUNT)
+    @blp.response(200, QualificationSchema(many=True), headers=TOTAL_COUNT)
     @blp.errors(400, 401, 403, 404, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def post(self, data, tenant, page_number, page_size):

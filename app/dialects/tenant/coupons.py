@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from app.auth import current_caller, require_manage
 from app.dialects.common import Blueprint, before_body, idempotent, link, link_to, links
+from app.dialects.openapi import TOTAL_COUNT
 from app.dialects.tenant.schemas.coupons import (
     CouponErrorSchema,
     CouponListArgs,
@@ -108,9 +109,7 @@ def order_of(data: dict) -> Order:
 class Coupons(MethodView):
     @managers_only
     @blp.arguments(CouponListArgs(), location="query")
-    @blp.response(
-        200, CouponSchema(many=True), headers={"X-Total-Count": {"schema": {"type": "integer"}}}
-    )
+    @blp.response(200, CouponSchema(many=True), headers=TOTAL_COUNT)
     @blp.errors(400, 401, 403, 404)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant):
@@ -212,7 +211,7 @@ class Validation(MethodView):
 class Redemptions(MethodView):
     @managers_only
     @blp.arguments(PageArgs(), location="query")
-    @blp.response(200, RedemptionSchema(many=True))
+    @blp.response(200, RedemptionSchema(many=True), headers=TOTAL_COUNT)
     @blp.errors(400, 401, 403, 404)
     @blp.doc(security=[{"bearerAuth": []}])
     def get(self, args, tenant, code):
