@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+
+from babel.numbers import get_currency_precision
 
 _ACTIVE = """
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD
@@ -14,14 +17,6 @@ PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD 
 SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES
 VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 """
-_MINOR_UNITS_EXCEPTIONS = {
-    **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
-    ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
-    "CLF": 4,
-    "UYW": 4,
-}
 CURRENCIES: frozenset[str] = frozenset(_ACTIVE.split())
 
 # Amounts above this are refused as absurd rather than stored.
@@ -33,9 +28,12 @@ def is_currency(code: str) -> bool:
     return code in CURRENCIES
 
 
+@cache
 def minor_units(currency: str) -> int:
-    """Digits after the decimal point for the currency."""
-    return _MINOR_UNITS_EXCEPTIONS.get(currency, 2)
+    """Digits after the decimal point for the currency, from CLDR (Babel's maintained
+    currency data: JPY 0, USD 2, KWD 3; also where CLDR rounds coarser than ISO 4217,
+    as HUF and IDR 0)."""
+    return get_currency_precision(currency)
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
