@@ -183,6 +183,8 @@ def service_env(url: str, realizer: str) -> dict:
         "LOG_LEVEL": "WARNING",
         "COUPON_REALIZER_URL": realizer,
         "EMAIL_VERIFIER_URL": realizer,
+        # Redemption events are written, as the baseline writes them.
+        "EVENTS_URL": realizer.rstrip("/") + "/events",
         "OUTBOX_POLL_SECONDS": "0.2",
     }
 

@@ -17,6 +17,8 @@ from tests.system.conftest import app_env, run_flask, sql, start_worker, wait_fo
 from tests.system.test_concurrency import fire, outcome
 
 TTL = 900
+# Events are written only when they have somewhere to go; nothing delivers them here.
+EVENTS = {"EVENTS_URL": "http://127.0.0.1:9/events"}
 
 
 def _redeemed(url, code):
@@ -27,7 +29,7 @@ def _redeemed(url, code):
 def _service(url, processes):
     """Tenant acme on gunicorn with 4 workers; its URL, gunicorn and two tokens."""
     creds = json.loads(run_flask(url, "tenant", "create", "acme", "--currency", "USD"))
-    gunicorn, api = start_gunicorn(app_env(url), workers=4)
+    gunicorn, api = start_gunicorn(app_env(url, **EVENTS), workers=4)
     processes.append(gunicorn)
     manage = client_token(api, creds, "hybris.coupon_manage")
     return api, gunicorn, manage, client_token(api, creds, "hybris.coupon_redeem_on_behalf")
@@ -65,7 +67,7 @@ def test_racing_holds_take_exactly_the_limit_and_expire_by_themselves(fresh_pg, 
     # The same service, its clock moved past the holds' expiry: no job has run.
     stop(gunicorn)
     processes.remove(gunicorn)
-    moved = app_env(fresh_pg, CLOCK_OFFSET_SECONDS=str(TTL + 60))
+    moved = app_env(fresh_pg, CLOCK_OFFSET_SECONDS=str(TTL + 60), **EVENTS)
     gunicorn, api = start_gunicorn(moved, workers=4)
     processes.append(gunicorn)
     base = f"{api}/coupon/v1/acme/coupons"
