@@ -388,6 +388,9 @@ _RULE_ERRORS = {
     "coupon_required_product_missing": (400, "The order lacks the product the coupon requires"),
     "coupon_discount_currency_incorrect": (400, "Discount currency invalid inconsistent coupon"),
     "coupon_discount_amount_incorrect": (400, "Discount amount exceeds allowed coupon discount"),
+    # Coupons that discount cart lines (targets, buy X get Y: see engine.promotions).
+    "coupon_items_required": (400, "The coupon discounts items: send the order's items"),
+    "coupon_not_applicable_to_items": (400, "No item of the order is one the coupon discounts"),
     # Several codes in one cart (see services.stacking).
     "coupon_not_combinable": (409, "The coupon does not combine with the order's other codes"),
     "coupon_stacking_limit": (409, "The order already combines the most codes it may"),

@@ -14,7 +14,7 @@ from app.database import utcnow
 from app.engine import rules
 from app.engine.money import MAX_AMOUNT, round_money
 from app.errors import ValidationFailed
-from app.models import Campaign, Coupon, DiscountType, Origin
+from app.models import Allocation, Campaign, Coupon, DiscountType, Origin, Target
 
 UNLIMITED = rules.UNLIMITED
 
@@ -41,6 +41,14 @@ DEFAULTS: dict = {
     "exclusive": False,
     "stacking_priority": 0,
     "listable": False,
+    "target": "ORDER",
+    "applies_to": None,
+    "excludes": None,
+    "allocation": "ACROSS",
+    "max_quantity": None,
+    "max_discount_amount": None,
+    "max_discount_currency": None,
+    "buy_x_get_y": None,
 }
 
 # Wire names for error details (the tenant coupon dialect's, the most complete).
@@ -59,6 +67,11 @@ FIELD_NAMES = {
     "min_order_currency": "restrictions.minOrderValue.currency",
     "valid_for": "restrictions.validFor",
     "stacking_priority": "stackingPriority",
+    "applies_to": "appliesTo",
+    "max_quantity": "maxQuantity",
+    "max_discount_amount": "maxDiscount.amount",
+    "max_discount_currency": "maxDiscount.currency",
+    "buy_x_get_y": "buyXGetY",
 }
 
 
@@ -108,6 +121,7 @@ def check_definition(definition: dict, explicit: set[str] | None = None) -> list
         value = definition[field]
         if value != UNLIMITED and not 1 <= value <= 1_000_000_000:
             problems.append(invalid(field, "Must be -1 (unlimited) or a positive number"))
+    problems += _promotion_problems(definition, kind)
     if definition["allow_anonymous"]:
         if definition["max_redemptions_per_customer"] != UNLIMITED:
             problems.append(
@@ -118,12 +132,56 @@ def check_definition(definition: dict, explicit: set[str] | None = None) -> list
     return problems
 
 
+def _promotion_problems(definition: dict, kind: str) -> list[dict]:
+    """Targets, selectors, allocation and caps: combinations that mean nothing are refused."""
+    problems: list[dict] = []
+    target = definition["target"]
+    if target not in Target.ALL:
+        return [invalid("target", f"Must be one of {', '.join(Target.ALL)}")]
+    deal = definition["buy_x_get_y"]
+    if kind == DiscountType.BUY_X_GET_Y:
+        if target == Target.SHIPPING:
+            problems.append(invalid("target", "BUY_X_GET_Y discounts items, not shipping"))
+        if deal is None:
+            problems.append(invalid("buy_x_get_y", "Required for BUY_X_GET_Y coupons"))
+    elif deal is not None:
+        problems.append(invalid("buy_x_get_y", "Only for BUY_X_GET_Y coupons"))
+    on_lines = target == Target.ITEMS or kind == DiscountType.BUY_X_GET_Y
+    if kind == DiscountType.FREE_PRODUCT and target != Target.ORDER:
+        problems.append(invalid("target", "FREE_PRODUCT coupons grant products, not money off"))
+    for field in ("applies_to", "excludes"):
+        if definition[field] is not None and not on_lines:
+            problems.append(invalid(field, "Only for ITEMS or BUY_X_GET_Y coupons"))
+    if definition["allocation"] not in Allocation.ALL:
+        problems.append(invalid("allocation", f"Must be one of {', '.join(Allocation.ALL)}"))
+    elif definition["allocation"] == Allocation.EACH and (
+        target != Target.ITEMS or kind != DiscountType.ABSOLUTE
+    ):
+        problems.append(invalid("allocation", "EACH is an ABSOLUTE amount off each unit of ITEMS"))
+    if definition["max_quantity"] is not None and target != Target.ITEMS:
+        problems.append(invalid("max_quantity", "Only for ITEMS coupons"))
+    cap = definition["max_discount_amount"]
+    if cap is not None:
+        if kind != DiscountType.PERCENT:
+            problems.append(invalid("max_discount_amount", "Caps PERCENT coupons only"))
+        elif not 0 < cap <= MAX_AMOUNT:
+            problems.append(invalid("max_discount_amount", "Must be positive and not absurd"))
+        min_currency = definition["min_order_currency"]
+        if min_currency and min_currency != definition["max_discount_currency"]:
+            problems.append(
+                invalid("max_discount_currency", "Must equal the minimum order's currency")
+            )
+    return problems
+
+
 def apply_definition(coupon: Coupon, definition: dict) -> None:
     """Write a valid definition onto the model, normalising what the type ignores."""
     kind = definition["discount_type"]
     currency = (
-        definition["discount_currency"] if kind == DiscountType.ABSOLUTE else None
-    ) or definition["min_order_currency"]
+        (definition["discount_currency"] if kind == DiscountType.ABSOLUTE else None)
+        or definition["min_order_currency"]
+        or (definition["max_discount_currency"] if kind == DiscountType.PERCENT else None)
+    )
     coupon.name = definition["name"]
     coupon.description = definition["description"]
     coupon.discount_type = kind
@@ -151,6 +209,15 @@ def apply_definition(coupon: Coupon, definition: dict) -> None:
     coupon.exclusive = bool(definition["exclusive"])
     coupon.stacking_priority = definition["stacking_priority"]
     coupon.listable = bool(definition["listable"])
+    # A buy X get Y deal always discounts lines.
+    coupon.target = Target.ITEMS if kind == DiscountType.BUY_X_GET_Y else definition["target"]
+    coupon.applies_to = definition["applies_to"]
+    coupon.excludes = definition["excludes"]
+    coupon.allocation = definition["allocation"]
+    coupon.max_quantity = definition["max_quantity"]
+    cap = definition["max_discount_amount"] if kind == DiscountType.PERCENT else None
+    coupon.max_discount_amount = round_money(cap, currency) if cap is not None else None
+    coupon.buy_x_get_y = definition["buy_x_get_y"]
 
 
 def definition_of(coupon: Coupon) -> dict:
@@ -178,6 +245,16 @@ def definition_of(coupon: Coupon) -> dict:
         "exclusive": coupon.exclusive,
         "stacking_priority": coupon.stacking_priority,
         "listable": coupon.listable,
+        "target": coupon.target,
+        "applies_to": coupon.applies_to,
+        "excludes": coupon.excludes,
+        "allocation": coupon.allocation,
+        "max_quantity": coupon.max_quantity,
+        "max_discount_amount": coupon.max_discount_amount,
+        "max_discount_currency": coupon.currency
+        if coupon.max_discount_amount is not None
+        else None,
+        "buy_x_get_y": coupon.buy_x_get_y,
     }
 
 
@@ -191,7 +268,7 @@ def validated(definition: dict, explicit: set[str]) -> dict:
 # --- a campaign's template ------------------------------------------------------------
 
 # Template keys stored as text in JSON, and their types.
-_DECIMALS = ("discount_percentage", "discount_amount", "min_order_amount")
+_DECIMALS = ("discount_percentage", "discount_amount", "min_order_amount", "max_discount_amount")
 _DATES = ("valid_from", "valid_until")
 
 

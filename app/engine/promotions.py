@@ -15,8 +15,8 @@ apply one after another to a `Basket` of what is left; `grant` says what one tak
   `max_applications` times), a unit counts once, as bought or as got, and the units
   discounted are the cheapest the cart allows.
 
-Not yet wired to the HTTP dialects or the models: carts still stack ORDER discounts
-through `stacking`, which will call `grant` once coupons carry targets.
+`promotion_of` reads the promotion a coupon (or a coupon's state) describes; `rules`
+asks `grant` for one code's discount and `stacking` for a cart's codes in order.
 """
 
 from __future__ import annotations
@@ -307,3 +307,46 @@ def apply_in_order(
         grants.append(given)
         basket = basket.after(given)
     return grants
+
+
+def promotion_of(coupon) -> Promotion:
+    """The promotion a coupon (or a coupon's state) describes; a coupon without the
+    promotion columns is an ORDER discount."""
+    return Promotion(
+        discount_type=coupon.discount_type,
+        target=getattr(coupon, "target", None) or ORDER,
+        percentage=coupon.discount_percentage,
+        amount=coupon.discount_amount,
+        applies_to=_selector(getattr(coupon, "applies_to", None)),
+        excludes=_selector(getattr(coupon, "excludes", None)),
+        allocation=getattr(coupon, "allocation", None) or ACROSS,
+        max_quantity=getattr(coupon, "max_quantity", None),
+        max_discount=getattr(coupon, "max_discount_amount", None),
+        buy_x_get_y=_deal(getattr(coupon, "buy_x_get_y", None)),
+    )
+
+
+def _selector(stored: dict | None) -> Selector | None:
+    if stored is None:
+        return None
+    return Selector(
+        frozenset(stored.get("products") or ()), frozenset(stored.get("categories") or ())
+    )
+
+
+def _deal(stored: dict | None) -> BuyXGetY | None:
+    if stored is None:
+        return None
+    return BuyXGetY(
+        buy=stored["buy"],
+        get=stored["get"],
+        percent_off=Decimal(stored["percent_off"]),
+        buy_from=_selector(stored.get("buy_from")),
+        get_from=_selector(stored.get("get_from")),
+        max_applications=stored.get("max_applications"),
+    )
+
+
+def on_lines(promotion: Promotion) -> bool:
+    """True when the promotion discounts cart lines (it needs the cart's items)."""
+    return promotion.target == ITEMS or promotion.discount_type == BUY_X_GET_Y

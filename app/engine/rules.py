@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from app.engine import promotions
 from app.engine.money import percent_of
 
 NOT_FOUND = "coupon_not_found"
@@ -23,6 +24,8 @@ TOTAL_TOO_LOW = "coupon_order_total_too_low"
 PRODUCT_MISSING = "coupon_required_product_missing"
 DISCOUNT_CURRENCY = "coupon_discount_currency_incorrect"
 DISCOUNT_AMOUNT = "coupon_discount_amount_incorrect"
+ITEMS_REQUIRED = "coupon_items_required"
+NO_ELIGIBLE_ITEMS = "coupon_not_applicable_to_items"
 
 UNLIMITED = -1
 
@@ -69,6 +72,9 @@ class Context:
     discount: Money | None = None
     # Product codes in the order; None when the dialect does not send items.
     products: frozenset[str] | None = None
+    # The order's lines with prices, and its shipping total, when the caller sends them.
+    lines: tuple[promotions.Line, ...] = ()
+    shipping_total: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -110,13 +116,22 @@ def evaluate(coupon: CouponLike, context: Context, now: datetime) -> list[Violat
     ):
         violations.append(Violation(PRODUCT_MISSING, {"product": coupon.required_product}))
 
+    promotion = promotions.promotion_of(coupon)
+    if promotions.on_lines(promotion) and order_total is not None:
+        if not context.lines:
+            violations.append(Violation(ITEMS_REQUIRED))
+        else:
+            basket = _basket(order_total, context.lines, context.shipping_total)
+            if not promotions.claim(promotion, context.lines, basket).units:
+                violations.append(Violation(NO_ELIGIBLE_ITEMS))
+
     discount = context.discount
     if discount is not None:
         expected_currency = coupon_currency or (order_total.currency if order_total else None)
         if expected_currency and discount.currency != expected_currency:
             violations.append(Violation(DISCOUNT_CURRENCY, {"expected": expected_currency}))
         else:
-            allowed = allowed_discount(coupon, order_total)
+            allowed = allowed_discount(coupon, order_total, context.lines, context.shipping_total)
             if discount.amount > allowed:
                 violations.append(Violation(DISCOUNT_AMOUNT, {"allowed": allowed}))
     return violations
@@ -142,12 +157,32 @@ def _limit_reached(coupon: CouponLike, context: Context) -> bool:
     return per_customer != UNLIMITED and context.customer_uses >= per_customer
 
 
-def allowed_discount(coupon: CouponLike, order_total: Money | None) -> Decimal:
-    """The largest discount the coupon grants on this order (0 for pure gifts)."""
+def _basket(order_total: Money, lines, shipping_total: Decimal | None) -> promotions.Basket:
+    return promotions.Basket.of(
+        order_total.currency, order_total.amount, lines, shipping_total or Decimal(0)
+    )
+
+
+def allowed_discount(
+    coupon: CouponLike,
+    order_total: Money | None,
+    lines: tuple[promotions.Line, ...] = (),
+    shipping_total: Decimal | None = None,
+) -> Decimal:
+    """The largest discount the coupon grants on this order (0 for pure gifts): off its
+    total, its lines or its shipping, as the coupon's target says (app.engine.promotions)."""
+    promotion = promotions.promotion_of(coupon)
+    if promotion.target != promotions.ORDER or promotions.on_lines(promotion):
+        if order_total is None:
+            return Decimal(0)
+        given = promotions.grant(promotion, lines, _basket(order_total, lines, shipping_total))
+        return given.discount + given.shipping
     if coupon.discount_type == "PERCENT" and coupon.discount_percentage is not None:
         if order_total is None:
             return Decimal(0)
-        return percent_of(order_total.amount, coupon.discount_percentage, order_total.currency)
+        off = percent_of(order_total.amount, coupon.discount_percentage, order_total.currency)
+        cap = promotion.max_discount
+        return off if cap is None else min(off, cap)
     if coupon.discount_type == "ABSOLUTE" and coupon.discount_amount is not None:
         if order_total is None:
             return coupon.discount_amount

@@ -8,8 +8,9 @@ Pure (no database, no clock), like `rules`, whose per-coupon discount it reuses:
   first in the request.
 - Codes apply in order of `stacking_priority` (higher first), ABSOLUTE before
   PERCENT at equal priority, then in request order. Each takes its discount from
-  what earlier codes left, so a PERCENT is a share of the remainder and the total
-  never exceeds the order total.
+  what earlier codes left (`promotions.grant`): of the order total, of each line it
+  targets, of the shipping. So a PERCENT is a share of the remainder, line by line,
+  and the totals never exceed the order's, a line's or the shipping's.
 - At most `max_codes` codes apply; later ones in that order are refused.
 """
 
@@ -20,14 +21,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from app.engine import rules
+from app.engine import promotions, rules
 from app.engine.rules import Money, Violation
 
 NOT_COMBINABLE = "coupon_not_combinable"
 STACKING_LIMIT = "coupon_stacking_limit"
 
 # Money off first, then shares of what is left.
-_TYPE_ORDER = {"ABSOLUTE": 0, "FREE_PRODUCT": 1, "PERCENT": 2}
+_TYPE_ORDER = {"ABSOLUTE": 0, "BUY_X_GET_Y": 1, "FREE_PRODUCT": 1, "PERCENT": 2}
 
 
 class Stackable(rules.CouponLike, Protocol):
@@ -46,10 +47,12 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Stack:
-    """The codes that apply, in application order, with each one's discount."""
+    """The codes that apply, in application order, with each one's discount (and what
+    it takes off each line and the shipping: `grants`, by code)."""
 
     applied: tuple[tuple[Candidate, Decimal], ...] = ()
     refused: dict[str, Violation] = field(default_factory=dict)
+    grants: dict[str, promotions.Grant] = field(default_factory=dict)
 
     @property
     def total(self) -> Decimal:
@@ -67,33 +70,39 @@ def application_order(candidates: Sequence[Candidate]) -> list[Candidate]:
     )
 
 
-def _apply(candidates: Sequence[Candidate], order_total: Money, max_codes: int):
-    """Apply in order on what remains; returns (applied, refused for the code limit)."""
-    remaining = order_total.amount
-    applied: list[tuple[Candidate, Decimal]] = []
+def _apply(candidates: Sequence[Candidate], items, basket: promotions.Basket, max_codes: int):
+    """Apply in order on what remains; returns (applied with grants, refused for the
+    code limit)."""
+    applied: list[tuple[Candidate, promotions.Grant]] = []
     over: list[Candidate] = []
     for candidate in application_order(candidates):
         if len(applied) >= max_codes:
             over.append(candidate)
             continue
-        discount = rules.allowed_discount(candidate.coupon, Money(remaining, order_total.currency))
-        discount = min(discount, remaining)
-        remaining -= discount
-        applied.append((candidate, discount))
+        given = promotions.grant(promotions.promotion_of(candidate.coupon), items, basket)
+        basket = basket.after(given)
+        applied.append((candidate, given))
     return applied, over
 
 
-def combine(candidates: Sequence[Candidate], order_total: Money, max_codes: int) -> Stack:
+def combine(
+    candidates: Sequence[Candidate],
+    order_total: Money,
+    max_codes: int,
+    items: Sequence[promotions.Line] = (),
+    shipping_total: Decimal = Decimal(0),
+) -> Stack:
     """The best combination of these codes for this order (see the module's rules)."""
     if not candidates:
         return Stack()
+    basket = promotions.Basket.of(order_total.currency, order_total.amount, items, shipping_total)
     shared = [c for c in candidates if not c.coupon.exclusive]
-    options = [_apply(shared, order_total, max_codes)] if shared else []
-    options += [_apply([c], order_total, max_codes) for c in candidates if c.coupon.exclusive]
+    options = [_apply(shared, items, basket, max_codes)] if shared else []
+    options += [_apply([c], items, basket, max_codes) for c in candidates if c.coupon.exclusive]
 
     def merit(option):
         applied, _ = option
-        total = sum((d for _, d in applied), Decimal(0))
+        total = sum((g.discount + g.shipping for _, g in applied), Decimal(0))
         return (total, -len(applied), -min(c.position for c, _ in applied))
 
     applied, over = max(options, key=merit)
@@ -107,4 +116,8 @@ def combine(candidates: Sequence[Candidate], order_total: Money, max_codes: int)
                 NOT_COMBINABLE,
                 {"exclusive": bool(candidate.coupon.exclusive), "with": sorted(chosen)},
             )
-    return Stack(applied=tuple(applied), refused=refused)
+    return Stack(
+        applied=tuple((c, g.discount) for c, g in applied),
+        refused=refused,
+        grants={c.code: g for c, g in applied},
+    )

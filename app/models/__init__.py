@@ -2,7 +2,7 @@
 
 from app.models.brand import BrandDiscountType, Discount, Fan
 from app.models.campaign import Campaign, CampaignImport, CampaignStatus, Code, ImportStatus
-from app.models.coupon import Coupon, DiscountType, Origin, Redemption
+from app.models.coupon import Allocation, Coupon, DiscountType, Origin, Redemption, Target
 from app.models.customer import Customer
 from app.models.hold import Hold, HoldStatus
 from app.models.idempotency import IdempotencyRecord
@@ -10,6 +10,7 @@ from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.tenant import Client, Tenant
 
 __all__ = [
+    "Allocation",
     "BrandDiscountType",
     "Campaign",
     "CampaignImport",
@@ -29,5 +30,6 @@ __all__ = [
     "Redemption",
     "Hold",
     "HoldStatus",
+    "Target",
     "Tenant",
 ]

@@ -28,7 +28,25 @@ class DiscountType:
     PERCENT = "PERCENT"
     ABSOLUTE = "ABSOLUTE"
     FREE_PRODUCT = "FREE_PRODUCT"
-    ALL = (PERCENT, ABSOLUTE, FREE_PRODUCT)
+    BUY_X_GET_Y = "BUY_X_GET_Y"
+    ALL = (PERCENT, ABSOLUTE, FREE_PRODUCT, BUY_X_GET_Y)
+
+
+class Target:
+    """What a coupon's discount comes off: the order total, cart lines, or shipping."""
+
+    ORDER = "ORDER"
+    ITEMS = "ITEMS"
+    SHIPPING = "SHIPPING"
+    ALL = (ORDER, ITEMS, SHIPPING)
+
+
+class Allocation:
+    """How an ITEMS discount is shared: across the eligible lines, or off each unit."""
+
+    ACROSS = "ACROSS"
+    EACH = "EACH"
+    ALL = (ACROSS, EACH)
 
 
 class Origin:
@@ -97,6 +115,18 @@ class Coupon(db.Model):
     held_until: Mapped[datetime | None]
     # Offered to shoppers by qualifications; never unless the tenant says so.
     listable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Promotions on cart lines (see app.engine.promotions): what the discount comes off,
+    # which lines ({"products": [...], "categories": [...]}), how it is shared, a cap on
+    # units and on a PERCENT's amount (in `currency`), and a buy X get Y deal.
+    target: Mapped[str] = mapped_column(String(16), default=Target.ORDER, server_default="ORDER")
+    applies_to: Mapped[dict | None]
+    excludes: Mapped[dict | None]
+    allocation: Mapped[str] = mapped_column(
+        String(8), default=Allocation.ACROSS, server_default="ACROSS"
+    )
+    max_quantity: Mapped[int | None]
+    max_discount_amount: Mapped[Decimal | None]
+    buy_x_get_y: Mapped[dict | None]
 
     origin: Mapped[str] = mapped_column(String(16), default=Origin.COUPON)
     # The brands dialect's discount that issued this coupon, if any.

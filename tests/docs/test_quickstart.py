@@ -1,5 +1,6 @@
-"""The README's quickstart, run verbatim against a started server: every block fenced
-```sh quickstart, in order, as a newcomer pasting them would."""
+"""The README's quickstart and promotions, run verbatim against a started server: every
+block fenced ```sh quickstart, then ```sh promotions, in order, as a newcomer pasting
+them would."""
 
 import os
 
@@ -7,7 +8,8 @@ from tests.docs.conftest import fenced, run_shell
 
 
 def test_the_readme_quickstart_runs(served):
-    script = fenced("README.md", "quickstart")
+    # The promotions section goes on from where the quickstart ends (its $AUTH).
+    script = fenced("README.md", "quickstart") + "\n" + fenced("README.md", "promotions")
     result = run_shell(
         script,
         env={
@@ -33,4 +35,12 @@ QUICKSTART_ANSWERS = [
     "\n1\n",  # FIVEOFF's redemption count afterwards
     '"loyaltyProgramErrors":["Promo code applied"],"freeProducts":["FREE_PIZZA"]',
     "OK",  # the fan registered
+    # The promotions cart: each code line by line, shipping apart.
+    '"code":"SHOES20","applies":true,"discount":{"amount":20,"currency":"EUR"},'
+    '"lines":[{"item":0,"product":"runner","discount":{"amount":20,"currency":"EUR"}}]',
+    '"code":"B2G1","applies":true,"discount":{"amount":20,"currency":"EUR"},'
+    '"lines":[{"item":1,"product":"tshirt","discount":{"amount":20,"currency":"EUR"}}]',
+    '"shippingDiscount":{"amount":7.5,"currency":"EUR"}',
+    '"code":"FIFTEEN","applies":true,"discount":{"amount":18,"currency":"EUR"}',
+    '"totalDiscount":{"amount":58,"currency":"EUR"}',
 ]

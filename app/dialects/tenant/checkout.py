@@ -9,7 +9,14 @@ from app.auth import current_caller
 from app.database import utcnow
 from app.dialects.common import Blueprint, idempotent, link, link_to, links
 from app.dialects.openapi import TOTAL_COUNT
-from app.dialects.tenant.coupons import authenticate, order_of, redemption_answer, tenant_id
+from app.dialects.tenant.coupons import (
+    authenticate,
+    lines_of,
+    order_of,
+    redemption_answer,
+    shipping_of,
+    tenant_id,
+)
 from app.dialects.tenant.schemas.checkout import (
     CartRedemptionRequestSchema,
     CartRequestSchema,
@@ -61,11 +68,14 @@ _CREATED_HOLD_LINKS = links(
 
 
 def _cart(data: dict) -> Cart:
+    lines = lines_of(data["items"])
     return Cart(
         order_total=Money(**data["order_total"]),
-        products=frozenset(item["product"] for item in data["items"]),
+        products=frozenset(line.product for line in lines),
         codes=tuple(data["codes"]),
         order_id=data.get("order_id"),
+        lines=lines,
+        shipping_total=shipping_of(data),
     )
 
 
@@ -73,14 +83,24 @@ def _money(amount, currency: str):
     return None if amount is None else {"amount": amount, "currency": currency}
 
 
-def _cart_answer(tenant: str, result: CartResult, order_total: Money) -> dict:
+def _cart_answer(tenant: str, result: CartResult, cart: Cart) -> dict:
+    order_total, currency = cart.order_total, result.currency
     codes = []
     for code in result.codes:
         codes.append(
             {
                 "code": code.code,
                 "applies": code.applies,
-                "discount": _money(code.discount, result.currency),
+                "discount": _money(code.discount, currency),
+                "lines": [
+                    {
+                        "item": index,
+                        "product": cart.lines[index].product,
+                        "discount": _money(discount, currency),
+                    }
+                    for index, discount in code.lines
+                ],
+                "shipping_discount": _money(code.shipping_discount, currency),
                 "free_products": list(code.free_products) if code.applies else [],
                 "error": (
                     None
@@ -93,9 +113,11 @@ def _cart_answer(tenant: str, result: CartResult, order_total: Money) -> dict:
     total = result.total_discount
     return {
         "codes": codes,
-        "total_discount": _money(total, result.currency),
+        "total_discount": _money(total, currency),
         "order_total": _money(order_total.amount, order_total.currency),
         "total_after_discount": _money(order_total.amount - total, order_total.currency),
+        "shipping_total": _money(cart.shipping_total, currency),
+        "shipping_discount": _money(result.shipping_discount, currency),
     }
 
 
@@ -252,7 +274,7 @@ class CartValidation(MethodView):
             cart=cart,
             customer_hint=data.get("customer_number"),
         )
-        return _cart_answer(tenant, result, cart.order_total)
+        return _cart_answer(tenant, result, cart)
 
 
 @blp.route("/carts/redemption")
@@ -275,7 +297,7 @@ class CartRedemption(MethodView):
             cart=cart,
             customer_hint=data.get("customer_number"),
         )
-        return _cart_answer(tenant, result, cart.order_total), 201
+        return _cart_answer(tenant, result, cart), 201
 
 
 # --- qualifications ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ from app.dialects.tenant.schemas.coupons import (
     ValidationRequestSchema,
     ValidationSchema,
 )
-from app.engine import tenants
+from app.engine import promotions, tenants
 from app.engine.catalog import coupons
 from app.engine.rules import Money, allowed_discount
 from app.engine.usage import redemption
@@ -96,12 +96,35 @@ def tenant_id(tenant: str, **_):
     return tenants.get_tenant(tenant).id
 
 
+def lines_of(items: list[dict] | None) -> tuple[promotions.Line, ...]:
+    """The engine's cart lines from a body's `items`."""
+    return tuple(
+        promotions.Line(
+            item["product"],
+            item["price"],
+            item["quantity"],
+            frozenset(item.get("categories") or ()),
+        )
+        for item in items or ()
+    )
+
+
+def shipping_of(data: dict):
+    shipping = data.get("shipping_total")
+    return None if shipping is None else shipping["amount"]
+
+
 def order_of(data: dict) -> Order:
     """The engine's order from a validation or redemption body."""
+    lines = lines_of(data.get("items"))
     return Order(
         total=Money(**data["order_total"]),
         discount=Money(**data["discount"]) if "discount" in data else None,
         order_id=data.get("order_id"),
+        # Without items the order's products are unknown (None), not none at all.
+        products=frozenset(line.product for line in lines) if lines else None,
+        lines=lines,
+        shipping_total=shipping_of(data),
     )
 
 
@@ -203,7 +226,7 @@ class Validation(MethodView):
         )
         if order.discount is not None:
             return Response(status=200)  # the stated discount is allowed
-        amount = allowed_discount(state, order.total)
+        amount = allowed_discount(state, order.total, order.lines, order.shipping_total)
         return {"discount": {"amount": amount, "currency": order.total.currency}}
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from app.auth import Caller
 from app.database import utcnow
-from app.engine import observe, rules, stacking
+from app.engine import observe, promotions, rules, stacking
 from app.engine.rules import Money, Violation
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
@@ -42,9 +42,17 @@ class Cart:
     products: frozenset[str]
     codes: tuple[str, ...]
     order_id: str | None = None
+    lines: tuple[promotions.Line, ...] = ()
+    shipping_total: Decimal | None = None
 
     def order(self) -> Order:
-        return Order(total=self.order_total, products=self.products, order_id=self.order_id)
+        return Order(
+            total=self.order_total,
+            products=self.products,
+            order_id=self.order_id,
+            lines=self.lines,
+            shipping_total=self.shipping_total,
+        )
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,9 @@ class CodeResult:
     discount: Decimal | None = None
     free_products: tuple[str, ...] = ()
     redemption_id: str | None = None
+    # What it takes off each line (index in the cart's lines), and off the shipping.
+    lines: tuple[tuple[int, Decimal], ...] = ()
+    shipping_discount: Decimal | None = None
 
     @property
     def applies(self) -> bool:
@@ -71,6 +82,10 @@ class CartResult:
     @property
     def total_discount(self) -> Decimal:
         return sum((c.discount or Decimal(0) for c in self.codes), Decimal(0))
+
+    @property
+    def shipping_discount(self) -> Decimal:
+        return sum((c.shipping_discount or Decimal(0) for c in self.codes), Decimal(0))
 
     @property
     def refused(self) -> list[tuple[int, CodeResult]]:
@@ -117,13 +132,21 @@ def _evaluate(
         else:
             candidates.append(stacking.Candidate(code, state, position))
         results.append(result)
-    stack = stacking.combine(candidates, cart.order_total, tenant.max_codes_per_order)
-    discounts = {candidate.code: discount for candidate, discount in stack.applied}
+    stack = stacking.combine(
+        candidates,
+        cart.order_total,
+        tenant.max_codes_per_order,
+        cart.lines,
+        cart.shipping_total or Decimal(0),
+    )
     for i, result in enumerate(results):
         if result.code in stack.refused:
             results[i] = replace(result, violation=stack.refused[result.code])
-        elif result.code in discounts:
-            results[i] = replace(result, discount=discounts[result.code])
+        elif result.code in stack.grants:
+            given = stack.grants[result.code]
+            results[i] = replace(
+                result, discount=given.discount, lines=given.lines, shipping_discount=given.shipping
+            )
     return CartResult(tuple(results), cart.order_total.currency)
 
 
@@ -189,9 +212,9 @@ def redeem(
             raise CartNotApplicable(result)
         done = []
         for code_result, state in zip(result.codes, fresh, strict=True):
-            order = replace(
-                cart.order(), discount=Money(code_result.discount, cart.order_total.currency)
-            )
+            # The redemption records all the code gave: off the order and the shipping.
+            given = code_result.discount + (code_result.shipping_discount or Decimal(0))
+            order = replace(cart.order(), discount=Money(given, cart.order_total.currency))
             row = ledger.order_row(tenant, state, customer, order, now, owner)
             outcome = ledger.record(tenant, session, state, row)
             if state.id in own:

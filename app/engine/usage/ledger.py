@@ -107,7 +107,8 @@ def order_row(
     coupon allows on its total."""
     discount = order.discount
     if discount is None and order.total is not None:
-        discount = Money(rules.allowed_discount(state, order.total), order.total.currency)
+        allowed = rules.allowed_discount(state, order.total, order.lines, order.shipping_total)
+        discount = Money(allowed, order.total.currency)
     return redemption_row(
         tenant_id=tenant.id,
         coupon_id=state.id,

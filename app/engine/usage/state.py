@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import Caller
 from app.database import read
-from app.engine import rules
+from app.engine import promotions, rules
 from app.engine.catalog import lookup
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
@@ -73,6 +73,9 @@ class Order:
     discount: Money | None = None
     products: frozenset[str] | None = None
     order_id: str | None = None
+    # The order's lines with prices and its shipping total, when the caller sends them.
+    lines: tuple[promotions.Line, ...] = ()
+    shipping_total: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,14 @@ class CouponState:
     replay_customer: str | None = None
     replay_discount: Decimal | None = None
     hold_id: str | None = None
+    # What the discount comes off, and how (app.engine.promotions.promotion_of reads them).
+    target: str = "ORDER"
+    applies_to: dict | None = None
+    excludes: dict | None = None
+    allocation: str = "ACROSS"
+    max_quantity: int | None = None
+    max_discount_amount: Decimal | None = None
+    buy_x_get_y: dict | None = None
 
     def without_own_hold(self) -> CouponState:
         """This state with its order's own live hold not counted: the use it keeps is the
@@ -294,6 +305,8 @@ def context(state: CouponState, caller: Caller, customer: str | None, order: Ord
         order_total=order.total,
         discount=order.discount,
         products=order.products,
+        lines=order.lines,
+        shipping_total=order.shipping_total,
     )
 
 

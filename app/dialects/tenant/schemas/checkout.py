@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from app.dialects.fields import Amount, CustomerNumber, MoneySchema, UTCDateTime
+from app.dialects.fields import CustomerNumber, MoneySchema, UTCDateTime
 from app.dialects.tenant.schemas.coupons import RedemptionRequestSchema
+from app.dialects.tenant.schemas.promotions import CartItemSchema, ShippingMixin
 from app.engine.usage import holds
 from app.models import Coupon
 
@@ -47,20 +48,12 @@ class ReservationSchema(Schema):
     redemption_id = fields.String(data_key="redemptionId", allow_none=True)
 
 
-class CartItemSchema(Schema):
-    product = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    quantity = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=1, max=1_000_000)
-    )
-    price = Amount(required=True, metadata={"description": "Unit price, not negative"})
-
-
 class _ShopperSchema(Schema):
     customer_number = CustomerNumber(data_key="customerNumber", allow_none=True)
     order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
 
 
-class CartRequestSchema(_ShopperSchema):
+class CartRequestSchema(_ShopperSchema, ShippingMixin):
     """Body of POST /carts/validation."""
 
     items = fields.List(
@@ -102,10 +95,27 @@ class CartCodeErrorSchema(Schema):
     message = fields.String(required=True)
 
 
+class CartLineSchema(Schema):
+    """What a code takes off one line of the cart."""
+
+    item = fields.Integer(metadata={"description": "The line's position in `items`, from 0"})
+    product = fields.String()
+    discount = fields.Nested(MoneySchema)
+
+
 class CartCodeSchema(Schema):
     code = fields.String(metadata={"description": "As sent"})
     applies = fields.Boolean()
-    discount = fields.Nested(MoneySchema, allow_none=True)
+    discount = fields.Nested(
+        MoneySchema,
+        allow_none=True,
+        metadata={"description": "Off the order (its line discounts included)"},
+    )
+    lines = fields.List(
+        fields.Nested(CartLineSchema),
+        metadata={"description": "ITEMS and BUY_X_GET_Y codes: the discount per line"},
+    )
+    shipping_discount = fields.Nested(MoneySchema, data_key="shippingDiscount", allow_none=True)
     free_products = fields.List(fields.String(), data_key="freeProducts")
     error = fields.Nested(
         CartCodeErrorSchema,
@@ -118,6 +128,8 @@ class CartCodeSchema(Schema):
 class CartResultSchema(Schema):
     codes = fields.List(fields.Nested(CartCodeSchema))
     total_discount = fields.Nested(MoneySchema, data_key="totalDiscount")
+    shipping_total = fields.Nested(MoneySchema, data_key="shippingTotal", allow_none=True)
+    shipping_discount = fields.Nested(MoneySchema, data_key="shippingDiscount", allow_none=True)
     order_total = fields.Nested(MoneySchema, data_key="orderTotal")
     total_after_discount = fields.Nested(MoneySchema, data_key="totalAfterDiscount")
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, post_load, pre_dump, validate
+from marshmallow import (
+    Schema,
+    fields,
+    post_load,
+    pre_dump,
+    validate,
+)
 
 from app.database import utcnow
 from app.dialects.fields import Amount, CustomerNumber, MoneySchema, UTCDateTime
+from app.dialects.tenant.schemas.promotions import (
+    BuyXGetYSchema,
+    CartItemSchema,
+    SelectorSchema,
+    ShippingMixin,
+    deal_fields,
+)
 from app.engine import rules
-from app.models import DiscountType
+from app.models import Allocation, DiscountType, Target
 
 _short = validate.Length(min=1, max=128)
 _limit = validate.Range(min=-1, max=1_000_000_000)
@@ -67,10 +80,60 @@ class CouponWriteSchema(Schema):
             "code is never handed out unless the tenant says it may be)"
         }
     )
+    target = fields.String(
+        validate=validate.OneOf(Target.ALL),
+        metadata={
+            "description": "What the discount comes off: ORDER (default), ITEMS (the cart's "
+            "lines, see appliesTo) or SHIPPING (the cart's shippingTotal)",
+            "example": "ITEMS",
+        },
+    )
+    applies_to = fields.Nested(
+        SelectorSchema,
+        data_key="appliesTo",
+        allow_none=True,
+        metadata={"description": "ITEMS: the lines discounted (absent: every line)"},
+    )
+    excludes = fields.Nested(
+        SelectorSchema,
+        allow_none=True,
+        metadata={"description": "ITEMS: lines never discounted"},
+    )
+    allocation = fields.String(
+        validate=validate.OneOf(Allocation.ALL),
+        metadata={
+            "description": "ITEMS: ACROSS (default) shares the discount over the eligible "
+            "lines by value; EACH takes an ABSOLUTE amount off each eligible unit",
+            "example": "ACROSS",
+        },
+    )
+    max_quantity = fields.Integer(
+        data_key="maxQuantity",
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=1, max=1_000_000),
+        metadata={"description": "ITEMS: at most this many units, the most expensive first"},
+    )
+    max_discount = fields.Nested(
+        MoneySchema,
+        data_key="maxDiscount",
+        allow_none=True,
+        metadata={"description": "PERCENT: the most the coupon grants"},
+    )
+    buy_x_get_y = fields.Nested(
+        BuyXGetYSchema,
+        data_key="buyXGetY",
+        allow_none=True,
+        metadata={"description": "BUY_X_GET_Y: the deal"},
+    )
 
     @post_load
     def flatten(self, data, **kwargs):
         """The engine's flat definition; only keys the client sent are present."""
+        if "max_discount" in data:
+            money = data.pop("max_discount") or {}
+            data["max_discount_amount"] = money.get("amount")
+            data["max_discount_currency"] = money.get("currency")
         if "discount_absolute" in data:
             money = data.pop("discount_absolute") or {}
             data["discount_amount"] = money.get("amount")
@@ -126,6 +189,13 @@ class CouponSchema(Schema):
     exclusive = fields.Boolean()
     stacking_priority = fields.Integer(data_key="stackingPriority")
     listable = fields.Boolean()
+    target = fields.String(metadata={"enum": list(Target.ALL)})
+    applies_to = fields.Nested(SelectorSchema, data_key="appliesTo", allow_none=True)
+    excludes = fields.Nested(SelectorSchema, allow_none=True)
+    allocation = fields.String(metadata={"enum": list(Allocation.ALL)})
+    max_quantity = fields.Integer(data_key="maxQuantity", allow_none=True)
+    max_discount = fields.Nested(MoneySchema, data_key="maxDiscount", allow_none=True)
+    buy_x_get_y = fields.Nested(BuyXGetYSchema, data_key="buyXGetY", allow_none=True)
     deleted = fields.Boolean()
     status = fields.String(metadata={"enum": ["INACTIVE", "VALID", "EXPIRED", "USED"]})
     redemption_count = fields.Integer(data_key="redemptionCount")
@@ -168,6 +238,17 @@ class CouponSchema(Schema):
             "exclusive": coupon.exclusive,
             "stacking_priority": coupon.stacking_priority,
             "listable": coupon.listable,
+            "target": coupon.target,
+            "applies_to": coupon.applies_to,
+            "excludes": coupon.excludes,
+            "allocation": coupon.allocation,
+            "max_quantity": coupon.max_quantity,
+            "max_discount": (
+                {"amount": coupon.max_discount_amount, "currency": coupon.currency}
+                if coupon.max_discount_amount is not None
+                else None
+            ),
+            "buy_x_get_y": deal_fields(coupon.buy_x_get_y),
             "deleted": coupon.deleted,
             "status": rules.status(coupon, utcnow()),
             "redemption_count": coupon.redemption_count,
@@ -212,8 +293,14 @@ class CustomerArgs(Schema):
     customer_number = CustomerNumber(data_key="customerNumber", load_default=None)
 
 
-class RedemptionRequestSchema(Schema):
+class RedemptionRequestSchema(ShippingMixin):
     """Body of POST /validation and POST /redemptions."""
+
+    items = fields.List(
+        fields.Nested(CartItemSchema),
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "The order's lines: ITEMS and BUY_X_GET_Y coupons need them"},
+    )
 
     customer_number = CustomerNumber(data_key="customerNumber", allow_none=True)
     order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
