@@ -89,3 +89,26 @@ class CustomerNumber(fields.String):
                 "Not a customer number: empty, or holds control or zero-width characters."
             )
         return number
+
+
+METADATA_KEY = r"^[A-Za-z0-9_.-]{1,40}$"
+
+
+def Metadata(**kwargs) -> fields.Dict:
+    """The tenant's own string pairs: up to 50, keys of up to 40 `[A-Za-z0-9_.-]`,
+    values of up to 500 characters. Never null (`{}` is none), so generated clients
+    get one typed model for it."""
+    kwargs.setdefault(
+        "metadata",
+        {
+            "description": "Your own string pairs (up to 50; keys up to 40 characters of "
+            "A-Z a-z 0-9 _ . -, values up to 500)",
+            "example": {"channel": "newsletter"},
+        },
+    )
+    return fields.Dict(
+        keys=fields.String(validate=validate.Regexp(METADATA_KEY)),
+        values=fields.String(validate=validate.Length(max=500)),
+        validate=validate.Length(max=50),
+        **kwargs,
+    )

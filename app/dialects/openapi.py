@@ -34,7 +34,9 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     # Coupons
     "GET /coupon/v1/{tenant}/coupons": (
         "listCoupons",
-        "Coupons in creation order, `pageSize` at a time; `X-Total-Count` has the total.",
+        "Coupons in creation order, `pageSize` at a time; `X-Total-Count` has the total. "
+        "`metadata.KEY=VALUE` in the query string keeps only coupons whose metadata has that "
+        "pair (several pairs: all must match), e.g. `?metadata.channel=newsletter`.",
     ),
     "POST /coupon/v1/{tenant}/coupons": (
         "createCoupon",

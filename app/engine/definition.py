@@ -49,6 +49,8 @@ DEFAULTS: dict = {
     "max_discount_amount": None,
     "max_discount_currency": None,
     "buy_x_get_y": None,
+    "automatic": False,
+    "metadata": None,
 }
 
 # Wire names for error details (the tenant coupon dialect's, the most complete).
@@ -218,6 +220,8 @@ def apply_definition(coupon: Coupon, definition: dict) -> None:
     cap = definition["max_discount_amount"] if kind == DiscountType.PERCENT else None
     coupon.max_discount_amount = round_money(cap, currency) if cap is not None else None
     coupon.buy_x_get_y = definition["buy_x_get_y"]
+    coupon.automatic = bool(definition["automatic"])
+    coupon.meta = definition["metadata"]
 
 
 def definition_of(coupon: Coupon) -> dict:
@@ -255,6 +259,8 @@ def definition_of(coupon: Coupon) -> dict:
         if coupon.max_discount_amount is not None
         else None,
         "buy_x_get_y": coupon.buy_x_get_y,
+        "automatic": coupon.automatic,
+        "metadata": coupon.meta,
     }
 
 
@@ -301,6 +307,8 @@ def template_definition(campaign: Campaign) -> dict:
 def checked_template(values: dict, explicit: set[str]) -> dict:
     definition = {**DEFAULTS, **values, "active": True}
     problems = check_definition(definition, explicit)
+    if definition["automatic"]:
+        problems.append(invalid("automatic", "Campaign codes are codes: none is automatic"))
     if problems:
         for problem in problems:
             problem["field"] = f"template.{problem['field']}"
@@ -324,9 +332,12 @@ def template_coupon(campaign: Campaign) -> Coupon:
     return coupon
 
 
-# Every coupon column a campaign code takes from its campaign (all but id and the code).
+# Every coupon attribute a campaign code takes from its campaign (all but id and the
+# code), by the model's names (`meta` is the column `metadata`).
 TEMPLATE_COLUMNS = tuple(
-    c.name for c in Coupon.__table__.columns if c.name not in ("id", "code", "code_key")
+    Coupon.__mapper__.get_property_by_column(c).key
+    for c in Coupon.__table__.columns
+    if c.name not in ("id", "code", "code_key")
 )
 
 # What a template change rewrites on the codes already used (not who, what or how often).

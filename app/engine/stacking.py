@@ -11,7 +11,8 @@ Pure (no database, no clock), like `rules`, whose per-coupon discount it reuses:
   what earlier codes left (`promotions.grant`): of the order total, of each line it
   targets, of the shipping. So a PERCENT is a share of the remainder, line by line,
   and the totals never exceed the order's, a line's or the shipping's.
-- At most `max_codes` codes apply; later ones in that order are refused.
+- At most `max_codes` codes apply; later ones in that order are refused. Automatic
+  promotions (no code) stack by the same rules but never count against it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Candidate:
     code: str
     coupon: Stackable
     position: int
+    # An automatic promotion (no code asked for it): never counted against max_codes.
+    automatic: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,13 @@ def _apply(candidates: Sequence[Candidate], items, basket: promotions.Basket, ma
     code limit)."""
     applied: list[tuple[Candidate, promotions.Grant]] = []
     over: list[Candidate] = []
+    codes = 0
     for candidate in application_order(candidates):
-        if len(applied) >= max_codes:
-            over.append(candidate)
-            continue
+        if not candidate.automatic:
+            if codes >= max_codes:
+                over.append(candidate)
+                continue
+            codes += 1
         given = promotions.grant(promotions.promotion_of(candidate.coupon), items, basket)
         basket = basket.after(given)
         applied.append((candidate, given))

@@ -77,6 +77,7 @@ class Coupon(db.Model):
         Index("ix_coupons_tenant_listing", "tenant_id", "deleted", "id"),
         # A campaign's codes in id order: export pages, template changes, brand issuing.
         Index("ix_coupons_campaign", "campaign_id", "id"),
+        Index("ix_coupons_tenant_automatic", "tenant_id", "automatic"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -127,6 +128,10 @@ class Coupon(db.Model):
     max_quantity: Mapped[int | None]
     max_discount_amount: Mapped[Decimal | None]
     buy_x_get_y: Mapped[dict | None]
+    # Applies to every cart it fits, no code needed (carts read the tenant's live ones).
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The tenant's own string pairs ("metadata" on the wire; the name is SQLAlchemy's).
+    meta: Mapped[dict | None] = mapped_column("metadata")
 
     origin: Mapped[str] = mapped_column(String(16), default=Origin.COUPON)
     # The brands dialect's discount that issued this coupon, if any.
@@ -175,5 +180,6 @@ class Redemption(db.Model):
     # Whose order id it is: "" the shop's (client tokens), else the customer's or "*".
     order_owner: Mapped[str] = mapped_column(String(64), default="", server_default="")
     redeemed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    meta: Mapped[dict | None] = mapped_column("metadata")
 
     coupon: Mapped[Coupon] = relationship(back_populates="redemptions")

@@ -62,5 +62,7 @@ class Hold(db.Model):
     closed_at: Mapped[datetime | None]
     # The redemption a confirmed hold became.
     redemption_id: Mapped[str | None] = mapped_column(String(32))
+    # The tenant's own string pairs ("metadata" on the wire), given to its redemption.
+    meta: Mapped[dict | None] = mapped_column("metadata")
 
     coupon: Mapped[Coupon] = relationship()

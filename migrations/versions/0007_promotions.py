@@ -1,4 +1,5 @@
-"""promotions: coupon targets (items, shipping), line selectors, allocation, caps, buy X get Y
+"""promotions: coupon targets (items, shipping), line selectors, allocation, caps, buy X get Y,
+automatic promotions, metadata
 
 Revision ID: 0007
 Revises: 0006
@@ -28,8 +29,15 @@ def upgrade():
     op.add_column('coupons', sa.Column('max_quantity', sa.Integer(), nullable=True))
     op.add_column('coupons', sa.Column('max_discount_amount', sa.Numeric(precision=18, scale=4), nullable=True))
     op.add_column('coupons', sa.Column('buy_x_get_y', sa.JSON(), nullable=True))
+    op.add_column('coupons', sa.Column('automatic', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.create_index('ix_coupons_tenant_automatic', 'coupons', ['tenant_id', 'automatic'], unique=False)
+    for table in ('coupons', 'redemptions', 'reservations'):
+        op.add_column(table, sa.Column('metadata', sa.JSON(), nullable=True))
 
 
 def downgrade():
-    for column in ('buy_x_get_y', 'max_discount_amount', 'max_quantity', 'allocation', 'excludes', 'applies_to', 'target'):
+    for table in ('reservations', 'redemptions', 'coupons'):
+        op.drop_column(table, 'metadata')
+    op.drop_index('ix_coupons_tenant_automatic', table_name='coupons')
+    for column in ('automatic', 'buy_x_get_y', 'max_discount_amount', 'max_quantity', 'allocation', 'excludes', 'applies_to', 'target'):
         op.drop_column('coupons', column)

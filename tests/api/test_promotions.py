@@ -94,12 +94,19 @@ def test_buy_two_get_one_free_in_a_cart_and_its_redemption(client, manage, on_be
     assert answer.get_json()["codes"][0]["lines"] == [
         {"item": 1, "product": "tshirt", "discount": money(15)}
     ]
-    body = {"orderTotal": money(55), "items": items, "codes": ["B2G1"], "orderId": "o-1"}
+    body = {
+        "orderTotal": money(55),
+        "items": items,
+        "codes": ["B2G1"],
+        "orderId": "o-1",
+        "metadata": {"pos": "kiosk"},
+    }
     redeemed = client.post(f"{BASE}/carts/redemption", json=body, headers=on_behalf)
     assert redeemed.status_code == 201
     coupon = db.session.query(Coupon).filter_by(code="B2G1").one()
     assert coupon.redemption_count == 1
     assert coupon.redemptions[0].discount_amount == Decimal(15)
+    assert coupon.redemptions[0].meta == {"pos": "kiosk"}
 
 
 def test_a_single_code_needs_the_items_it_discounts(client, manage, on_behalf):
@@ -220,3 +227,186 @@ def test_a_campaign_template_carries_its_target(client, manage):
     campaign = client.get(made.headers["Location"], headers=manage).get_json()
     assert campaign["template"]["target"] == "ITEMS"
     assert campaign["template"]["appliesTo"] == {"products": [], "categories": ["shoes"]}
+
+
+WEEKEND = {
+    "code": "WEEKEND10",
+    "name": "Weekend: 10 % off everything",
+    "discountType": "PERCENT",
+    "discountPercentage": 10,
+    "automatic": True,
+    "allowAnonymous": True,
+    "maxRedemptions": 2,
+}
+
+
+def test_an_automatic_promotion_applies_without_a_code(client, manage, on_behalf, db):
+    _create(client, manage, WEEKEND, FIVE_OFF_EACH_TSHIRT)
+    quiet = _cart(client, on_behalf, [], total=160)
+    assert quiet.status_code == 200, quiet.get_json()
+    body = quiet.get_json()
+    assert body["codes"] == []
+    assert [(a["code"], a["name"], a["discount"]) for a in body["automatic"]] == [
+        ("WEEKEND10", WEEKEND["name"], money(16))
+    ]
+    # With a code: the money off comes first, the percentage takes its share of the rest.
+    both = _cart(client, on_behalf, ["TEE5"], total=160).get_json()
+    assert both["codes"][0]["discount"] == money(15)
+    assert both["automatic"][0]["discount"] == money(Decimal("14.5"))
+    assert both["totalDiscount"] == money(Decimal("29.5"))
+    # A cart redemption redeems it with the codes; at its limit it is left out.
+    for n in range(3):
+        redeemed = client.post(
+            f"{BASE}/carts/redemption",
+            json={"orderTotal": money(160), "items": ITEMS, "codes": [], "orderId": f"w-{n}"},
+            headers=on_behalf,
+        )
+        assert redeemed.status_code == 201, redeemed.get_json()
+        granted = redeemed.get_json()["automatic"]
+        assert len(granted) == (1 if n < 2 else 0)
+        if granted:
+            assert granted[0]["redemptionId"]
+    weekend = db.session.query(Coupon).filter_by(code="WEEKEND10").one()
+    assert weekend.redemption_count == 2 and len(weekend.redemptions) == 2
+
+
+def test_automatic_promotions_do_not_count_against_the_code_limit(client, manage, on_behalf):
+    _create(client, manage, WEEKEND, {**FIVE_OFF_EACH_TSHIRT, "code": "ONE"})
+    from app.engine.tenants import configure
+
+    configure(slug="acme", max_codes_per_order=1)
+    answer = _cart(client, on_behalf, ["ONE"]).get_json()
+    assert answer["codes"][0]["applies"] is True and len(answer["automatic"]) == 1
+
+
+def test_at_most_a_hundred_live_automatic_promotions(client, manage, db, tenant):
+    from app.engine.catalog import coupons as catalog
+    from app.engine.tenants import get_tenant
+
+    for n in range(catalog.MAX_AUTOMATIC):
+        db.session.add(
+            Coupon(
+                tenant_id=get_tenant("acme").id,
+                code=f"A{n}",
+                code_key=f"a{n}",
+                discount_type="PERCENT",
+                discount_percentage=1,
+                automatic=True,
+            )
+        )
+    db.session.commit()
+    refused = client.post(
+        f"{BASE}/coupons", json={**WEEKEND, "code": "ONE_TOO_MANY"}, headers=manage
+    )
+    assert refused.status_code == 400
+    assert refused.get_json()["details"][0]["field"] == "automatic"
+    # Switched off, it may exist; switching it on is refused the same way.
+    off = {**WEEKEND, "code": "OFF", "active": False}
+    assert client.post(f"{BASE}/coupons", json=off, headers=manage).status_code == 201
+    on = client.patch(f"{BASE}/coupons/OFF", json={"active": True}, headers=manage)
+    assert on.status_code == 400
+
+
+def test_a_campaign_template_is_never_automatic(client, manage):
+    template = {k: v for k, v in WEEKEND.items() if k != "code"}
+    refused = client.post(
+        f"{BASE}/campaigns",
+        json={"name": "Auto", "count": 3, "codeConfig": {"length": 8}, "template": template},
+        headers=manage,
+    )
+    assert refused.status_code == 400
+    assert refused.get_json()["details"][0]["field"] == "template.automatic"
+
+
+def test_metadata_is_kept_filtered_and_carried(client, manage, on_behalf, db):
+    from app.models import Hold, OutboxMessage
+
+    news = {**CAPPED, "code": "NEWS", "metadata": {"channel": "newsletter", "team": "crm"}}
+    _create(client, manage, news, {**CAPPED, "metadata": {"channel": "social"}})
+    read = client.get(f"{BASE}/coupons/NEWS", headers=manage).get_json()
+    assert read["metadata"] == {"channel": "newsletter", "team": "crm"}
+    listed = client.get(
+        f"{BASE}/coupons?metadata.channel=newsletter&metadata.team=crm", headers=manage
+    )
+    assert [c["code"] for c in listed.get_json()] == ["NEWS"]
+    assert listed.headers["X-Total-Count"] == "1"
+    none = client.get(f"{BASE}/coupons?metadata.channel=newsletter&metadata.team=x", headers=manage)
+    assert none.get_json() == []
+    bad = client.get(f"{BASE}/coupons?metadata.bad%20key=1", headers=manage)
+    assert bad.status_code == 400 and bad.get_json()["details"][0]["field"] == "metadata.bad key"
+
+    body = {
+        "orderTotal": money(100),
+        "discount": money(15),
+        "orderId": "m-1",
+        "metadata": {"pos": "store-7"},
+    }
+    redeemed = client.post(f"{BASE}/coupons/NEWS/redemptions", json=body, headers=on_behalf)
+    assert redeemed.status_code == 201
+    one = client.get(redeemed.headers["Location"], headers=manage).get_json()
+    assert one["metadata"] == {"pos": "store-7"}
+    event = db.session.query(OutboxMessage).one()
+    assert event.payload["metadata"] == {"pos": "store-7"}
+
+    hold_body = {**body, "orderId": "m-2", "metadata": {"pos": "web"}}
+    held = client.post(f"{BASE}/coupons/NEWS/reservations", json=hold_body, headers=on_behalf)
+    assert held.status_code == 201
+    assert db.session.query(Hold).one().meta == {"pos": "web"}
+    confirmed = client.post(f"{held.headers['Location']}/confirm", headers=on_behalf)
+    redemption = client.get(confirmed.headers["Location"], headers=manage).get_json()
+    assert redemption["metadata"] == {"pos": "web"}
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"bad key": "x"},
+        {"k" * 41: "x"},
+        {"k": "v" * 501},
+        {f"k{n}": "v" for n in range(51)},
+        {"k": 1},
+    ],
+)
+def test_too_much_or_malformed_metadata_is_refused(client, manage, db, metadata):
+    refused = client.post(f"{BASE}/coupons", json={**CAPPED, "metadata": metadata}, headers=manage)
+    assert refused.status_code == 400
+    assert refused.get_json()["details"][0]["field"].startswith("metadata")
+    assert db.session.query(Coupon).count() == 0
+
+
+def test_qualifications_list_automatic_and_line_promotions(client, manage, on_behalf):
+    _create(
+        client,
+        manage,
+        WEEKEND,
+        {**TWENTY_OFF_SHOES, "listable": True},
+        {**FIVE_OFF_EACH_TSHIRT, "listable": False},
+    )
+    body = {"orderTotal": money(160), "items": ITEMS, "customerNumber": "C1"}
+    listed = client.post(f"{BASE}/qualifications", json=body, headers=on_behalf).get_json()
+    assert [(q["code"], q["discount"], q["automatic"]) for q in listed] == [
+        ("SHOES20", money(20), False),
+        ("WEEKEND10", money(16), True),
+    ]
+    socks = {
+        **body,
+        "items": [{"product": "sock", "price": 5, "quantity": 1}],
+        "orderTotal": money(5),
+    }
+    listed = client.post(f"{BASE}/qualifications", json=socks, headers=on_behalf).get_json()
+    assert [q["code"] for q in listed] == ["WEEKEND10"]  # no shoes: SHOES20 does not fit
+
+
+def test_the_promo_dialect_says_why_in_its_languages(client, manage, on_behalf):
+    _create(client, manage, TWENTY_OFF_SHOES)
+    body = {"coupon": "SHOES20", "notGiftsAndNotDeliveryTotal": 160, "order": {"items": []}}
+    russian = client.post("/promocodes/", json=body, headers=on_behalf).get_json()
+    assert russian["loyaltyProgramErrors"] == [
+        "Промокод дает скидку на товары: передайте товары заказа"
+    ]
+    english = client.post(
+        "/promocodes/", json=body, headers={**on_behalf, "Accept-Language": "en"}
+    ).get_json()
+    assert english["loyaltyProgramErrors"] == [
+        "This promo code discounts items: send the order's items"
+    ]

@@ -38,9 +38,14 @@ QUICKSTART_ANSWERS = [
     # The promotions cart: each code line by line, shipping apart.
     '"code":"SHOES20","applies":true,"discount":{"amount":20,"currency":"EUR"},'
     '"lines":[{"item":0,"product":"runner","discount":{"amount":20,"currency":"EUR"}}]',
-    '"code":"B2G1","applies":true,"discount":{"amount":20,"currency":"EUR"},'
-    '"lines":[{"item":1,"product":"tshirt","discount":{"amount":20,"currency":"EUR"}}]',
+    '"code":"TEE5","applies":true,"discount":{"amount":15,"currency":"EUR"},'
+    '"lines":[{"item":1,"product":"tshirt","discount":{"amount":15,"currency":"EUR"}}]',
+    '"code":"B2G1","applies":true,"discount":{"amount":15,"currency":"EUR"},'
+    '"lines":[{"item":1,"product":"tshirt","discount":{"amount":15,"currency":"EUR"}}]',
     '"shippingDiscount":{"amount":7.5,"currency":"EUR"}',
-    '"code":"FIFTEEN","applies":true,"discount":{"amount":18,"currency":"EUR"}',
-    '"totalDiscount":{"amount":58,"currency":"EUR"}',
+    '"code":"FIFTEEN","applies":true,"discount":{"amount":16.5,"currency":"EUR"}',
+    '"totalDiscount":{"amount":66.5,"currency":"EUR"}',
+    # An anonymous cart with no code gets the automatic weekend promotion.
+    '"code":"WEEKEND","applies":true,"discount":{"amount":16,"currency":"EUR"}',
+    '"name":"Weekend"}],"totalDiscount":{"amount":16,"currency":"EUR"}',
 ]

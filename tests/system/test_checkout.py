@@ -184,3 +184,46 @@ def test_concurrent_carts_over_shared_limited_coupons(fresh_pg, processes):
     assert deadlocks_after == deadlocks_before
     # Carts were refused only for limits: some coupon is used up exactly.
     assert any(used[code] == limit for code, limit in LIMITS.items()), used
+
+
+def test_an_automatic_promotion_goes_to_exactly_its_limit_of_carts(fresh_pg, processes):
+    """40 carts at once, an automatic promotion limited to 10 and a code each: exactly 10
+    carts get the promotion, every cart its code (all or none), counters equal rows."""
+    api, _, manage, on_behalf = _service(fresh_pg, processes)
+    base = f"{api}/coupon/v1/acme"
+    weekend = coupon_body(
+        code="WEEKEND",
+        discountType="PERCENT",
+        discountPercentage=10,
+        discountAbsolute=None,
+        restrictions=None,
+        automatic=True,
+        maxRedemptions=10,
+    )
+    five = coupon_body(code="FIVE", discountAbsolute={"amount": 5, "currency": "USD"})
+    for body in (weekend, {**five, "restrictions": None}):
+        requests.post(f"{base}/coupons", json=body, headers=manage, timeout=10).raise_for_status()
+
+    def cart(i):
+        body = {
+            "orderTotal": {"amount": 100, "currency": "USD"},
+            "items": [{"product": "shoe", "price": 100, "quantity": 1}],
+            "codes": ["FIVE"],
+            "orderId": f"cart-{i}",
+            "customerNumber": f"C{i}",
+        }
+        return requests.post(f"{base}/carts/redemption", json=body, headers=on_behalf, timeout=60)
+
+    answers = fire(40, cart)
+    assert Counter(r.status_code for r in answers) == {201: 40}, [r.text for r in answers]
+    granted = [r.json()["automatic"] for r in answers]
+    assert sum(len(g) for g in granted) == 10
+    assert all(r.json()["codes"][0]["redemptionId"] for r in answers)
+    for code, count in (("WEEKEND", 10), ("FIVE", 40)):
+        rows = sql(
+            fresh_pg,
+            "SELECT c.redemption_count, (SELECT count(*) FROM redemptions r"
+            " WHERE r.coupon_id = c.id) FROM coupons c WHERE c.code = :code",
+            code=code,
+        )
+        assert rows == [(count, count)], (code, rows)

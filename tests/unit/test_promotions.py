@@ -25,6 +25,7 @@ from app.engine.promotions import (
     apply_in_order,
     claim,
     grant,
+    promotion_of,
 )
 
 D = Decimal
@@ -289,3 +290,69 @@ def test_buy_x_get_y_counts_a_unit_once_and_takes_the_cheapest(
             best_times, best_value = times, cheapest
         assert discounted == best_times * get
         assert sum(items[i].unit_price * n for i, n in units.items()) == best_value
+
+
+def _as_coupon(promotion: Promotion, exclusive: bool, priority: int):
+    """A coupon-like object describing `promotion`, as stacking reads coupons."""
+    from types import SimpleNamespace
+
+    def stored(selector):
+        if selector is None:
+            return None
+        return {"products": sorted(selector.products), "categories": sorted(selector.categories)}
+
+    deal = promotion.buy_x_get_y
+    return SimpleNamespace(
+        discount_type=promotion.discount_type,
+        discount_percentage=promotion.percentage,
+        discount_amount=promotion.amount,
+        target=promotion.target,
+        applies_to=stored(promotion.applies_to),
+        excludes=stored(promotion.excludes),
+        allocation=promotion.allocation,
+        max_quantity=promotion.max_quantity,
+        max_discount_amount=promotion.max_discount,
+        buy_x_get_y=None
+        if deal is None
+        else {
+            "buy": deal.buy,
+            "get": deal.get,
+            "percent_off": int(deal.percent_off),
+            "buy_from": stored(deal.buy_from),
+            "get_from": stored(deal.get_from),
+            "max_applications": deal.max_applications,
+        },
+        exclusive=exclusive,
+        stacking_priority=priority,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(cart=carts(), data=st.data())
+def test_stacked_promotions_stay_in_bounds_and_never_lose_to_an_exclusive_alone(cart, data):
+    from app.engine import stacking
+    from app.engine.rules import Money
+
+    items, basket = cart
+    chosen = data.draw(st.lists(promotions(basket.currency), min_size=1, max_size=4))
+    candidates = [
+        stacking.Candidate(
+            f"C{i}",
+            _as_coupon(p, data.draw(st.booleans()), data.draw(st.integers(-1, 1))),
+            i,
+        )
+        for i, p in enumerate(chosen)
+    ]
+    total = Money(basket.order, basket.currency)
+    stack = stacking.combine(candidates, total, 5, items, basket.shipping)
+    grants = stack.grants.values()
+    assert sum((g.discount for g in grants), D(0)) <= basket.order
+    assert sum((g.shipping for g in grants), D(0)) <= basket.shipping
+    for index, value in enumerate(basket.lines):
+        taken = sum((d for g in grants for i, d in g.lines if i == index), D(0))
+        assert taken <= value
+    merit = sum((g.discount + g.shipping for g in grants), D(0))
+    for candidate in candidates:
+        if candidate.coupon.exclusive:
+            alone = grant(promotion_of(candidate.coupon), items, basket)
+            assert merit >= alone.discount + alone.shipping

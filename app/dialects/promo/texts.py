@@ -44,6 +44,14 @@ PROMO_TEXTS: dict[str, dict[str, str]] = {
         "ru": "Для применения промокода добавьте в заказ товар {product}",
         "en": "Add product {product} to the order to use this promo code",
     },
+    "coupon_items_required": {
+        "ru": "Промокод дает скидку на товары: передайте товары заказа",
+        "en": "This promo code discounts items: send the order's items",
+    },
+    "coupon_not_applicable_to_items": {
+        "ru": "В заказе нет товаров, на которые действует промокод",
+        "en": "No item of the order is one this promo code discounts",
+    },
     "not_applicable": {
         "ru": "Промокод не может быть применен к этому заказу",
         "en": "Promo code cannot be applied to this order",

@@ -76,6 +76,7 @@ def _cart(data: dict) -> Cart:
         order_id=data.get("order_id"),
         lines=lines,
         shipping_total=shipping_of(data),
+        metadata=data.get("metadata"),
     )
 
 
@@ -83,36 +84,39 @@ def _money(amount, currency: str):
     return None if amount is None else {"amount": amount, "currency": currency}
 
 
+def _code_answer(code, cart: Cart, currency: str) -> dict:
+    return {
+        "code": code.code,
+        "applies": code.applies,
+        "discount": _money(code.discount, currency),
+        "lines": [
+            {
+                "item": index,
+                "product": cart.lines[index].product,
+                "discount": _money(discount, currency),
+            }
+            for index, discount in code.lines
+        ],
+        "shipping_discount": _money(code.shipping_discount, currency),
+        "free_products": list(code.free_products) if code.applies else [],
+        "error": (
+            None
+            if code.applies
+            else {"type": code.violation.type, "message": rule_message(code.violation.type)}
+        ),
+        "redemption_id": code.redemption_id,
+    }
+
+
 def _cart_answer(tenant: str, result: CartResult, cart: Cart) -> dict:
     order_total, currency = cart.order_total, result.currency
-    codes = []
-    for code in result.codes:
-        codes.append(
-            {
-                "code": code.code,
-                "applies": code.applies,
-                "discount": _money(code.discount, currency),
-                "lines": [
-                    {
-                        "item": index,
-                        "product": cart.lines[index].product,
-                        "discount": _money(discount, currency),
-                    }
-                    for index, discount in code.lines
-                ],
-                "shipping_discount": _money(code.shipping_discount, currency),
-                "free_products": list(code.free_products) if code.applies else [],
-                "error": (
-                    None
-                    if code.applies
-                    else {"type": code.violation.type, "message": rule_message(code.violation.type)}
-                ),
-                "redemption_id": code.redemption_id,
-            }
-        )
     total = result.total_discount
     return {
-        "codes": codes,
+        "codes": [_code_answer(code, cart, currency) for code in result.codes],
+        "automatic": [
+            {**_code_answer(promotion, cart, currency), "name": promotion.name}
+            for promotion in result.automatic
+        ],
         "total_discount": _money(total, currency),
         "order_total": _money(order_total.amount, order_total.currency),
         "total_after_discount": _money(order_total.amount - total, order_total.currency),
@@ -188,6 +192,7 @@ def _hold_view(hold) -> dict:
         "created_at": hold.created_at,
         "closed_at": hold.closed_at,
         "redemption_id": hold.redemption_id,
+        "metadata": hold.meta or {},
     }
 
 
@@ -256,7 +261,7 @@ class ConfirmReservation(MethodView):
 @blp.route("/carts/validation")
 class CartValidation(MethodView):
     @blp.arguments(CartRequestSchema())
-    @looks_up_codes(count=lambda data: len(data["codes"]))
+    @looks_up_codes(count=lambda data: max(1, len(data["codes"])))
     @blp.response(200, CartResultSchema)
     @blp.errors(400, 401, 404, 429)
     def post(self, data, tenant):
@@ -281,7 +286,7 @@ class CartValidation(MethodView):
 class CartRedemption(MethodView):
     @idempotent(tenant_id)
     @blp.arguments(CartRedemptionRequestSchema())
-    @looks_up_codes(count=lambda data: len(data["codes"]))
+    @looks_up_codes(count=lambda data: max(1, len(data["codes"])))
     @blp.response(201, CartResultSchema)
     @blp.errors(400, 401, 404, 409, 422, 429)
     def post(self, data, tenant):
@@ -315,19 +320,23 @@ class Qualifications(MethodView):
         """The coupons that would apply to this cart for this customer, best discount first.
 
         Needs a customer token or a client with a redeem scope (customerNumber on behalf).
-        Lists only coupons the tenant marked `listable`, open to anyone or valid for this
+        Lists the tenant's automatic promotions that fit (`automatic: true`: they apply
+        with no code) and the coupons it marked `listable`, open to anyone or valid for this
         customer; a coupon restricted to other customers never appears, nor any code the
         tenant did not mark (single-use vouchers, codes issued to one person).
         """
         order_total = Money(**data["order_total"])
+        lines = lines_of(data["items"])
         items, total = qualifications.qualifications(
             tenant=tenants.get_tenant(tenant),
             caller=current_caller(tenant),
             order_total=order_total,
-            products=frozenset(item["product"] for item in data["items"]),
+            products=frozenset(line.product for line in lines),
             customer_hint=data.get("customer_number"),
             page=page_number,
             page_size=page_size,
+            lines=lines,
+            shipping_total=shipping_of(data),
         )
         body = [
             {
@@ -339,6 +348,7 @@ class Qualifications(MethodView):
                 "exclusive": q.coupon.exclusive,
                 "stacking_priority": q.coupon.stacking_priority,
                 "valid_until": q.coupon.valid_until,
+                "automatic": q.coupon.automatic,
             }
             for q in items
         ]

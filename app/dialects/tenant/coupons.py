@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Response, request
 from flask.views import MethodView
 
 from app.auth import current_caller, require_manage
 from app.dialects.common import Blueprint, before_body, idempotent, link, link_to, links
+from app.dialects.fields import METADATA_KEY
 from app.dialects.openapi import TOTAL_COUNT
 from app.dialects.tenant.schemas.coupons import (
     CouponErrorSchema,
@@ -28,6 +31,7 @@ from app.engine.rules import Money, allowed_discount
 from app.engine.usage import redemption
 from app.engine.usage.redemption import Order
 from app.engine.usage.state import Outcome
+from app.errors import ValidationFailed
 from app.ratelimits import looks_up_codes
 
 blp = Blueprint(
@@ -96,6 +100,24 @@ def tenant_id(tenant: str, **_):
     return tenants.get_tenant(tenant).id
 
 
+def metadata_filter() -> dict[str, str]:
+    """The `metadata.KEY=VALUE` pairs of the query string (all must match)."""
+    pairs, problems = {}, []
+    for name, value in request.args.items():
+        if not name.startswith("metadata."):
+            continue
+        key = name.removeprefix("metadata.")
+        if re.fullmatch(METADATA_KEY, key) is None or len(value) > 500:
+            problems.append({"field": name, "type": "invalid", "message": "Not a metadata pair"})
+        pairs[key] = value
+    if problems or len(pairs) > 50:
+        raise ValidationFailed(
+            details=problems
+            or [{"field": "metadata", "type": "invalid", "message": "At most 50 pairs"}]
+        )
+    return pairs
+
+
 def lines_of(items: list[dict] | None) -> tuple[promotions.Line, ...]:
     """The engine's cart lines from a body's `items`."""
     return tuple(
@@ -125,6 +147,7 @@ def order_of(data: dict) -> Order:
         products=frozenset(line.product for line in lines) if lines else None,
         lines=lines,
         shipping_total=shipping_of(data),
+        metadata=data.get("metadata"),
     )
 
 
@@ -143,6 +166,7 @@ class Coupons(MethodView):
             page_size=args["page_size"],
             show_deleted=args["show_deleted"],
             deleted=args["deleted"],
+            metadata=metadata_filter(),
         )
         return items, {"X-Total-Count": str(total)}
 

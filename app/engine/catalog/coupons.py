@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import Caller
-from app.database import paged
+from app.database import paged, utcnow
 from app.engine import canonical, codes, rules
 from app.engine.catalog import lookup
 from app.engine.definition import (
@@ -50,12 +50,48 @@ def new_coupon(
     return coupon
 
 
+# Every cart reads its tenant's live automatic promotions: a bounded number.
+MAX_AUTOMATIC = 100
+
+
+def _check_automatic_room(coupon: Coupon) -> None:
+    """Refuse a live automatic promotion beyond the tenant's MAX_AUTOMATIC."""
+    if not live_automatic(coupon):
+        return
+    others = db.session.scalar(
+        select(func.count()).where(
+            Coupon.tenant_id == coupon.tenant_id,
+            Coupon.automatic.is_(True),
+            Coupon.deleted.is_(False),
+            Coupon.active.is_(True),
+            or_(Coupon.valid_until.is_(None), Coupon.valid_until > utcnow()),
+            Coupon.id != (coupon.id or 0),
+        )
+    )
+    if others >= MAX_AUTOMATIC:
+        raise ValidationFailed(
+            details=[
+                invalid("automatic", f"A tenant has at most {MAX_AUTOMATIC} live automatic ones")
+            ]
+        )
+
+
+def live_automatic(coupon: Coupon) -> bool:
+    return bool(
+        coupon.automatic
+        and coupon.active
+        and not coupon.deleted
+        and (coupon.valid_until is None or coupon.valid_until > utcnow())
+    )
+
+
 def create_coupon(*, tenant: TenantRef, values: dict, origin: str = Origin.COUPON) -> Coupon:
     """Create a coupon; a missing code is generated (retried on the rare collision)."""
     attempts = 1 if values.get("code") else 5
     with unit_of_work():
         for _ in range(attempts):
             coupon = new_coupon(tenant=tenant, values=values, origin=origin)
+            _check_automatic_room(coupon)
             try:
                 with db.session.begin_nested():  # a taken code undoes only this attempt
                     db.session.add(coupon)
@@ -88,9 +124,13 @@ def list_coupons(
     show_deleted: bool = False,
     deleted: bool | None = None,
     origin: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> tuple[list[Coupon], int]:
-    """One page of the tenant's coupons in creation order (all if no page size), and the count."""
+    """One page of the tenant's coupons in creation order (all if no page size), and the
+    count; with `metadata`, only coupons carrying every one of those pairs."""
     conditions = [Coupon.tenant_id == tenant.id]
+    for key, value in (metadata or {}).items():
+        conditions.append(Coupon.meta[key].as_string() == value)
     # An explicit `deleted` filter wins over showDeleted (the tenant dialect's rule).
     if deleted is not None:
         conditions.append(Coupon.deleted.is_(deleted))
@@ -143,6 +183,7 @@ def _save(coupon: Coupon, definition: dict, explicit: set[str]) -> Coupon:
         raise Conflict("A deleted coupon cannot be changed")
     with unit_of_work():
         apply_definition(coupon, validated(definition, explicit))
+        _check_automatic_room(coupon)
     return coupon
 
 

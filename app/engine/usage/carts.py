@@ -1,6 +1,7 @@
 """Carts: several codes on one order, and which codes would fit an order.
 
-Validation reads each code's state (one statement per code, no transaction),
+Validation reads every code's state and the tenant's live automatic promotions (one
+statement, no transaction),
 applies every rule of each code alone, then `stacking.combine` decides which
 applicable codes go together and what each gives. Redemption does the same
 first (a refused cart fails fast), then, in one transaction, locks the cart's
@@ -29,11 +30,11 @@ from app.engine.usage.state import (
     CouponState,
     Order,
     OrderAlreadyRedeemed,
+    cart_states,
     context,
     locked_state,
-    read_state,
 )
-from app.errors import Conflict, NotFound, rule_message
+from app.errors import Conflict, rule_message
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Cart:
     order_id: str | None = None
     lines: tuple[promotions.Line, ...] = ()
     shipping_total: Decimal | None = None
+    metadata: dict | None = None
 
     def order(self) -> Order:
         return Order(
@@ -52,6 +54,7 @@ class Cart:
             order_id=self.order_id,
             lines=self.lines,
             shipping_total=self.shipping_total,
+            metadata=self.metadata,
         )
 
 
@@ -68,6 +71,9 @@ class CodeResult:
     # What it takes off each line (index in the cart's lines), and off the shipping.
     lines: tuple[tuple[int, Decimal], ...] = ()
     shipping_discount: Decimal | None = None
+    # An automatic promotion's name, and its state (to redeem it).
+    name: str | None = None
+    state: CouponState | None = None
 
     @property
     def applies(self) -> bool:
@@ -78,14 +84,18 @@ class CodeResult:
 class CartResult:
     codes: tuple[CodeResult, ...]
     currency: str
+    # The automatic promotions that apply, each with its discount.
+    automatic: tuple[CodeResult, ...] = ()
 
     @property
     def total_discount(self) -> Decimal:
-        return sum((c.discount or Decimal(0) for c in self.codes), Decimal(0))
+        every = (*self.codes, *self.automatic)
+        return sum((c.discount or Decimal(0) for c in every), Decimal(0))
 
     @property
     def shipping_discount(self) -> Decimal:
-        return sum((c.shipping_discount or Decimal(0) for c in self.codes), Decimal(0))
+        every = (*self.codes, *self.automatic)
+        return sum((c.shipping_discount or Decimal(0) for c in every), Decimal(0))
 
     @property
     def refused(self) -> list[tuple[int, CodeResult]]:
@@ -116,8 +126,10 @@ def _evaluate(
     caller: Caller,
     customer,
     now: datetime,
+    automatic: list[CouponState] = (),
 ) -> CartResult:
-    """Each code's rules alone, then stacking among those that pass."""
+    """Each code's rules alone, then stacking among those that pass and the automatic
+    promotions whose rules pass (the others are left out, not refused)."""
     results: list[CodeResult] = []
     candidates: list[stacking.Candidate] = []
     order = cart.order()
@@ -132,6 +144,11 @@ def _evaluate(
         else:
             candidates.append(stacking.Candidate(code, state, position))
         results.append(result)
+    typed = {state.id for state in states if state is not None}
+    offered = [s for s in automatic if s.id not in typed]  # a typed code counts as typed
+    for position, state in enumerate(offered, start=len(cart.codes)):
+        if not rules.evaluate(state, context(state, caller, customer, order), now):
+            candidates.append(stacking.Candidate(state.code, state, position, automatic=True))
     stack = stacking.combine(
         candidates,
         cart.order_total,
@@ -147,14 +164,21 @@ def _evaluate(
             results[i] = replace(
                 result, discount=given.discount, lines=given.lines, shipping_discount=given.shipping
             )
-    return CartResult(tuple(results), cart.order_total.currency)
-
-
-def _read(tenant: TenantRef, code: str, **reading) -> CouponState | None:
-    try:
-        return read_state(tenant, code, **reading)
-    except NotFound:
-        return None
+    applied = tuple(
+        CodeResult(
+            state.code,
+            state.code,
+            discount=stack.grants[state.code].discount,
+            free_products=tuple(state.free_products or ()),
+            lines=stack.grants[state.code].lines,
+            shipping_discount=stack.grants[state.code].shipping,
+            name=state.name,
+            state=state,
+        )
+        for state in offered
+        if state.code in stack.grants
+    )
+    return CartResult(tuple(results), cart.order_total.currency, applied)
 
 
 def _own_holds(states: list[CouponState | None], ctx: rules.Context) -> list:
@@ -175,30 +199,31 @@ def validate(
     """What each code of the cart would give together; writes nothing."""
     customer = caller.acting_customer(customer_hint)
     now = utcnow()
-    states = [_read(tenant, code, customer=customer, now=now) for code in cart.codes]
-    return _evaluate(tenant, cart, states, caller, customer, now)
+    states, automatic = cart_states(tenant, cart.codes, customer=customer, now=now)
+    return _evaluate(tenant, cart, states, caller, customer, now, automatic)
 
 
 def redeem(
     *, tenant: TenantRef, caller: Caller, cart: Cart, customer_hint: str | None = None
 ) -> CartResult:
-    """Redeem every code of the cart in one transaction, or none (CartNotApplicable)."""
+    """Redeem every code of the cart and the automatic promotions that apply, in one
+    transaction: every code or none (CartNotApplicable); an automatic promotion that no
+    longer applies under the locks (its last use went to another cart) is left out."""
     customer, owner = caller.acting_customer(customer_hint), caller.order_owner
     now = utcnow()
     reading = {"customer": customer, "order_id": cart.order_id, "owner": owner, "now": now}
-    states = [_read(tenant, code, **reading) for code in cart.codes]
+    states, automatic = cart_states(tenant, cart.codes, **reading)
     who = rules.Context(identified=caller.identified, customer_number=customer)
-    result = _evaluate(tenant, cart, _own_holds(states, who), caller, customer, now)
+    result = _evaluate(tenant, cart, _own_holds(states, who), caller, customer, now, automatic)
     if result.refused:
         raise CartNotApplicable(result)
+    offered = [r.state.id for r in result.automatic]
     with unit_of_work() as session:
         # Fixed lock order: every cart locks its coupons by ascending id.
-        fresh_by_id = {
-            state.id: locked_state(session, tenant, state.id, **reading)
-            for state in sorted(states, key=lambda s: s.id)
-        }
+        ids = sorted({*(state.id for state in states), *offered})
+        fresh_by_id = {i: locked_state(session, tenant, i, **reading) for i in ids}
         fresh = [fresh_by_id[state.id] for state in states]
-        if cart.order_id is not None and any(s.replay_id is not None for s in fresh):
+        if cart.order_id is not None and any(s.replay_id for s in fresh_by_id.values()):
             raise OrderAlreadyRedeemed("This order id already redeemed a code of the cart")
         # After every coupon lock, the holds' (the order every writer takes).
         own = {
@@ -207,11 +232,14 @@ def redeem(
             if cart.order_id is not None and s.hold_id is not None
         }
         counted = [s.without_own_hold() if s.id in own else s for s in fresh]
-        result = _evaluate(tenant, cart, counted, caller, customer, now)
+        still = [fresh_by_id[i] for i in offered]
+        result = _evaluate(tenant, cart, counted, caller, customer, now, still)
         if result.refused:
             raise CartNotApplicable(result)
-        done = []
-        for code_result, state in zip(result.codes, fresh, strict=True):
+        done, automatic_done = [], []
+        used = [(r, s, done) for r, s in zip(result.codes, fresh, strict=True)]
+        used += [(r, r.state, automatic_done) for r in result.automatic]
+        for code_result, state, into in used:
             # The redemption records all the code gave: off the order and the shipping.
             given = code_result.discount + (code_result.shipping_discount or Decimal(0))
             order = replace(cart.order(), discount=Money(given, cart.order_total.currency))
@@ -219,7 +247,7 @@ def redeem(
             outcome = ledger.record(tenant, session, state, row)
             if state.id in own:
                 ledger.confirm_hold(own[state.id], row["id"], now)
-            done.append(replace(code_result, redemption_id=outcome.redemption_id))
-    for _ in done:
+            into.append(replace(code_result, redemption_id=outcome.redemption_id))
+    for _ in range(len(done) + len(automatic_done)):
         observe.redemption("redeemed")
-    return CartResult(tuple(done), result.currency)
+    return CartResult(tuple(done), result.currency, tuple(automatic_done))

@@ -118,6 +118,7 @@ def _hold(tenant, code, caller: Caller, order: Order, ttl_seconds, customer_hint
                 status=HoldStatus.HELD,
                 expires_at=expires_at,
                 created_at=now,
+                metadata=row["metadata"],
             )
         )
         ledger.extend_held_until(session, fresh.id, expires_at)

@@ -56,6 +56,7 @@ REDEMPTION_FIELDS = (
     "order_id",
     "order_owner",
     "redeemed_at",
+    "metadata",
 )
 EVENT_FIELDS = outbox.MESSAGE_FIELDS
 
@@ -83,6 +84,7 @@ def redemption_row(
     order_id: str | None,
     owner: str,
     now: datetime,
+    metadata: dict | None = None,
 ) -> dict:
     """A new redemption row (its order id `owner`'s: see `Caller.order_owner`)."""
     return {
@@ -97,6 +99,7 @@ def redemption_row(
         "order_id": order_id,
         "order_owner": owner,
         "redeemed_at": now,
+        "metadata": metadata,
     }
 
 
@@ -118,6 +121,7 @@ def order_row(
         order_id=order.order_id,
         owner=owner,
         now=now,
+        metadata=order.metadata,
     )
 
 
@@ -136,6 +140,7 @@ def event_payload(tenant_slug: str, coupon_code: str, redemption: dict) -> dict:
         "discount": _money(redemption["discount_amount"], redemption["discount_currency"]),
         "orderId": redemption["order_id"],
         "redeemedAt": redemption["redeemed_at"].isoformat(),
+        "metadata": redemption["metadata"],
     }
 
 
@@ -329,6 +334,7 @@ def redeem_hold(tenant: TenantRef, state: CouponState, hold: Hold, now: datetime
         order_id=hold.order_id,
         owner=hold.order_owner,
         now=now,
+        metadata=hold.meta,
     )
     outcome = record(tenant, db.session(), state, row)
     confirm_hold(hold, row["id"], now)

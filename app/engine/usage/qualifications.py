@@ -1,9 +1,10 @@
 """Qualifications: the coupons that would apply to a cart for this caller.
 
-Only coupons the tenant marked `listable` are offered, and of those only the ones
-the caller may use. Candidates are filtered in SQL (live, in date, under the
-limit, currency, minimum, required product) and read largest discount first; at
-most QUALIFICATION_SCAN_LIMIT are evaluated by the rules.
+Only coupons the tenant marked `listable`, and its automatic promotions, are offered,
+and of those only the ones the caller may use. Candidates are filtered in SQL (live, in
+date, under the limit, currency, minimum, required product) and read largest discount
+first; at most QUALIFICATION_SCAN_LIMIT are evaluated by the rules (lines and shipping
+included, so a line promotion fits only a cart with lines it selects).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import case, func, literal, or_, select
 
 from app.auth import Caller
 from app.database import utcnow
-from app.engine import rules
+from app.engine import promotions, rules
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.errors import InsufficientScope, Unauthorized
@@ -43,6 +44,8 @@ def qualifications(
     customer_hint: str | None,
     page: int,
     page_size: int,
+    lines: tuple[promotions.Line, ...] = (),
+    shipping_total: Decimal | None = None,
 ) -> tuple[list[Qualified], int]:
     """The coupons that would apply to this cart for this caller, best discount first.
 
@@ -67,7 +70,8 @@ def qualifications(
             c.deleted.is_(False),
             c.active.is_(True),
             # Only what the tenant offers: a code meant for one person is never listed.
-            c.listable.is_(True),
+            # Automatic promotions need no code: they are for everyone whose cart fits.
+            or_(c.listable.is_(True), c.automatic.is_(True)),
             c.origin.in_((Origin.COUPON, Origin.PROMO)),
             or_(c.valid_from.is_(None), c.valid_from <= now),
             or_(c.valid_until.is_(None), c.valid_until >= now),
@@ -96,9 +100,12 @@ def qualifications(
             live_holds=live.get(coupon.id, 0),
             order_total=order_total,
             products=products,
+            lines=lines,
+            shipping_total=shipping_total,
         )
         if not rules.evaluate(coupon, context, now):
-            qualified.append(Qualified(coupon, rules.allowed_discount(coupon, order_total)))
+            discount = rules.allowed_discount(coupon, order_total, lines, shipping_total)
+            qualified.append(Qualified(coupon, discount))
     qualified.sort(key=lambda q: (-q.discount, q.coupon.code_key))
     start = (page - 1) * page_size
     return qualified[start : start + page_size], len(qualified)

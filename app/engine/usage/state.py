@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, bindparam, case, func, literal, select
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from app.auth import Caller
@@ -76,6 +76,8 @@ class Order:
     # The order's lines with prices and its shipping total, when the caller sends them.
     lines: tuple[promotions.Line, ...] = ()
     shipping_total: Decimal | None = None
+    # The caller's string pairs, kept on the redemption (or hold) and sent in its event.
+    metadata: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class CouponState:
     max_quantity: int | None = None
     max_discount_amount: Decimal | None = None
     buy_x_get_y: dict | None = None
+    automatic: bool = False
+    name: str | None = None
 
     def without_own_hold(self) -> CouponState:
         """This state with its order's own live hold not counted: the use it keeps is the
@@ -185,12 +189,8 @@ def _while_held(expression, otherwise):
     return case((C.held_until > _now_param(), expression), else_=otherwise)
 
 
-@functools.cache
-def state_query(with_customer: bool, with_order: bool):
-    """The state's statement, built once per shape.
-
-    Parameters tenant_id, code_key, customer, order_id, order_owner, now.
-    """
+def _counts(with_customer: bool):
+    """The live holds, and (asked for) the customer's uses, of the coupon row read."""
     live = _while_held(live_holds_of_row(func.count()).scalar_subquery(), 0)
     if with_customer:
         redeemed = (
@@ -208,9 +208,43 @@ def state_query(with_customer: bool, with_order: bool):
         )
     else:
         uses = literal(0)
-    query = select(*RULE_COLUMNS, live.label("live_holds"), uses.label("customer_uses")).where(
-        C.tenant_id == bindparam("tenant_id"), C.code_key == bindparam("code_key")
+    return live.label("live_holds"), uses.label("customer_uses")
+
+
+@functools.cache
+def state_query(with_customer: bool, with_order: bool):
+    """The state's statement, built once per shape.
+
+    Parameters tenant_id, code_key, customer, order_id, order_owner, now.
+    """
+    return _state_select(
+        with_customer,
+        with_order,
+        C.tenant_id == bindparam("tenant_id"),
+        C.code_key == bindparam("code_key"),
     )
+
+
+@functools.cache
+def cart_query(with_customer: bool, with_order: bool):
+    """The states of a cart's codes and of the tenant's live automatic promotions, in one
+    statement (parameters as `state_query`'s, with the list `code_keys` for `code_key`)."""
+    automatic = and_(
+        C.automatic.is_(True),
+        C.deleted.is_(False),
+        C.active.is_(True),
+        or_(C.valid_until.is_(None), C.valid_until > _now_param()),
+    )
+    return _state_select(
+        with_customer,
+        with_order,
+        C.tenant_id == bindparam("tenant_id"),
+        or_(C.code_key.in_(bindparam("code_keys", expanding=True)), automatic),
+    ).order_by(C.id)
+
+
+def _state_select(with_customer: bool, with_order: bool, *where):
+    query = select(*RULE_COLUMNS, *_counts(with_customer)).where(*where)
     if with_order:
         replay = REDEMPTIONS.alias("replay")
         order_hold = live_holds_of_row(
@@ -268,6 +302,40 @@ def read_state(
     if not rows:
         raise CouponNotFound()
     return CouponState(**rows[0]._mapping)
+
+
+def cart_states(
+    tenant: TenantRef,
+    codes: tuple[str, ...],
+    *,
+    now: datetime,
+    customer: str | None = None,
+    order_id: str | None = None,
+    owner: str = "",
+) -> tuple[list[CouponState | None], list[CouponState]]:
+    """The state of each code of a cart (None: no such coupon) and the tenant's live
+    automatic promotions, read in one statement; a campaign's code seen for the first
+    time becomes a coupon and is read on its own."""
+    keys = [Coupon.key_for(code) for code in codes]
+    params = {
+        **_parameters(tenant.id, "", customer, order_id, owner, now),
+        "code_keys": keys or [""],
+    }
+    rows = read(db.session, cart_query(customer is not None, order_id is not None), params)
+    found = [CouponState(**row._mapping) for row in rows]
+    by_key = {Coupon.key_for(state.code): state for state in found}
+    states: list[CouponState | None] = []
+    for code, key in zip(codes, keys, strict=True):
+        state = by_key.get(key)
+        if state is None and lookup.materialize(tenant.id, code):
+            try:
+                state = read_state(
+                    tenant, code, now=now, customer=customer, order_id=order_id, owner=owner
+                )
+            except CouponNotFound:  # deleted meanwhile
+                state = None
+        states.append(state)
+    return states, [state for state in found if state.automatic]
 
 
 LOCK = select(C.id).where(C.id == bindparam("coupon_id")).with_for_update()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from app.dialects.fields import CustomerNumber, MoneySchema, UTCDateTime
+from app.dialects.fields import CustomerNumber, Metadata, MoneySchema, UTCDateTime
 from app.dialects.tenant.schemas.coupons import RedemptionRequestSchema
 from app.dialects.tenant.schemas.promotions import CartItemSchema, ShippingMixin
 from app.engine.usage import holds
@@ -46,6 +46,7 @@ class ReservationSchema(Schema):
     created_at = UTCDateTime(data_key="createdAt")
     closed_at = UTCDateTime(data_key="closedAt", allow_none=True)
     redemption_id = fields.String(data_key="redemptionId", allow_none=True)
+    metadata_ = Metadata(data_key="metadata", attribute="metadata")
 
 
 class _ShopperSchema(Schema):
@@ -56,6 +57,12 @@ class _ShopperSchema(Schema):
 class CartRequestSchema(_ShopperSchema, ShippingMixin):
     """Body of POST /carts/validation."""
 
+    metadata_ = Metadata(
+        data_key="metadata",
+        attribute="metadata",
+        metadata={"description": "Kept on every redemption the cart makes"},
+    )
+
     items = fields.List(
         fields.Nested(CartItemSchema),
         required=True,
@@ -64,7 +71,8 @@ class CartRequestSchema(_ShopperSchema, ShippingMixin):
     codes = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)),
         required=True,
-        validate=validate.Length(min=1, max=MAX_CART_CODES),
+        validate=validate.Length(max=MAX_CART_CODES),
+        metadata={"description": "May be empty: the automatic promotions still apply"},
     )
 
     @validates("codes")
@@ -125,8 +133,18 @@ class CartCodeSchema(Schema):
     redemption_id = fields.String(data_key="redemptionId", allow_none=True)
 
 
+class AutomaticPromotionSchema(CartCodeSchema):
+    """An automatic promotion that applies to the cart (no code was sent for it)."""
+
+    name = fields.String(allow_none=True)
+
+
 class CartResultSchema(Schema):
     codes = fields.List(fields.Nested(CartCodeSchema))
+    automatic = fields.List(
+        fields.Nested(AutomaticPromotionSchema),
+        metadata={"description": "The tenant's automatic promotions that apply to this cart"},
+    )
     total_discount = fields.Nested(MoneySchema, data_key="totalDiscount")
     shipping_total = fields.Nested(MoneySchema, data_key="shippingTotal", allow_none=True)
     shipping_discount = fields.Nested(MoneySchema, data_key="shippingDiscount", allow_none=True)
@@ -134,7 +152,7 @@ class CartResultSchema(Schema):
     total_after_discount = fields.Nested(MoneySchema, data_key="totalAfterDiscount")
 
 
-class QualificationRequestSchema(_ShopperSchema):
+class QualificationRequestSchema(_ShopperSchema, ShippingMixin):
     """Body of POST /qualifications."""
 
     items = fields.List(
@@ -153,3 +171,6 @@ class QualificationSchema(Schema):
     exclusive = fields.Boolean()
     stacking_priority = fields.Integer(data_key="stackingPriority")
     valid_until = UTCDateTime(data_key="validUntil", allow_none=True)
+    automatic = fields.Boolean(
+        metadata={"description": "An automatic promotion: it applies with no code"}
+    )

@@ -11,7 +11,7 @@ from marshmallow import (
 )
 
 from app.database import utcnow
-from app.dialects.fields import Amount, CustomerNumber, MoneySchema, UTCDateTime
+from app.dialects.fields import Amount, CustomerNumber, Metadata, MoneySchema, UTCDateTime
 from app.dialects.tenant.schemas.promotions import (
     BuyXGetYSchema,
     CartItemSchema,
@@ -92,12 +92,18 @@ class CouponWriteSchema(Schema):
         SelectorSchema,
         data_key="appliesTo",
         allow_none=True,
-        metadata={"description": "ITEMS: the lines discounted (absent: every line)"},
+        metadata={
+            "description": "ITEMS: the lines discounted (absent: every line)",
+            "example": {"categories": ["shoes"]},
+        },
     )
     excludes = fields.Nested(
         SelectorSchema,
         allow_none=True,
-        metadata={"description": "ITEMS: lines never discounted"},
+        metadata={
+            "description": "ITEMS: lines never discounted",
+            "example": {"products": ["gift-card"]},
+        },
     )
     allocation = fields.String(
         validate=validate.OneOf(Allocation.ALL),
@@ -112,20 +118,40 @@ class CouponWriteSchema(Schema):
         strict=True,
         allow_none=True,
         validate=validate.Range(min=1, max=1_000_000),
-        metadata={"description": "ITEMS: at most this many units, the most expensive first"},
+        metadata={
+            "description": "ITEMS: at most this many units, the most expensive first",
+            "example": 2,
+        },
     )
     max_discount = fields.Nested(
         MoneySchema,
         data_key="maxDiscount",
         allow_none=True,
-        metadata={"description": "PERCENT: the most the coupon grants"},
+        metadata={
+            "description": "PERCENT: the most the coupon grants",
+            "example": {"amount": 30, "currency": "USD"},
+        },
     )
     buy_x_get_y = fields.Nested(
         BuyXGetYSchema,
         data_key="buyXGetY",
         allow_none=True,
-        metadata={"description": "BUY_X_GET_Y: the deal"},
+        metadata={
+            "description": "BUY_X_GET_Y: the deal",
+            "example": {
+                "buy": {"quantity": 2, "appliesTo": {"products": ["tshirt"]}},
+                "get": {"quantity": 1, "appliesTo": {"products": ["tshirt"]}, "percentOff": 100},
+            },
+        },
     )
+    automatic = fields.Boolean(
+        metadata={
+            "description": "Applies to every cart whose conditions it meets, no code needed "
+            "(default false; at most 100 live per tenant)",
+            "example": False,
+        }
+    )
+    metadata_ = Metadata(data_key="metadata", attribute="metadata")
 
     @post_load
     def flatten(self, data, **kwargs):
@@ -196,6 +222,8 @@ class CouponSchema(Schema):
     max_quantity = fields.Integer(data_key="maxQuantity", allow_none=True)
     max_discount = fields.Nested(MoneySchema, data_key="maxDiscount", allow_none=True)
     buy_x_get_y = fields.Nested(BuyXGetYSchema, data_key="buyXGetY", allow_none=True)
+    automatic = fields.Boolean()
+    metadata_ = Metadata(data_key="metadata", attribute="metadata")
     deleted = fields.Boolean()
     status = fields.String(metadata={"enum": ["INACTIVE", "VALID", "EXPIRED", "USED"]})
     redemption_count = fields.Integer(data_key="redemptionCount")
@@ -249,6 +277,8 @@ class CouponSchema(Schema):
                 else None
             ),
             "buy_x_get_y": deal_fields(coupon.buy_x_get_y),
+            "automatic": coupon.automatic,
+            "metadata": coupon.meta or {},
             "deleted": coupon.deleted,
             "status": rules.status(coupon, utcnow()),
             "redemption_count": coupon.redemption_count,
@@ -296,6 +326,8 @@ class CustomerArgs(Schema):
 class RedemptionRequestSchema(ShippingMixin):
     """Body of POST /validation and POST /redemptions."""
 
+    metadata_ = Metadata(data_key="metadata", attribute="metadata")
+
     items = fields.List(
         fields.Nested(CartItemSchema),
         validate=validate.Length(min=1, max=500),
@@ -331,6 +363,7 @@ class RedemptionSchema(Schema):
     discount = fields.Nested(MoneySchema, allow_none=True)
     order_id = fields.String(data_key="orderId", allow_none=True)
     redeemed_at = UTCDateTime(data_key="redeemedAt")
+    metadata_ = Metadata(data_key="metadata", attribute="metadata")
 
     @pre_dump
     def nest(self, redemption, **kwargs):
@@ -345,6 +378,7 @@ class RedemptionSchema(Schema):
             "discount": money(redemption.discount_amount, redemption.discount_currency),
             "order_id": redemption.order_id,
             "redeemed_at": redemption.redeemed_at,
+            "metadata": redemption.meta or {},
         }
 
 
