@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.engine import canonical
-from app.engine.money import MAX_AMOUNT, is_currency
+from app.engine.money import MAX_AMOUNT, is_currency, minor_units, on_grid
 
 
 class Amount(fields.Decimal):
@@ -62,8 +62,25 @@ class UTCDateTime(fields.AwareDateTime):
 
 
 class MoneySchema(Schema):
+    """An amount in a currency, never finer than the currency's minor unit."""
+
     amount = Amount(required=True)
     currency = Currency(required=True)
+
+    @validates_schema
+    def _on_grid(self, data, **kwargs):
+        if "amount" in data and "currency" in data:
+            check_grid(data["amount"], data["currency"], "amount")
+
+
+def check_grid(amount: Decimal, currency: str, field: str) -> None:
+    """Refuse an amount finer than the currency's minor unit (1.005 USD, 0.4 JPY): the
+    engine splits discounts in whole minor units, and a sub-unit price has none to give."""
+    if not on_grid(amount, currency):
+        digits = minor_units(currency)
+        raise ValidationError(
+            f"Finer than {currency} allows ({digits} decimal places at most).", field
+        )
 
 
 class CustomerNumber(fields.String):
@@ -91,7 +108,8 @@ class CustomerNumber(fields.String):
         return number
 
 
-METADATA_KEY = r"^[A-Za-z0-9_.-]{1,40}$"
+# \Z, not $: "$" also matches before a final newline.
+METADATA_KEY = r"^[A-Za-z0-9_.-]{1,40}\Z"
 
 
 def Metadata(**kwargs) -> fields.Dict:

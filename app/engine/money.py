@@ -36,6 +36,11 @@ def minor_units(currency: str) -> int:
     return get_currency_precision(currency)
 
 
+def on_grid(amount: Decimal, currency: str) -> bool:
+    """True when `amount` has no digits finer than the currency's minor unit."""
+    return amount == amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
+
+
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round half up to the currency's minor unit."""
     quantum = Decimal(1).scaleb(-minor_units(currency))

@@ -154,8 +154,12 @@ def allocate(
 ) -> list[Decimal]:
     """Split `total` over `weights` on the currency's minor unit: each share rounded down,
     the units left to the largest remainders (ties to the earlier), none above its cap.
-    `total` must be on the unit and at most the caps' sum."""
+    What the caps cannot hold in whole units is not given (the API refuses amounts finer
+    than the unit, so this only guards against a 500)."""
     unit = _unit(currency)
+    caps = [floor_money(cap, currency) for cap in caps]
+    room = sum((cap for cap, w in zip(caps, weights, strict=True) if w > 0), ZERO)
+    total = min(floor_money(total, currency), room)
     weight = sum(weights, ZERO)
     if total <= 0 or weight <= 0:
         return [ZERO] * len(weights)
@@ -164,16 +168,10 @@ def allocate(
     left = total - sum(shares, ZERO)
     order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
     while left > 0:
-        moved = False
         for i in order:
-            if left <= 0:
-                break
-            if weights[i] > 0 and shares[i] + unit <= caps[i]:
+            if left > 0 and weights[i] > 0 and shares[i] + unit <= caps[i]:
                 shares[i] += unit
                 left -= unit
-                moved = True
-        if not moved:
-            raise ValueError("total exceeds what the caps can hold")
     return shares
 
 

@@ -365,6 +365,7 @@ def test_metadata_is_kept_filtered_and_carried(client, manage, on_behalf, db):
         {"k": "v" * 501},
         {f"k{n}": "v" for n in range(51)},
         {"k": 1},
+        {"channel\n": "x"},  # "$" would match before the newline
     ],
 )
 def test_too_much_or_malformed_metadata_is_refused(client, manage, db, metadata):
@@ -372,6 +373,52 @@ def test_too_much_or_malformed_metadata_is_refused(client, manage, db, metadata)
     assert refused.status_code == 400
     assert refused.get_json()["details"][0]["field"].startswith("metadata")
     assert db.session.query(Coupon).count() == 0
+
+
+def test_a_metadata_filter_given_twice_is_refused(client, manage):
+    _create(client, manage, {**CAPPED, "metadata": {"channel": "a"}})
+    twice = client.get(f"{BASE}/coupons?metadata.channel=a&metadata.channel=b", headers=manage)
+    assert twice.status_code == 400
+    assert twice.get_json()["details"][0] == {
+        "field": "metadata.channel",
+        "type": "invalid",
+        "message": "Given more than once",
+    }
+
+
+def test_amounts_finer_than_the_currency_are_refused_everywhere(client, manage, on_behalf):
+    """1.005 USD or 0.4 JPY has no whole minor unit to split or store: a 400 naming the
+    field, never a 500 or a discount larger than the order."""
+    _create(client, manage, TWENTY_OFF_SHOES, CAPPED)
+    sub_cent = [{"product": "runner", "price": "1.005", "quantity": 1, "categories": ["shoes"]}]
+    asked = [
+        ("carts/validation", {"orderTotal": money("1.005"), "items": ITEMS, "codes": ["FIFTEEN"]}),
+        ("carts/validation", {"orderTotal": money(1), "items": sub_cent, "codes": ["SHOES20"]}),
+        ("carts/redemption", {"orderTotal": money(1), "items": sub_cent, "codes": ["SHOES20"]}),
+        ("coupons/SHOES20/validation", {"orderTotal": money(2), "items": sub_cent}),
+        ("coupons/FIFTEEN/validation", {"orderTotal": money("0.005")}),
+        ("coupons/FIFTEEN/redemptions", {"orderTotal": money(5), "discount": money("0.755")}),
+        ("carts/validation", {**_basket(), "shippingTotal": money("7.499")}),
+    ]
+    for path, body in asked:
+        answer = client.post(f"{BASE}/{path}", json=body, headers=on_behalf)
+        assert answer.status_code == 400, (path, answer.get_json())
+        assert answer.get_json()["type"] == "validation_failed"
+        assert "Finer than USD" in answer.get_data(as_text=True)
+    for field, value in [
+        ("discountAbsolute", money("0.4", "JPY")),
+        ("maxDiscount", money("0.4", "JPY")),
+    ]:
+        body = {**CAPPED, "code": "YEN", field: value}
+        if field == "discountAbsolute":
+            body.update(discountType="ABSOLUTE", discountPercentage=None, maxDiscount=None)
+        refused = client.post(f"{BASE}/coupons", json=body, headers=manage)
+        assert refused.status_code == 400, refused.get_json()
+        assert refused.get_json()["details"][0]["field"] == f"{field}.amount"
+
+
+def _basket():
+    return {"orderTotal": money(160), "items": ITEMS, "codes": ["FIFTEEN"]}
 
 
 def test_qualifications_list_automatic_and_line_promotions(client, manage, on_behalf):

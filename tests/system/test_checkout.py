@@ -10,7 +10,9 @@ import random
 from collections import Counter
 
 import requests
+from sqlalchemy import create_engine, text
 
+from app.engine.catalog.coupons import MAX_AUTOMATIC
 from tests.api.conftest import coupon_body, order
 from tests.support import client_token, start_gunicorn, stop
 from tests.system.conftest import app_env, run_flask, sql, start_worker, wait_for, worker_env
@@ -227,3 +229,41 @@ def test_an_automatic_promotion_goes_to_exactly_its_limit_of_carts(fresh_pg, pro
             code=code,
         )
         assert rows == [(count, count)], (code, rows)
+
+
+SLOW_INSERTS = """
+CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_sleep(0.2); RETURN NEW; END $$;
+CREATE TRIGGER slow_insert BEFORE INSERT ON coupons FOR EACH ROW EXECUTE FUNCTION slow_insert();
+"""
+
+
+def test_racing_creates_never_pass_the_cap_on_live_automatic_promotions(fresh_pg, processes):
+    """98 live automatic promotions, then 40 created at once: exactly 2 more fit under
+    the tenant's cap of 100 (without the tenant row lock, several more got in)."""
+    api, _, manage, _ = _service(fresh_pg, processes)
+    base = f"{api}/coupon/v1/acme/coupons"
+
+    def automatic(code):
+        body = coupon_body(
+            code=code,
+            discountType="PERCENT",
+            discountPercentage=1,
+            discountAbsolute=None,
+            restrictions=None,
+            automatic=True,
+        )
+        return requests.post(base, json=body, headers=manage, timeout=60)
+
+    for i in range(MAX_AUTOMATIC - 2):
+        automatic(f"AUTO{i}").raise_for_status()
+    # A slow insert widens the window between counting and committing, so a missing
+    # lock shows every time rather than now and then.
+    engine = create_engine(fresh_pg)
+    with engine.begin() as connection:
+        connection.execute(text(SLOW_INSERTS))
+    engine.dispose()
+    answers = fire(40, lambda i: automatic(f"RACE{i}"))
+    assert Counter(r.status_code for r in answers) == {201: 2, 400: 38}, [r.text for r in answers]
+    live = sql(fresh_pg, "SELECT count(*) FROM coupons WHERE automatic AND active AND NOT deleted")
+    assert live == [(MAX_AUTOMATIC,)]

@@ -118,6 +118,23 @@ def test_line_discounts_never_exceed_what_is_left_of_the_order():
     assert grant(Promotion(PERCENT, ITEMS, percentage=D(50)), items, basket).discount == D(30)
 
 
+fine = st.decimals(min_value=0, max_value=100, places=4, allow_nan=False)
+
+
+@given(
+    total=fine,
+    parts=st.lists(st.tuples(fine, fine), min_size=1, max_size=5),
+    currency=st.sampled_from(["USD", "JPY", "KWD"]),
+)
+def test_allocation_off_the_grid_never_raises_and_stays_under_every_cap(total, parts, currency):
+    weights, caps = [w for w, _ in parts], [c for _, c in parts]
+    shares = allocate(total, weights, caps, currency)
+    assert all(0 <= share <= cap for share, cap in zip(shares, caps, strict=True))
+    assert sum(shares) <= total
+    unit = Decimal(1).scaleb(-minor_units(currency))
+    assert all(share == share.quantize(unit) for share in shares)
+
+
 def test_allocation_rounds_by_largest_remainder_ties_to_the_earlier_line():
     assert allocate(D("0.10"), [D(1)] * 3, [D(5)] * 3, "USD") == [D("0.04"), D("0.03"), D("0.03")]
     assert allocate(D(10), [D(1), D(1), D(1)], [D(10)] * 3, "JPY") == [D(4), D(3), D(3)]

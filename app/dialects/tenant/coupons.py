@@ -103,11 +103,15 @@ def tenant_id(tenant: str, **_):
 def metadata_filter() -> dict[str, str]:
     """The `metadata.KEY=VALUE` pairs of the query string (all must match)."""
     pairs, problems = {}, []
-    for name, value in request.args.items():
+    for name, values in request.args.lists():
         if not name.startswith("metadata."):
             continue
-        key = name.removeprefix("metadata.")
-        if re.fullmatch(METADATA_KEY, key) is None or len(value) > 500:
+        key, value = name.removeprefix("metadata."), values[0]
+        if len(values) > 1:
+            # One key has one value: two would match nothing, and taking either one
+            # would silently drop the other.
+            problems.append({"field": name, "type": "invalid", "message": "Given more than once"})
+        elif re.fullmatch(METADATA_KEY, key) is None or len(value) > 500:
             problems.append({"field": name, "type": "invalid", "message": "Not a metadata pair"})
         pairs[key] = value
     if problems or len(pairs) > 50:

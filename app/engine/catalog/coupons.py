@@ -27,7 +27,7 @@ from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
 from app.errors import Conflict, CouponNotFound, RuleViolated, ValidationFailed
 from app.extensions import db
-from app.models import Coupon, Origin
+from app.models import Coupon, Origin, Tenant
 
 
 class CouponCodeExists(Conflict):
@@ -58,6 +58,9 @@ def _check_automatic_room(coupon: Coupon) -> None:
     """Refuse a live automatic promotion beyond the tenant's MAX_AUTOMATIC."""
     if not live_automatic(coupon):
         return
+    # Two creates counting at once would both see room for one: the tenant's row lock
+    # makes them count one after the other (PostgreSQL; SQLite writes one at a time).
+    db.session.execute(select(Tenant.id).where(Tenant.id == coupon.tenant_id).with_for_update())
     others = db.session.scalar(
         select(func.count()).where(
             Coupon.tenant_id == coupon.tenant_id,

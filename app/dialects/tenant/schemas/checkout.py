@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from app.dialects.fields import CustomerNumber, Metadata, MoneySchema, UTCDateTime
 from app.dialects.tenant.schemas.coupons import RedemptionRequestSchema
-from app.dialects.tenant.schemas.promotions import CartItemSchema, ShippingMixin
+from app.dialects.tenant.schemas.promotions import BasketMixin, CartItemSchema
 from app.engine.usage import holds
 from app.models import Coupon
 
@@ -54,7 +54,7 @@ class _ShopperSchema(Schema):
     order_total = fields.Nested(MoneySchema, data_key="orderTotal", required=True)
 
 
-class CartRequestSchema(_ShopperSchema, ShippingMixin):
+class CartRequestSchema(_ShopperSchema, BasketMixin):
     """Body of POST /carts/validation."""
 
     metadata_ = Metadata(
@@ -152,7 +152,7 @@ class CartResultSchema(Schema):
     total_after_discount = fields.Nested(MoneySchema, data_key="totalAfterDiscount")
 
 
-class QualificationRequestSchema(_ShopperSchema, ShippingMixin):
+class QualificationRequestSchema(_ShopperSchema, BasketMixin):
     """Body of POST /qualifications."""
 
     items = fields.List(

@@ -13,10 +13,10 @@ from marshmallow import (
 from app.database import utcnow
 from app.dialects.fields import Amount, CustomerNumber, Metadata, MoneySchema, UTCDateTime
 from app.dialects.tenant.schemas.promotions import (
+    BasketMixin,
     BuyXGetYSchema,
     CartItemSchema,
     SelectorSchema,
-    ShippingMixin,
     deal_fields,
 )
 from app.engine import rules
@@ -323,7 +323,7 @@ class CustomerArgs(Schema):
     customer_number = CustomerNumber(data_key="customerNumber", load_default=None)
 
 
-class RedemptionRequestSchema(ShippingMixin):
+class RedemptionRequestSchema(BasketMixin):
     """Body of POST /validation and POST /redemptions."""
 
     metadata_ = Metadata(data_key="metadata", attribute="metadata")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from app.dialects.fields import Amount, MoneySchema
+from app.dialects.fields import Amount, MoneySchema, check_grid
 
 _short = validate.Length(min=1, max=128)
 
@@ -104,7 +104,9 @@ class CartItemSchema(Schema):
     )
 
 
-class ShippingMixin(Schema):
+class BasketMixin(Schema):
+    """What an order's lines and shipping must agree with: the order total's currency."""
+
     shipping_total = fields.Nested(
         MoneySchema,
         data_key="shippingTotal",
@@ -117,3 +119,17 @@ class ShippingMixin(Schema):
         shipping, total = data.get("shipping_total"), data.get("order_total")
         if shipping and total and shipping["currency"] != total["currency"]:
             raise ValidationError("Must be in the order total's currency", "shippingTotal")
+
+    @validates_schema
+    def _prices_on_grid(self, data, **kwargs):
+        total = data.get("order_total")
+        if not total:
+            return
+        problems = {}
+        for index, item in enumerate(data.get("items") or ()):
+            try:
+                check_grid(item["price"], total["currency"], "price")
+            except ValidationError as error:
+                problems[index] = error.normalized_messages()
+        if problems:
+            raise ValidationError({"items": problems})
