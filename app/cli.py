@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from contextlib import nullcontext
+from datetime import UTC
 
 import click
 from flask import Flask, current_app
@@ -207,6 +208,23 @@ def retry_command(message_id: str) -> None:
     click.echo(f"message {message_id} is due again")
 
 
+@outbox_cli.command("retry-dead")
+@click.option("--destination", help="Only messages to this destination (events, ...).")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+    help="Only messages dead since this UTC time (2026-12-01 or 2026-12-01T08:00:00).",
+)
+def retry_dead_command(destination: str | None, since) -> None:
+    """Make every dead message due again, with a fresh retry budget."""
+    from app.engine.outbox import DESTINATION_SETTINGS, retry_dead
+
+    if destination and destination not in DESTINATION_SETTINGS:
+        _fail(f"no destination {destination!r}: one of {', '.join(DESTINATION_SETTINGS)}")
+    count = retry_dead(destination=destination, since=since and since.replace(tzinfo=UTC))
+    click.echo(f"{count} dead messages are due again")
+
+
 campaign_cli = AppGroup("campaign", help="Campaigns: bulk unique codes.")
 
 
@@ -321,7 +339,7 @@ def purge_command() -> None:
 @events_cli.command("new-secret")
 def new_secret_command() -> None:
     """Print a new EVENTS_SECRET (whsec_...) for signing redemption events."""
-    from app.engine.outbox import new_secret
+    from app.engine.signatures import new_secret
 
     click.echo(new_secret())
 

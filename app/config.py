@@ -69,7 +69,13 @@ def from_environment() -> dict:
         "RATELIMIT_SIGNUP": os.environ.get("RATELIMIT_SIGNUP", "60/minute"),
         "RATELIMIT_FLOOD": os.environ.get("RATELIMIT_FLOOD", "600/minute"),
         "OUTBOX_RETRY_BASE_SECONDS": _float("OUTBOX_RETRY_BASE_SECONDS", 2.0),
-        "OUTBOX_MAX_ATTEMPTS": _int("OUTBOX_MAX_ATTEMPTS", 10),
+        # A message is retried, backing off up to OUTBOX_RETRY_MAX_DELAY_SECONDS between
+        # attempts, for OUTBOX_RETRY_FOR_SECONDS (3 days, as Stripe) before it is dead:
+        # time, not a count, so an hour's outage downstream loses nothing.
+        # OUTBOX_MAX_ATTEMPTS (0: no limit) can end it sooner.
+        "OUTBOX_RETRY_MAX_DELAY_SECONDS": _float("OUTBOX_RETRY_MAX_DELAY_SECONDS", 3600.0),
+        "OUTBOX_RETRY_FOR_SECONDS": _float("OUTBOX_RETRY_FOR_SECONDS", 259_200.0),
+        "OUTBOX_MAX_ATTEMPTS": _int("OUTBOX_MAX_ATTEMPTS", 0),
         "OUTBOX_POLL_SECONDS": _float("OUTBOX_POLL_SECONDS", 1.0),
         "OUTBOX_HTTP_TIMEOUT_SECONDS": _float("OUTBOX_HTTP_TIMEOUT_SECONDS", 5.0),
         "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 30.0),
@@ -152,7 +158,7 @@ def build(overrides: dict | None) -> dict:
 def refuse_unworkable(settings: dict) -> None:
     """Refuse to start with settings that cannot work (SystemExit says which)."""
     if settings.get("EVENTS_SECRET"):
-        from app.engine.outbox import secret_key
+        from app.engine.signatures import secret_key
 
         try:
             secret_key(settings["EVENTS_SECRET"])

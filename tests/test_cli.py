@@ -133,3 +133,22 @@ def test_configure_sets_codes_per_order(runner, db):
         )
         assert refused.exit_code == 1 and "between 1 and 100" in refused.output
     assert runner.invoke(args=["tenant", "configure", "nope"]).exit_code == 1
+
+
+def test_outbox_retry_dead_requeues_by_destination_and_time(runner, db):
+    from app.engine import outbox
+    from app.models import OutboxMessage, OutboxStatus
+
+    for destination in (outbox.EVENTS, outbox.COUPON_REALIZER):
+        message = outbox.enqueue(tenant_id=None, destination=destination, payload={})
+        message.status = OutboxStatus.DEAD
+    db.session.commit()
+    later = runner.invoke(args=["outbox", "retry-dead", "--since", "2999-01-01"])
+    assert later.output.strip() == "0 dead messages are due again"
+    unknown = runner.invoke(args=["outbox", "retry-dead", "--destination", "mars"])
+    assert unknown.exit_code != 0 and "no destination 'mars'" in unknown.output
+    done = runner.invoke(args=["outbox", "retry-dead", "--destination", "events"])
+    assert done.output.strip() == "1 dead messages are due again"
+    db.session.expire_all()
+    statuses = {m.destination: m.status for m in db.session.query(OutboxMessage)}
+    assert statuses == {"events": "pending", "coupon_realizer": "dead"}

@@ -102,7 +102,7 @@ def test_events_secret_must_be_a_standard_webhooks_secret(monkeypatch, secret):
 
 
 def test_events_new_secret_prints_a_usable_secret(monkeypatch):
-    from app.engine.outbox import secret_key
+    from app.engine.signatures import secret_key
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///:memory:"})
     printed = app.test_cli_runner().invoke(args=["events", "new-secret"]).output.strip()

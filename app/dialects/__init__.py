@@ -11,7 +11,7 @@ def register(app: Flask) -> None:
     from app.dialects import ops
     from app.dialects.brands import views as brands
     from app.dialects.promo import views as promocodes
-    from app.dialects.tenant import campaigns, checkout, coupons, customers, oauth
+    from app.dialects.tenant import campaigns, checkout, coupons, customers, oauth, returns
     from app.extensions import api
 
     for blueprint in (
@@ -20,6 +20,7 @@ def register(app: Flask) -> None:
         coupons.blp,
         campaigns.blp,
         checkout.blp,
+        returns.blp,
         customers.blp,
         brands.blp,
         promocodes.blp,

@@ -85,6 +85,23 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "deleteRedemption",
         "Remove a redemption; its use is given back to the coupon and the customer.",
     ),
+    # Returns
+    "POST /coupon/v1/{tenant}/redemptions/{redemption_id}/rollback": (
+        "rollbackRedemption",
+        "Roll a redemption back after a return. Without `amount`: in full, the use comes "
+        "back to the coupon and the customer, `status` becomes ROLLED_BACK. With `amount`: "
+        "that much of the discount comes back (budgets), the use does not, `status` becomes "
+        "PARTIALLY_ROLLED_BACK. The redemption stays, with `rolledBackAt` and `reason`. "
+        "A second full rollback is 409 `redemption_already_rolled_back`. Managers roll back "
+        "any; a redeeming client only its customer's (`customerNumber`). Takes "
+        "`Idempotency-Key`.",
+    ),
+    "POST /coupon/v1/{tenant}/orders/{order_id}/rollback": (
+        "rollbackOrder",
+        "Roll back in full every redemption of an order id (every code of a cart and its "
+        "automatic promotions) in one transaction; those rolled back already are left as "
+        "they are. Takes `Idempotency-Key`.",
+    ),
     "GET /coupon/v1/{tenant}/coupons/{code}/reservations": (
         "listHolds",
         "A coupon's holds: managers all, customers their own.",
@@ -246,6 +263,7 @@ PATH_PARAMETERS: dict[str, str] = {
     "code": "The coupon's code (compared regardless of case and look-alike letters).",
     "redemption_id": "A redemption's id, as answered by redeemCoupon.",
     "hold_id": "A hold's id, as answered by createHold.",
+    "order_id": "Your order id, as sent with the redemptions (`orderId`).",
     "campaign_id": "A campaign's id, as answered by createCampaign.",
     "import_id": "An import's id, as answered by importCampaignCodes.",
     "brand": "The brand's slug (the tenant of its API token).",

@@ -10,20 +10,15 @@ any `standardwebhooks` library.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 import logging
 import random
-import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -31,6 +26,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import utcnow
+from app.engine.signatures import secret_key, sign
 from app.engine.uow import OUTAGE_ERRORS, delete_in_batches, discard_session, unit_of_work
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus
@@ -50,7 +46,6 @@ DESTINATION_SETTINGS = {
 # Payload fields that are secrets (an activation link's token): a delivered message
 # keeps its payload without them, so neither the table nor a backup can activate a fan.
 SECRET_FIELDS = {EMAIL_VERIFIER: ("token", "activation_url")}
-SECRET_PREFIX = "whsec_"
 # The worker's wait after a database error grows to this and no further.
 MAX_OUTAGE_BACKOFF_SECONDS = 30.0
 
@@ -129,33 +124,6 @@ def message_values(
     }
 
 
-# --- Standard Webhooks ---------------------------------------------------------------
-
-
-def new_secret() -> str:
-    """A fresh signing secret in the Standard Webhooks form: `whsec_` + base64 of 32 bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key of a `whsec_...` secret; ValueError when it is not one."""
-    if not secret.startswith(SECRET_PREFIX):
-        raise ValueError("EVENTS_SECRET must look like whsec_<base64>")
-    try:
-        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
-    except binascii.Error:
-        raise ValueError("EVENTS_SECRET must be whsec_ followed by base64") from None
-    if len(key) < 24:
-        raise ValueError("EVENTS_SECRET must hold at least 24 random bytes")
-    return key
-
-
-def sign(key: bytes, message_id: str, timestamp: str, body: bytes) -> str:
-    """`v1,` + base64 HMAC-SHA256 over `id.timestamp.body` (the spec's signature)."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-
-
 # --- delivery (the worker) --------------------------------------------------------
 
 
@@ -166,7 +134,9 @@ class Settings:
     urls: dict[str, str]
     events_key: bytes | None
     retry_base: float
-    max_attempts: int
+    retry_max_delay: float
+    retry_for: timedelta
+    max_attempts: int  # 0: only the time budget ends retries
     lease_seconds: float
     timeout: float
     poll_seconds: float
@@ -183,6 +153,8 @@ class Settings:
             urls=urls,
             events_key=secret_key(secret) if secret else None,
             retry_base=config["OUTBOX_RETRY_BASE_SECONDS"],
+            retry_max_delay=config["OUTBOX_RETRY_MAX_DELAY_SECONDS"],
+            retry_for=timedelta(seconds=config["OUTBOX_RETRY_FOR_SECONDS"]),
             max_attempts=config["OUTBOX_MAX_ATTEMPTS"],
             lease_seconds=config["OUTBOX_LEASE_SECONDS"],
             timeout=config["OUTBOX_HTTP_TIMEOUT_SECONDS"],
@@ -190,9 +162,10 @@ class Settings:
         )
 
 
-def retry_delay(attempts: int, base: float) -> float:
-    """Exponential backoff from `base`, with +-20% jitter, capped at an hour."""
-    return min(base * 2 ** max(attempts - 1, 0), 3600.0) * random.uniform(0.8, 1.2)
+def retry_delay(attempts: int, base: float, cap: float) -> float:
+    """Exponential backoff from `base`, capped at `cap`, less up to 20% of jitter (so
+    messages failed together spread out, and none waits longer than `cap`)."""
+    return min(base * 2 ** max(attempts - 1, 0), cap) * random.uniform(0.8, 1.0)
 
 
 def claim_due(settings: Settings, *, limit: int = 20) -> list[dict]:
@@ -227,6 +200,7 @@ def claim_due(settings: Settings, *, limit: int = 20) -> list[dict]:
                     "payload": message.payload,
                     "created_at": message.created_at,
                     "attempts": message.attempts,
+                    "retrying_since": message.retrying_since or message.created_at,
                 }
             )
     return claimed
@@ -275,18 +249,27 @@ def record_result(message: dict, error: str | None, settings: Settings) -> None:
             "last_error": None,
             "payload": without_secrets(message["destination"], message["payload"]),
         }
-    elif message["attempts"] >= settings.max_attempts:
+    elif out_of_retries(message, settings, now := utcnow()):
         # next_attempt_at becomes when it died: its retention counts from there.
-        values = {"status": OutboxStatus.DEAD, "last_error": error, "next_attempt_at": utcnow()}
+        values = {"status": OutboxStatus.DEAD, "last_error": error, "next_attempt_at": now}
     else:
-        delay = retry_delay(message["attempts"], settings.retry_base)
-        values = {"next_attempt_at": utcnow() + timedelta(seconds=delay), "last_error": error}
+        delay = retry_delay(message["attempts"], settings.retry_base, settings.retry_max_delay)
+        # The last attempt falls on the budget's end, not a backoff step past it.
+        due = min(now + timedelta(seconds=delay), message["retrying_since"] + settings.retry_for)
+        values = {"next_attempt_at": due, "last_error": error}
     with unit_of_work():
         db.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message["id"], OutboxMessage.status == OutboxStatus.PENDING)
             .values(**values)
         )
+
+
+def out_of_retries(message: dict, settings: Settings, now: datetime) -> bool:
+    """Dead once its time budget is spent (or OUTBOX_MAX_ATTEMPTS, when set)."""
+    if settings.max_attempts and message["attempts"] >= settings.max_attempts:
+        return True
+    return now >= message["retrying_since"] + settings.retry_for
 
 
 def without_secrets(destination: str, payload: dict) -> dict:
@@ -413,11 +396,31 @@ def list_messages(*, dead: bool = False, limit: int = 100) -> list[OutboxMessage
 
 
 def retry(message_id: str) -> bool:
-    """Make a dead (or pending) message due now with a fresh attempt budget."""
+    """Make a dead (or pending) message due now with a fresh retry budget."""
+    undelivered = OutboxMessage.status != OutboxStatus.DELIVERED
+    return _requeue(OutboxMessage.id == message_id, undelivered) == 1
+
+
+def retry_dead(*, destination: str | None = None, since: datetime | None = None) -> int:
+    """Make every dead message (of `destination`, dead since `since`) due now with a fresh
+    retry budget; returns how many."""
+    m = OutboxMessage
+    where = [m.status == OutboxStatus.DEAD]
+    if destination:
+        where.append(m.destination == destination)
+    if since:
+        where.append(m.next_attempt_at >= since)  # a dead message's next_attempt_at: its death
+    return _requeue(*where)
+
+
+def _requeue(*where) -> int:
+    now = utcnow()
     with unit_of_work():
         result = db.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status != OutboxStatus.DELIVERED)
-            .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utcnow())
+            .where(*where)
+            .values(
+                status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, retrying_since=now
+            )
         )
-    return result.rowcount == 1
+    return result.rowcount

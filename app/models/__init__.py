@@ -2,7 +2,15 @@
 
 from app.models.brand import BrandDiscountType, Discount, Fan
 from app.models.campaign import Campaign, CampaignImport, CampaignStatus, Code, ImportStatus
-from app.models.coupon import Allocation, Coupon, DiscountType, Origin, Redemption, Target
+from app.models.coupon import (
+    Allocation,
+    Coupon,
+    DiscountType,
+    Origin,
+    Redemption,
+    RedemptionStatus,
+    Target,
+)
 from app.models.customer import Customer
 from app.models.hold import Hold, HoldStatus
 from app.models.idempotency import IdempotencyRecord
@@ -28,6 +36,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Redemption",
+    "RedemptionStatus",
     "Hold",
     "HoldStatus",
     "Target",

@@ -157,6 +157,14 @@ def _redemption_id() -> str:
     return uuid.uuid4().hex
 
 
+class RedemptionStatus:
+    # A full rollback gives the use back; a partial one gives money back (budgets), not
+    # the use. Either way the row stays, with when and why.
+    REDEEMED = "REDEEMED"
+    ROLLED_BACK = "ROLLED_BACK"
+    PARTIALLY_ROLLED_BACK = "PARTIALLY_ROLLED_BACK"
+
+
 class Redemption(db.Model):
     __tablename__ = "redemptions"
     __table_args__ = (
@@ -181,5 +189,19 @@ class Redemption(db.Model):
     order_owner: Mapped[str] = mapped_column(String(64), default="", server_default="")
     redeemed_at: Mapped[datetime] = mapped_column(default=utcnow)
     meta: Mapped[dict | None] = mapped_column("metadata")
+    # The database's default only: the ledger's INSERT ... SELECT would otherwise send a
+    # Python-side default as a parameter it never fills.
+    status: Mapped[str] = mapped_column(String(24), server_default=RedemptionStatus.REDEEMED)
+    rolled_back_at: Mapped[datetime | None]
+    # What of the discount came back (all of it, on a full rollback).
+    rolled_back_amount: Mapped[Decimal | None]
+    rollback_reason: Mapped[str | None] = mapped_column(String(500))
 
     coupon: Mapped[Coupon] = relationship(back_populates="redemptions")
+
+    @property
+    def kept_discount(self) -> Decimal | None:
+        """The discount the order still has, after what was rolled back."""
+        if self.discount_amount is None:
+            return None
+        return self.discount_amount - (self.rolled_back_amount or 0)

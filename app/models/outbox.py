@@ -39,6 +39,9 @@ class OutboxMessage(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Start of the retry budget (OUTBOX_RETRY_FOR_SECONDS): a re-queued dead message
+    # gets a fresh one; NULL: since created_at.
+    retrying_since: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,6 +2,10 @@
 
 import pytest
 
+from app import create_app
+from app.extensions import db
+from tests.conftest import BASE_CONFIG, RequestInItsOwnContext
+
 
 @pytest.fixture
 def token_for(client, tenant):
@@ -75,3 +79,27 @@ def order(total=50, discount=25, currency="USD", discount_currency=None, **extra
         "discount": {"amount": discount, "currency": discount_currency or currency},
         **extra,
     }
+
+
+@pytest.fixture
+def another_app(app):
+    """Other apps on the test's database, with their own settings; their requests run in
+    contexts of their own, and their connections are closed after the test."""
+    made = []
+
+    def make(**config):
+        other = create_app(
+            {
+                **BASE_CONFIG,
+                "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                **config,
+            }
+        )
+        other.test_client_class = RequestInItsOwnContext
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()

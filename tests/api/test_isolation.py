@@ -26,6 +26,7 @@ MISSING = {
     "campaign_id": 2147483647,
     "hold_id": "0" * 32,
     "import_id": 2147483647,
+    "order_id": "NO-SUCH-ORDER",
 }
 # Routes that name no one else's resource, each with the reason.
 EXEMPT = {
@@ -65,7 +66,7 @@ def world(app, client, tenant, token_for, customer_token):
     client.post("/coupon/v1/acme/coupons", json=coupon_body(), headers=victim)
     redemption = client.post(
         "/coupon/v1/acme/coupons/WINTER_SALE/redemptions",
-        json=order(customerNumber=customer_number),
+        json=order(customerNumber=customer_number, orderId="PAID-1"),
         headers=victim,
     ).get_json()["id"]
     promo = client.post(
@@ -103,6 +104,7 @@ def world(app, client, tenant, token_for, customer_token):
             "campaign_id": campaign.get_json()["id"],
             "hold_id": hold,
             "import_id": imported.get_json()["id"],
+            "order_id": "PAID-1",
         },
         "promo_code": "ACME_PROMO",
         "attacker": {
@@ -135,6 +137,8 @@ def _body(rule: str, method: str, names: dict, promo_code: str):
         return CAMPAIGN
     if rule.endswith("/coupons") or rule.endswith("<string:code>"):
         return {"name": "x"} if method == "PATCH" else coupon_body(code=names["code"])
+    if rule.endswith("/rollback"):
+        return {"reason": "returned"}
     if rule.endswith("/confirm"):
         return None
     if rule.endswith("/carts/validation") or rule.endswith("/carts/redemption"):

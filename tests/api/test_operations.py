@@ -13,34 +13,10 @@ from app import create_app
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus
 from tests.api.conftest import coupon_body, order
-from tests.conftest import BASE_CONFIG, RequestInItsOwnContext
+from tests.conftest import BASE_CONFIG
 from tests.support import ROOT
 
 BASE = "/coupon/v1/acme/coupons"
-
-
-@pytest.fixture
-def another_app(app):
-    """Other apps on the test's database, with their own settings; their requests run in
-    contexts of their own, and their connections are closed after the test."""
-    made = []
-
-    def make(**config):
-        other = create_app(
-            {
-                **BASE_CONFIG,
-                "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-                **config,
-            }
-        )
-        other.test_client_class = RequestInItsOwnContext
-        made.append(other)
-        return other
-
-    yield make
-    for other in made:
-        with other.app_context():
-            db.engine.dispose()
 
 
 # --- readiness ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The README's quickstart and promotions, run verbatim against a started server: every
-block fenced ```sh quickstart, then ```sh promotions, in order, as a newcomer pasting
-them would."""
+"""The README's quickstart, promotions and returns, run verbatim against a started
+server: every block fenced ```sh quickstart, then ```sh promotions, then ```sh returns, in
+order, as a newcomer pasting them would."""
 
 import os
 
@@ -9,7 +9,7 @@ from tests.docs.conftest import fenced, run_shell
 
 def test_the_readme_quickstart_runs(served):
     # The promotions section goes on from where the quickstart ends (its $AUTH).
-    script = fenced("README.md", "quickstart") + "\n" + fenced("README.md", "promotions")
+    script = "\n".join(fenced("README.md", name) for name in ("quickstart", "promotions", "returns"))
     result = run_shell(
         script,
         env={
@@ -48,4 +48,12 @@ QUICKSTART_ANSWERS = [
     # An anonymous cart with no code gets the automatic weekend promotion.
     '"code":"WEEKEND","applies":true,"discount":{"amount":16,"currency":"EUR"}',
     '"name":"Weekend"}],"totalDiscount":{"amount":16,"currency":"EUR"}',
+    # Returns: one T-shirt back (5 of TEE5's 15), then the whole order.
+    '"status":"PARTIALLY_ROLLED_BACK","rolledBackAt":',
+    '"rolledBackAmount":{"amount":5,"currency":"EUR"},"reason":"one T-shirt returned"',
+    '"couponCode":"TEE5"',
+    # The order: SHOES20, TEE5 and the weekend promotion, all rolled back.
+    '"couponCode":"WEEKEND"',
+    '"status":"ROLLED_BACK","rolledBackAt":',
+    '"reason":"order cancelled"',
 ]

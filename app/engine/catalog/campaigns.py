@@ -234,7 +234,11 @@ def totals(campaign: Campaign) -> Totals:
     )[0]
     given = read(
         db.session,
-        select(Redemption.discount_currency, func.sum(Redemption.discount_amount))
+        select(
+            Redemption.discount_currency,
+            # What orders kept: a rollback takes back its part (all of it, when full).
+            func.sum(Redemption.discount_amount - func.coalesce(Redemption.rolled_back_amount, 0)),
+        )
         .join(Coupon, Coupon.id == Redemption.coupon_id)
         .where(Coupon.campaign_id == campaign.id, Redemption.discount_amount.is_not(None))
         .group_by(Redemption.discount_currency)

@@ -40,7 +40,7 @@ from app.engine.usage.state import (
 )
 from app.errors import CouponNotFound
 from app.extensions import db
-from app.models import Hold, HoldStatus, OutboxMessage
+from app.models import Hold, HoldStatus, OutboxMessage, RedemptionStatus
 
 REDEMPTION_TOPIC = "hybris.coupon.redemption"
 _OUTBOX = OutboxMessage.__table__
@@ -186,6 +186,7 @@ def bump_statement(per_customer: bool, locked: bool):
             .where(
                 R.coupon_id == bindparam("coupon_id"),
                 R.customer_number == bindparam("customer"),
+                R.status != RedemptionStatus.ROLLED_BACK,
             )
             .scalar_subquery()
         )

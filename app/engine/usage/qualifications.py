@@ -22,7 +22,7 @@ from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.errors import InsufficientScope, Unauthorized
 from app.extensions import db
-from app.models import Coupon, Hold, HoldStatus, Origin, Redemption
+from app.models import Coupon, Hold, HoldStatus, Origin, Redemption, RedemptionStatus
 
 # Qualifications evaluate at most this many of a tenant's coupons (after the SQL filters,
 # largest discount first).
@@ -145,7 +145,7 @@ def _customer_uses(coupon_ids: list[int], customer: str | None, now: datetime) -
         return {}
     uses: dict[int, int] = {}
     for model, extra in (
-        (Redemption, ()),
+        (Redemption, (Redemption.status != RedemptionStatus.ROLLED_BACK,)),
         (Hold, (Hold.status == HoldStatus.HELD, Hold.expires_at > now)),
     ):
         rows = db.session.execute(

@@ -31,6 +31,7 @@ from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
 from app.engine.usage import ledger
 from app.engine.usage.state import (
+    AlreadyRolledBack,
     CouponState,
     Order,
     OrderAlreadyHeld,
@@ -43,7 +44,7 @@ from app.engine.usage.state import (
 )
 from app.errors import CouponNotFound, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
-from app.models import Coupon, Hold, Redemption
+from app.models import Coupon, Hold, Redemption, RedemptionStatus
 
 
 class Step(enum.Enum):
@@ -204,6 +205,9 @@ def _replay(state: CouponState, ctx: rules.Context) -> Outcome:
         raise RuleViolated(rules.Violation(rules.FORBIDDEN))
     if not ctx.identified or state.replay_customer != ctx.customer_number:
         raise OrderAlreadyRedeemed()
+    if state.replay_status == RedemptionStatus.ROLLED_BACK:
+        # Answering it again would tell the shop the discount stands: it does not.
+        raise AlreadyRolledBack("This order's redemption was rolled back; use a new order id")
     return state.outcome(state.replay_id, state.replay_discount, created=False)
 
 

@@ -31,7 +31,7 @@ from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.errors import Conflict, CouponNotFound, Gone, NotFound
 from app.extensions import db
-from app.models import Coupon, Hold, HoldStatus, Redemption
+from app.models import Coupon, Hold, HoldStatus, Redemption, RedemptionStatus
 
 # The tables every usage module reads and writes, and their columns.
 COUPONS, REDEMPTIONS, HOLDS = Coupon.__table__, Redemption.__table__, Hold.__table__
@@ -41,6 +41,15 @@ C, R, H = COUPONS.c, REDEMPTIONS.c, HOLDS.c
 class OrderAlreadyRedeemed(Conflict):
     type = "coupon_order_already_redeemed"
     message = "This order id already redeemed the coupon for another customer"
+
+
+class AlreadyRolledBack(Conflict):
+    type = "redemption_already_rolled_back"
+    message = "This redemption was rolled back already"
+
+
+class RedemptionNotFound(NotFound):
+    type, message = "redemption_not_found", "Redemption not found"
 
 
 class OrderAlreadyHeld(Conflict):
@@ -127,6 +136,7 @@ class CouponState:
     replay_id: str | None = None
     replay_customer: str | None = None
     replay_discount: Decimal | None = None
+    replay_status: str | None = None
     hold_id: str | None = None
     # What the discount comes off, and how (app.engine.promotions.promotion_of reads them).
     target: str = "ORDER"
@@ -195,7 +205,11 @@ def _counts(with_customer: bool):
     if with_customer:
         redeemed = (
             select(func.count())
-            .where(R.coupon_id == C.id, R.customer_number == bindparam("customer"))
+            .where(
+                R.coupon_id == C.id,
+                R.customer_number == bindparam("customer"),
+                R.status != RedemptionStatus.ROLLED_BACK,  # its use was given back
+            )
             .scalar_subquery()
         )
         customer_holds = live_holds_of_row(func.count(), H.customer_number == bindparam("customer"))
@@ -256,6 +270,7 @@ def _state_select(with_customer: bool, with_order: bool, *where):
             replay.c.id.label("replay_id"),
             replay.c.customer_number.label("replay_customer"),
             replay.c.discount_amount.label("replay_discount"),
+            replay.c.status.label("replay_status"),
             _while_held(order_hold.scalar_subquery(), None).label("hold_id"),
         ).select_from(
             COUPONS.outerjoin(

@@ -364,6 +364,20 @@ class RedemptionSchema(Schema):
     order_id = fields.String(data_key="orderId", allow_none=True)
     redeemed_at = UTCDateTime(data_key="redeemedAt")
     metadata_ = Metadata(data_key="metadata", attribute="metadata")
+    status = fields.String(
+        metadata={
+            "enum": ["REDEEMED", "ROLLED_BACK", "PARTIALLY_ROLLED_BACK"],
+            "description": "ROLLED_BACK gave the use back; PARTIALLY_ROLLED_BACK, money only",
+        }
+    )
+    rolled_back_at = UTCDateTime(data_key="rolledBackAt", allow_none=True)
+    rolled_back_amount = fields.Nested(
+        MoneySchema,
+        data_key="rolledBackAmount",
+        allow_none=True,
+        metadata={"description": "What of the discount was given back, in all"},
+    )
+    reason = fields.String(allow_none=True, metadata={"description": "Of the last rollback"})
 
     @pre_dump
     def nest(self, redemption, **kwargs):
@@ -379,6 +393,12 @@ class RedemptionSchema(Schema):
             "order_id": redemption.order_id,
             "redeemed_at": redemption.redeemed_at,
             "metadata": redemption.meta or {},
+            "status": redemption.status,
+            "rolled_back_at": redemption.rolled_back_at,
+            "rolled_back_amount": money(
+                redemption.rolled_back_amount, redemption.discount_currency
+            ),
+            "reason": redemption.rollback_reason,
         }
 
 

@@ -1,0 +1,169 @@
+"""Returns: a redemption rolled back, in full (its use comes back) or in part (money
+comes back, the use does not), one at a time or every redemption of an order.
+
+The row stays, with its status, when and why; only what counts changes: a full
+rollback gives the coupon's counter and the customer's count their use back, and
+what was rolled back no longer counts in the discounts given. Each rollback runs
+under its coupons' row locks (taken in id order, as carts do) and its redemption's,
+so a use is given back once however many rollbacks race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from app.auth import Caller
+from app.database import utcnow
+from app.engine import outbox
+from app.engine.rules import Money
+from app.engine.tenants import TenantRef
+from app.engine.uow import unit_of_work
+from app.engine.usage import ledger
+from app.engine.usage.state import LOCK, AlreadyRolledBack, RedemptionNotFound
+from app.errors import Unauthorized, ValidationFailed
+from app.extensions import db
+from app.models import Redemption, RedemptionStatus
+
+ROLLED_BACK_TOPIC = "redemption.rolled_back"
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What the caller asks: why, and how much (None: all of it, the use with it)."""
+
+    reason: str
+    amount: Money | None = None
+
+
+def rollback(
+    *,
+    tenant: TenantRef,
+    redemption_id: str,
+    caller: Caller,
+    customer_hint: str | None,
+    request: Rollback,
+) -> Redemption:
+    """Roll one redemption back (see the module's rules)."""
+    with unit_of_work() as session:
+        found = _redemptions(tenant, Redemption.id == redemption_id)
+        if not found:
+            raise RedemptionNotFound()
+        [redemption] = _locked(session, found)
+        _may_roll_back(caller, customer_hint, [redemption])
+        _roll_back(session, tenant, redemption, request)
+    return redemption
+
+
+def rollback_order(
+    *, tenant: TenantRef, order_id: str, caller: Caller, customer_hint: str | None, reason: str
+) -> list[Redemption]:
+    """Roll back, in full and in one transaction, every redemption of the order that is
+    not rolled back yet (all the codes of a cart, its automatic promotions)."""
+    with unit_of_work() as session:
+        found = _redemptions(
+            tenant, Redemption.order_id == order_id, Redemption.order_owner == caller.order_owner
+        )
+        if not found:
+            raise RedemptionNotFound("No redemption has this order id")
+        redemptions = _locked(session, found)
+        _may_roll_back(caller, customer_hint, redemptions)
+        open_ = [r for r in redemptions if r.status != RedemptionStatus.ROLLED_BACK]
+        if not open_:
+            raise AlreadyRolledBack("Every redemption of this order was rolled back already")
+        for redemption in open_:
+            _roll_back(session, tenant, redemption, Rollback(reason))
+    return redemptions
+
+
+def _redemptions(tenant: TenantRef, *where) -> list[Redemption]:
+    return list(
+        db.session.scalars(
+            select(Redemption).where(Redemption.tenant_id == tenant.id, *where)
+        ).all()
+    )
+
+
+def _locked(session, found: list[Redemption]) -> list[Redemption]:
+    """The coupons' rows locked in id order (as carts lock them: no deadlock between a
+    cart and a return), then the redemptions read again under their own locks."""
+    for coupon_id in sorted({r.coupon_id for r in found}):
+        session.execute(LOCK, {"coupon_id": coupon_id})
+    return list(
+        session.scalars(
+            select(Redemption)
+            .where(Redemption.seq.in_([r.seq for r in found]))
+            .order_by(Redemption.seq)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def _may_roll_back(caller: Caller, customer_hint: str | None, redemptions) -> None:
+    """Managers roll back any; a client that redeems (or a customer) only its customer's."""
+    if caller.manages:
+        return
+    if caller.is_anonymous:
+        raise Unauthorized("Sign in to roll back a redemption")
+    customer = caller.acting_customer(customer_hint) if caller.identified else None
+    if customer is None or any(r.customer_number != customer for r in redemptions):
+        raise RedemptionNotFound()
+
+
+def _roll_back(session, tenant: TenantRef, redemption: Redemption, request: Rollback) -> None:
+    if redemption.status == RedemptionStatus.ROLLED_BACK:
+        raise AlreadyRolledBack()
+    now = utcnow()
+    left = redemption.kept_discount or Decimal(0)
+    if request.amount is None:
+        redemption.status = RedemptionStatus.ROLLED_BACK
+        redemption.rolled_back_amount = (redemption.rolled_back_amount or 0) + left
+        ledger.give_back(session, redemption.coupon_id)
+    else:
+        _check_amount(redemption, request.amount, left)
+        redemption.status = RedemptionStatus.PARTIALLY_ROLLED_BACK
+        redemption.rolled_back_amount = (redemption.rolled_back_amount or 0) + request.amount.amount
+    redemption.rolled_back_at = now
+    redemption.rollback_reason = request.reason
+    if outbox.events_wanted():
+        outbox.enqueue(
+            tenant_id=tenant.id,
+            destination=outbox.EVENTS,
+            topic=ROLLED_BACK_TOPIC,
+            payload=event_payload(tenant, redemption, request),
+        )
+
+
+def _check_amount(redemption: Redemption, amount: Money, left: Decimal) -> None:
+    currency = redemption.discount_currency
+    if currency and amount.currency != currency:
+        raise ValidationFailed(
+            details=[_invalid(f"Must be in the discount's currency, {currency}")]
+        )
+    if amount.amount <= 0 or amount.amount > left:
+        raise ValidationFailed(
+            details=[_invalid(f"More than 0 and at most what is left of the discount ({left})")]
+        )
+
+
+def _invalid(message: str) -> dict:
+    return {"field": "amount", "type": "invalid", "message": message}
+
+
+def event_payload(tenant: TenantRef, redemption: Redemption, request: Rollback) -> dict:
+    """The `redemption.rolled_back` event's data."""
+    return {
+        "tenant": tenant.slug,
+        "couponCode": redemption.coupon.code,
+        "redemptionId": redemption.id,
+        "orderId": redemption.order_id,
+        "customerNumber": redemption.customer_number,
+        "status": redemption.status,
+        "amount": None
+        if request.amount is None
+        else {"amount": str(request.amount.amount), "currency": request.amount.currency},
+        "reason": request.reason,
+    }
