@@ -391,6 +391,9 @@ _RULE_ERRORS = {
     # Coupons that discount cart lines (targets, buy X get Y: see engine.promotions).
     "coupon_items_required": (400, "The coupon discounts items: send the order's items"),
     "coupon_not_applicable_to_items": (400, "No item of the order is one the coupon discounts"),
+    # Budgets: a coupon's or its campaign's money or redemptions, a customer's campaign uses.
+    "coupon_budget_exhausted": (400, "The coupon's budget cannot pay for this discount"),
+    "campaign_customer_limit": (400, "The customer used the campaign as often as it allows"),
     # Several codes in one cart (see services.stacking).
     "coupon_not_combinable": (409, "The coupon does not combine with the order's other codes"),
     "coupon_stacking_limit": (409, "The order already combines the most codes it may"),

@@ -265,7 +265,13 @@ def explain(url: str) -> str:
         tenant_id, coupon_id, seen = connection.exec_driver_sql(
             "SELECT tenant_id, id, updated_at FROM coupons WHERE code = 'HOT_S'"
         ).one()
-        values = {"coupon_id": coupon_id, "seen": seen, "customer": "C1", "now": now}
+        values = {
+            "coupon_id": coupon_id,
+            "seen": seen,
+            "customer": "C1",
+            "now": now,
+            "discount": 0,
+        }
         for name in ledger.REDEMPTION_FIELDS:
             values["r_" + name] = {"id": "0" * 32, "tenant_id": tenant_id, "order_owner": ""}.get(
                 name

@@ -51,6 +51,8 @@ DEFAULTS: dict = {
     "buy_x_get_y": None,
     "automatic": False,
     "metadata": None,
+    "budget_amount": None,
+    "budget_currency": None,
 }
 
 # Wire names for error details (the tenant coupon dialect's, the most complete).
@@ -74,6 +76,8 @@ FIELD_NAMES = {
     "max_discount_amount": "maxDiscount.amount",
     "max_discount_currency": "maxDiscount.currency",
     "buy_x_get_y": "buyXGetY",
+    "budget_amount": "budget.maxDiscountTotal.amount",
+    "budget_currency": "budget.maxDiscountTotal.currency",
 }
 
 
@@ -124,6 +128,7 @@ def check_definition(definition: dict, explicit: set[str] | None = None) -> list
         if value != UNLIMITED and not 1 <= value <= 1_000_000_000:
             problems.append(invalid(field, "Must be -1 (unlimited) or a positive number"))
     problems += _promotion_problems(definition, kind)
+    problems += _budget_problems(definition, discount_currency or min_currency)
     if definition["allow_anonymous"]:
         if definition["max_redemptions_per_customer"] != UNLIMITED:
             problems.append(
@@ -132,6 +137,18 @@ def check_definition(definition: dict, explicit: set[str] | None = None) -> list
         if definition["valid_for"]:
             problems.append(invalid("valid_for", "Anonymous coupons cannot name customers"))
     return problems
+
+
+def _budget_problems(definition: dict, currency: str | None) -> list[dict]:
+    """A budget is money in the coupon's currency (when it has one)."""
+    amount, budget_currency = definition["budget_amount"], definition["budget_currency"]
+    if amount is None:
+        return []
+    if not 0 < amount <= MAX_AMOUNT:
+        return [invalid("budget_amount", "Must be positive and not absurd")]
+    if currency and budget_currency != currency:
+        return [invalid("budget_currency", f"Must be the coupon's currency, {currency}")]
+    return []
 
 
 def _promotion_problems(definition: dict, kind: str) -> list[dict]:
@@ -222,6 +239,11 @@ def apply_definition(coupon: Coupon, definition: dict) -> None:
     coupon.buy_x_get_y = definition["buy_x_get_y"]
     coupon.automatic = bool(definition["automatic"])
     coupon.meta = definition["metadata"]
+    budget = definition["budget_amount"]
+    if coupon.budget_amount != budget:
+        coupon.budget_exhausted_at = None  # a new budget: its exhaustion is news again
+    coupon.budget_amount = budget
+    coupon.budget_currency = definition["budget_currency"] if budget is not None else None
 
 
 def definition_of(coupon: Coupon) -> dict:
@@ -261,6 +283,8 @@ def definition_of(coupon: Coupon) -> dict:
         "buy_x_get_y": coupon.buy_x_get_y,
         "automatic": coupon.automatic,
         "metadata": coupon.meta,
+        "budget_amount": coupon.budget_amount,
+        "budget_currency": coupon.budget_currency,
     }
 
 
@@ -309,6 +333,8 @@ def checked_template(values: dict, explicit: set[str]) -> dict:
     problems = check_definition(definition, explicit)
     if definition["automatic"]:
         problems.append(invalid("automatic", "Campaign codes are codes: none is automatic"))
+    if definition["budget_amount"] is not None:
+        problems.append(invalid("budget_amount", "Campaign codes share the campaign's budget"))
     if problems:
         for problem in problems:
             problem["field"] = f"template.{problem['field']}"
@@ -323,6 +349,7 @@ def template_coupon(campaign: Campaign) -> Coupon:
         campaign_id=campaign.id,
         origin=Origin.CAMPAIGN,
         redemption_count=0,
+        discount_used=Decimal(0),
         deleted=False,
         discount_id=None,
     )
@@ -351,6 +378,8 @@ REWRITTEN = tuple(
         "origin",
         "discount_id",
         "redemption_count",
+        "discount_used",
+        "budget_exhausted_at",
         # Holds on a used code outlive a template change.
         "held_until",
         "deleted",

@@ -26,6 +26,8 @@ DISCOUNT_CURRENCY = "coupon_discount_currency_incorrect"
 DISCOUNT_AMOUNT = "coupon_discount_amount_incorrect"
 ITEMS_REQUIRED = "coupon_items_required"
 NO_ELIGIBLE_ITEMS = "coupon_not_applicable_to_items"
+BUDGET_EXHAUSTED = "coupon_budget_exhausted"
+CAMPAIGN_CUSTOMER_LIMIT = "campaign_customer_limit"
 
 UNLIMITED = -1
 
@@ -57,6 +59,21 @@ class Money:
 
 
 @dataclass(frozen=True)
+class BudgetLeft:
+    """What is left of the budgets a coupon draws on (its own and its campaign's), read
+    by the engine: None for a part that has no cap."""
+
+    discount: Decimal | None = None
+    redemptions: int | None = None
+    # Uses this customer may still make across the campaign.
+    customer_uses: int | None = None
+    # The money budget's currency: an order in another cannot be counted against it.
+    currency: str | None = None
+    # Whose money `discount` is: "coupon" or "campaign" (the tighter of the two).
+    discount_from: str = "coupon"
+
+
+@dataclass(frozen=True)
 class Context:
     """Who wants to use the coupon, for what order."""
 
@@ -75,6 +92,7 @@ class Context:
     # The order's lines with prices, and its shipping total, when the caller sends them.
     lines: tuple[promotions.Line, ...] = ()
     shipping_total: Decimal | None = None
+    budget: BudgetLeft | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,7 @@ def evaluate(coupon: CouponLike, context: Context, now: datetime) -> list[Violat
         violations.append(Violation(EXPIRED, {"valid_until": coupon.valid_until}))
     if _limit_reached(coupon, context):
         violations.append(Violation(EXCEEDED))
+    violations += budget_violations(coupon, context)
 
     order_total = context.order_total
     coupon_currency = coupon.currency
@@ -135,6 +154,38 @@ def evaluate(coupon: CouponLike, context: Context, now: datetime) -> list[Violat
             if discount.amount > allowed:
                 violations.append(Violation(DISCOUNT_AMOUNT, {"allowed": allowed}))
     return violations
+
+
+def budget_violations(coupon: CouponLike, context: Context) -> list[Violation]:
+    """A use the budgets cannot pay for: no redemption left, or less money left than the
+    discount this order gets (the one stated, else the most the coupon grants)."""
+    left = context.budget
+    if left is None:
+        return []
+    found = []
+    paid_in = context.discount or context.order_total
+    if left.currency and paid_in is not None and paid_in.currency != left.currency:
+        return [Violation(CURRENCY, {"expected": left.currency})]
+    if left.customer_uses is not None and left.customer_uses <= 0:
+        found.append(Violation(CAMPAIGN_CUSTOMER_LIMIT))
+    if left.redemptions is not None and left.redemptions <= 0:
+        found.append(Violation(BUDGET_EXHAUSTED, {"left": Decimal(0), "budget": "campaign"}))
+    elif left.discount is not None:
+        wanted = (
+            context.discount.amount
+            if context.discount is not None
+            else allowed_discount(
+                coupon, context.order_total, context.lines, context.shipping_total
+            )
+        )
+        if left.discount <= 0 or wanted > left.discount:
+            found.append(
+                Violation(
+                    BUDGET_EXHAUSTED,
+                    {"left": max(left.discount, Decimal(0)), "budget": left.discount_from},
+                )
+            )
+    return found
 
 
 def may_use(coupon: CouponLike, context: Context) -> bool:

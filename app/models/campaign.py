@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,6 +53,23 @@ class Campaign(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
+    # A budget shared by every code (each part optional), and what was used of it, net
+    # of returns: kept only while a budget is set (set one and they are counted afresh).
+    budget_max_redemptions: Mapped[int | None]
+    budget_amount: Mapped[Decimal | None]
+    budget_currency: Mapped[str | None] = mapped_column(String(3))
+    budget_max_per_customer: Mapped[int | None]
+    redemptions_used: Mapped[int] = mapped_column(default=0, server_default="0")
+    discount_used: Mapped[Decimal] = mapped_column(default=0, server_default="0")
+    budget_exhausted_at: Mapped[datetime | None]
+
+    @property
+    def budgeted(self) -> bool:
+        return not (
+            self.budget_max_redemptions is None
+            and self.budget_amount is None
+            and self.budget_max_per_customer is None
+        )
 
 
 class Code(db.Model):

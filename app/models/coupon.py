@@ -128,6 +128,13 @@ class Coupon(db.Model):
     max_quantity: Mapped[int | None]
     max_discount_amount: Mapped[Decimal | None]
     buy_x_get_y: Mapped[dict | None]
+    # A cap on the discounts its redemptions and live holds grant (budget_currency), and
+    # what its redemptions granted, net of returns: kept by every write of a use.
+    budget_amount: Mapped[Decimal | None]
+    budget_currency: Mapped[str | None] = mapped_column(String(3))
+    discount_used: Mapped[Decimal] = mapped_column(default=0, server_default="0")
+    # When a refusal first found the budget spent (budget.exhausted is sent once).
+    budget_exhausted_at: Mapped[datetime | None]
     # Applies to every cart it fits, no code needed (carts read the tenant's live ones).
     automatic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The tenant's own string pairs ("metadata" on the wire; the name is SQLAlchemy's).
@@ -172,6 +179,8 @@ class Redemption(db.Model):
         # Order ids are their owner's (the shop's, or a customer's: see Caller.order_owner).
         UniqueConstraint("coupon_id", "order_owner", "order_id"),
         Index("ix_redemptions_coupon_customer", "coupon_id", "customer_number"),
+        # A customer's uses across a campaign (its per-customer budget).
+        Index("ix_redemptions_tenant_customer", "tenant_id", "customer_number"),
     )
 
     # `seq` orders redemptions by creation; `id` is the public, unguessable id.

@@ -171,4 +171,14 @@ def test_campaign_totals_count_what_orders_kept(app, client, manage, redeem):
         "codesUsed": 1,
         "redemptions": 1,
         "discountGiven": [{"amount": 3, "currency": "USD"}],
+        "budget": None,
     }
+
+
+def test_removing_a_rolled_back_redemption_gives_nothing_back_twice(client, manage, on_behalf):
+    _coupon(client, manage)
+    made = _redeem(client, on_behalf)
+    _rollback(client, manage, made)
+    removed = client.delete(f"{BASE}/coupons/RETURNS/redemptions/{made}", headers=manage)
+    assert removed.status_code == 204
+    assert _count() == 0  # not -1

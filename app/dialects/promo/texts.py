@@ -52,6 +52,14 @@ PROMO_TEXTS: dict[str, dict[str, str]] = {
         "ru": "В заказе нет товаров, на которые действует промокод",
         "en": "No item of the order is one this promo code discounts",
     },
+    "coupon_budget_exhausted": {
+        "ru": "Бюджет промокода исчерпан",
+        "en": "The promo code's budget is spent",
+    },
+    "campaign_customer_limit": {
+        "ru": "Покупатель уже использовал промокод этой акции",
+        "en": "The customer already used a promo code of this campaign",
+    },
     "not_applicable": {
         "ru": "Промокод не может быть применен к этому заказу",
         "en": "Promo code cannot be applied to this order",

@@ -89,6 +89,7 @@ class Campaigns(MethodView):
             code_config=data["code_config"],
             template=data["template"],
             settings=campaigns.Settings.from_config(current_app.config),
+            budget=data.get("budget"),
         )
         return _created(tenant, campaign, 202)
 

@@ -39,6 +39,7 @@ from app.models import (
     Code,
     Coupon,
     Redemption,
+    RedemptionStatus,
 )
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def create_campaign(
     template: dict,
     settings: Settings,
     owner: str | None = None,
+    budget: dict | None = None,
 ) -> Campaign:
     """Check and queue a campaign (202); `owner` generates it itself (the CLI)."""
     if count is not None and not 1 <= count <= settings.max_codes:
@@ -131,6 +133,7 @@ def create_campaign(
             campaign.status = CampaignStatus.GENERATING
             campaign.lease_owner = owner
             campaign.lease_until = now + timedelta(seconds=settings.lease_seconds)
+        set_budget(campaign, budget)
         db.session.add(campaign)
         db.session.flush()
     return campaign
@@ -175,6 +178,8 @@ def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Ca
             )
             campaign.template = template_json(definition)
             codes_change = True
+        if "budget" in changes:
+            set_budget(campaign, changes["budget"])
         if "active" in changes and changes["active"] != campaign.active:
             campaign.active = changes["active"]
             codes_change = True
@@ -187,6 +192,30 @@ def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Ca
                 .execution_options(synchronize_session=False)
             )
     return campaign
+
+
+def set_budget(campaign: Campaign, budget: dict | None) -> None:
+    """Set (None: remove) the budget every code shares, under the campaign's row lock. A
+    campaign that had none starts counting from what its codes' redemptions used."""
+    budget = budget or {}
+    had = campaign.budgeted
+    money = budget.get("max_discount_total") or {}
+    campaign.budget_max_redemptions = budget.get("max_redemptions")
+    campaign.budget_amount = money.get("amount")
+    campaign.budget_currency = money.get("currency")
+    campaign.budget_max_per_customer = budget.get("max_redemptions_per_customer")
+    campaign.budget_exhausted_at = None  # a changed budget's exhaustion is news again
+    if campaign.budgeted and not had and campaign.id is not None:
+        kept = Redemption.discount_amount - func.coalesce(Redemption.rolled_back_amount, 0)
+        count, discount = db.session.execute(
+            select(func.count(), func.coalesce(func.sum(kept), 0))
+            .join(Coupon, Coupon.id == Redemption.coupon_id)
+            .where(
+                Coupon.campaign_id == campaign.id,
+                Redemption.status != RedemptionStatus.ROLLED_BACK,
+            )
+        ).one()
+        campaign.redemptions_used, campaign.discount_used = count, discount
 
 
 def delete_campaign(*, tenant: TenantRef, campaign_id: int) -> None:

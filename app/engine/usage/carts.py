@@ -24,7 +24,7 @@ from app.engine import observe, promotions, rules, stacking
 from app.engine.rules import Money, Violation
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
-from app.engine.usage import ledger
+from app.engine.usage import budgets, ledger
 from app.engine.usage.redemption import own_hold
 from app.engine.usage.state import (
     CouponState,
@@ -35,6 +35,7 @@ from app.engine.usage.state import (
     locked_state,
 )
 from app.errors import Conflict, rule_message
+from app.extensions import db
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,20 @@ def _evaluate(
     results: list[CodeResult] = []
     candidates: list[stacking.Candidate] = []
     order = cart.order()
+
+    def ctx(state: CouponState):
+        # A code the order holds was paid for by its hold: no budget is asked again.
+        budget = None
+        if state.hold_id is None:
+            spent = {"tenant_id": tenant.id, "customer": customer, "now": now}
+            budget = budgets.left(db.session, state, **spent)
+        return context(state, caller, customer, order, budget)
+
     for position, (code, state) in enumerate(zip(cart.codes, states, strict=True)):
         if state is None:
             results.append(CodeResult(code, violation=Violation(rules.NOT_FOUND)))
             continue
-        violations = rules.evaluate(state, context(state, caller, customer, order), now)
+        violations = rules.evaluate(state, ctx(state), now)
         result = CodeResult(code, state.code, free_products=tuple(state.free_products or ()))
         if violations:
             result = replace(result, violation=violations[0])
@@ -147,7 +157,7 @@ def _evaluate(
     typed = {state.id for state in states if state is not None}
     offered = [s for s in automatic if s.id not in typed]  # a typed code counts as typed
     for position, state in enumerate(offered, start=len(cart.codes)):
-        if not rules.evaluate(state, context(state, caller, customer, order), now):
+        if not rules.evaluate(state, ctx(state), now):
             candidates.append(stacking.Candidate(state.code, state, position, automatic=True))
     stack = stacking.combine(
         candidates,
@@ -193,6 +203,16 @@ def _own_holds(states: list[CouponState | None], ctx: rules.Context) -> list:
     return adjusted
 
 
+def _over_budget(tenant, state: CouponState, customer, order, now) -> Violation | None:
+    """Under the locks, with the cart's codes before it written: whether the budgets cannot
+    pay for what this code gives in the cart (two codes of one campaign share its budget)."""
+    left = budgets.left(db.session, state, tenant_id=tenant.id, customer=customer, now=now)
+    if left is None:
+        return None
+    refused = rules.budget_violations(state, rules.Context(discount=order.discount, budget=left))
+    return refused[0] if refused else None
+
+
 def validate(
     *, tenant: TenantRef, caller: Caller, cart: Cart, customer_hint: str | None = None
 ) -> CartResult:
@@ -222,6 +242,7 @@ def redeem(
         # Fixed lock order: every cart locks its coupons by ascending id.
         ids = sorted({*(state.id for state in states), *offered})
         fresh_by_id = {i: locked_state(session, tenant, i, **reading) for i in ids}
+        budgets.lock_campaigns(session, fresh_by_id.values())  # after the coupons
         fresh = [fresh_by_id[state.id] for state in states]
         if cart.order_id is not None and any(s.replay_id for s in fresh_by_id.values()):
             raise OrderAlreadyRedeemed("This order id already redeemed a code of the cart")
@@ -243,6 +264,15 @@ def redeem(
             # The redemption records all the code gave: off the order and the shipping.
             given = code_result.discount + (code_result.shipping_discount or Decimal(0))
             order = replace(cart.order(), discount=Money(given, cart.order_total.currency))
+            refused = None if state.id in own else _over_budget(tenant, state, customer, order, now)
+            if refused is not None:
+                if into is automatic_done:
+                    continue  # left out, as when its last use went to another cart
+                codes = tuple(
+                    replace(r, violation=refused) if r.code == code_result.code else r
+                    for r in result.codes
+                )
+                raise CartNotApplicable(replace(result, codes=codes))
             row = ledger.order_row(tenant, state, customer, order, now, owner)
             outcome = ledger.record(tenant, session, state, row)
             if state.id in own:

@@ -21,10 +21,10 @@ from sqlalchemy import and_, delete, insert, or_, select
 
 from app.auth import Caller
 from app.database import paged, utcnow
-from app.engine import observe
+from app.engine import observe, rules
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
-from app.engine.usage import ledger
+from app.engine.usage import budgets, ledger
 from app.engine.usage.redemption import Step, decide, own_hold
 from app.engine.usage.state import (
     HOLDS,
@@ -85,6 +85,8 @@ def hold(
         made = _hold(tenant, code, caller, order, ttl_seconds, customer_hint, now or utcnow())
     except RuleViolated as refused:
         observe.hold(refused.violation.type)
+        if refused.violation.type == rules.BUDGET_EXHAUSTED:
+            budgets.announce_exhausted(tenant, code, refused.violation.data.get("budget"))
         raise
     observe.hold("held" if made.created else "replayed")
     return made
@@ -94,10 +96,15 @@ def _hold(tenant, code, caller: Caller, order: Order, ttl_seconds, customer_hint
     customer, owner = caller.acting_customer(customer_hint), caller.order_owner
     reading = {"customer": customer, "order_id": order.order_id, "owner": owner, "now": now}
     state = read_state(tenant, code, **reading)
-    _existing_or_none(state, context(state, caller, customer, order), order, now)  # fail fast
+    spent = {"tenant_id": tenant.id, "customer": customer, "now": now}
+    budget = budgets.left(db.session, state, **spent)
+    _existing_or_none(state, context(state, caller, customer, order, budget), order, now)
     with unit_of_work() as session:
         fresh = locked_state(session, tenant, state.id, **reading)
-        existing = _existing_or_none(fresh, context(fresh, caller, customer, order), order, now)
+        budgets.lock_campaigns(session, [fresh])
+        budget = budgets.left(session, fresh, **spent)  # what live holds reserve included
+        ctx = context(fresh, caller, customer, order, budget)
+        existing = _existing_or_none(fresh, ctx, order, now)
         if existing is not None:
             return existing
         row = ledger.order_row(tenant, fresh, customer, order, now, owner)

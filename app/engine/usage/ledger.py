@@ -24,6 +24,7 @@ from app.database import typed_params
 from app.engine import outbox, rules
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
+from app.engine.usage import budgets
 from app.engine.usage.state import (
     COUPONS,
     LOCK,
@@ -173,12 +174,16 @@ def bump_statement(per_customer: bool, locked: bool):
     customer, customer.
     """
     guard = [C.id == bindparam("coupon_id")]
+    discount = bindparam("discount", type_=C.discount_used.type)
     if not locked:
         guard += [
             C.updated_at == bindparam("seen", type_=C.updated_at.type),
             # Live holds are counted only under the lock.
             or_(C.held_until.is_(None), C.held_until <= _now_param()),
             or_(C.max_redemptions == rules.UNLIMITED, C.redemption_count < C.max_redemptions),
+            # The coupon's budget pays for this discount (with no live hold, nothing else
+            # is reserved): exact in the one statement.
+            or_(C.budget_amount.is_(None), C.discount_used + discount <= C.budget_amount),
         ]
     if per_customer and not locked:
         customer_count = (
@@ -195,7 +200,11 @@ def bump_statement(per_customer: bool, locked: bool):
         update(COUPONS)
         .where(*guard)
         # A redemption is not a change of the definition: updated_at stays.
-        .values(redemption_count=C.redemption_count + 1, updated_at=C.updated_at)
+        .values(
+            redemption_count=C.redemption_count + 1,
+            discount_used=C.discount_used + discount,
+            updated_at=C.updated_at,
+        )
         .returning(C.id)
     )
 
@@ -239,7 +248,11 @@ def redeem_statement(per_customer: bool, locked: bool, with_event: bool = True):
 GIVE_BACK = (
     update(COUPONS)
     .where(C.id == bindparam("coupon_id"))
-    .values(redemption_count=C.redemption_count - 1, updated_at=C.updated_at)
+    .values(
+        redemption_count=C.redemption_count - 1,
+        discount_used=C.discount_used - bindparam("discount", type_=C.discount_used.type),
+        updated_at=C.updated_at,
+    )
 )
 _ADD_IN_STEPS = sqlite.insert(REDEMPTIONS).on_conflict_do_nothing().returning(R.id)
 
@@ -263,6 +276,7 @@ def write(
         "seen": state.updated_at,
         "customer": customer,
         "now": row["redeemed_at"],
+        "discount": row["discount_amount"] or 0,
     }
     connection = session.connection()
     if connection.dialect.name != "postgresql":
@@ -304,12 +318,8 @@ def record(tenant: TenantRef, session: Session, state: CouponState, row: dict) -
     was redeemed meanwhile for another customer."""
     if write(session, state, row, event(tenant, state, row), locked=True) != Written.REDEEMED:
         raise OrderAlreadyRedeemed()
+    budgets.spend(session, state, row["discount_amount"])
     return state.outcome(row["id"], row["discount_amount"], created=True)
-
-
-def give_back(session: Session, coupon_id: int) -> None:
-    """One use of the coupon back (its redemption was removed, under the coupon's lock)."""
-    session.connection().execute(GIVE_BACK, {"coupon_id": coupon_id})
 
 
 # --- holds: their use taken, confirmed, given back ---------------------------------------

@@ -76,6 +76,7 @@ def qualifications(
             or_(c.valid_from.is_(None), c.valid_from <= now),
             or_(c.valid_until.is_(None), c.valid_until >= now),
             or_(c.max_redemptions == rules.UNLIMITED, c.redemption_count < c.max_redemptions),
+            or_(c.budget_amount.is_(None), c.discount_used < c.budget_amount),
             or_(c.currency.is_(None), c.currency == order_total.currency),
             or_(c.min_order_amount.is_(None), c.min_order_amount <= order_total.amount),
             or_(c.required_product.is_(None), c.required_product.in_(sorted(products))),
@@ -91,9 +92,17 @@ def qualifications(
         customer,
         now,
     )
+    held = _held_discounts(
+        [x.id for x in candidates if x.budget_amount is not None and x.held_until], now
+    )
     qualified = []
     for coupon in candidates:
+        budget = None
+        if coupon.budget_amount is not None:  # never offer what its budget cannot pay
+            left = coupon.budget_amount - coupon.discount_used - held.get(coupon.id, 0)
+            budget = rules.BudgetLeft(discount=left, currency=coupon.budget_currency)
         context = rules.Context(
+            budget=budget,
             identified=caller.identified,
             customer_number=customer,
             customer_uses=mine.get(coupon.id, 0),
@@ -137,6 +146,22 @@ def _live_holds(coupon_ids: list[int], now: datetime) -> dict[int, int]:
         .group_by(Hold.coupon_id)
     )
     return dict(rows.all())
+
+
+def _held_discounts(coupon_ids: list[int], now: datetime) -> dict[int, Decimal]:
+    """What live holds keep of each coupon's budget."""
+    if not coupon_ids:
+        return {}
+    rows = db.session.execute(
+        select(Hold.coupon_id, func.sum(Hold.discount_amount))
+        .where(
+            Hold.coupon_id.in_(coupon_ids),
+            Hold.status == HoldStatus.HELD,
+            Hold.expires_at > now,
+        )
+        .group_by(Hold.coupon_id)
+    )
+    return {coupon_id: Decimal(amount or 0) for coupon_id, amount in rows}
 
 
 def _customer_uses(coupon_ids: list[int], customer: str | None, now: datetime) -> dict[int, int]:

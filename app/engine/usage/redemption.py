@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ from app.engine import observe, rules
 from app.engine.catalog import lookup
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
-from app.engine.usage import ledger
+from app.engine.usage import budgets, ledger
 from app.engine.usage.state import (
     AlreadyRolledBack,
     CouponState,
@@ -103,7 +104,8 @@ def check_order(
     customer = caller.acting_customer(customer_hint)
     now = now or utcnow()
     state = read_state(tenant, code, customer=customer, now=now)
-    return state, rules.evaluate(state, context(state, caller, customer, order), now)
+    budget = budgets.left(db.session, state, tenant_id=tenant.id, customer=customer, now=now)
+    return state, rules.evaluate(state, context(state, caller, customer, order, budget), now)
 
 
 def validate(
@@ -141,6 +143,8 @@ def redeem(
         outcome = _redeem(tenant, code, caller, order, customer_hint, now or utcnow())
     except RuleViolated as refused:
         observe.redemption(refused.violation.type)
+        if refused.violation.type == rules.BUDGET_EXHAUSTED:
+            budgets.announce_exhausted(tenant, code, refused.violation.data.get("budget"))
         raise
     except NotFound:
         observe.redemption(rules.NOT_FOUND)
@@ -154,7 +158,8 @@ def _redeem(tenant, code, caller: Caller, order: Order, customer_hint, now) -> O
     state = read_state(
         tenant, code, customer=customer, order_id=order.order_id, owner=owner, now=now
     )
-    ctx = context(state, caller, customer, order)
+    budget = budgets.left(db.session, state, tenant_id=tenant.id, customer=customer, now=now)
+    ctx = context(state, caller, customer, order, budget)
     step = decide(state, ctx, order, now)
     if step is Step.REPLAY:
         return _replay(state, ctx)
@@ -162,12 +167,13 @@ def _redeem(tenant, code, caller: Caller, order: Order, customer_hint, now) -> O
         return _confirm_order_hold(tenant, state, ctx, now)
     row = ledger.order_row(tenant, state, customer, order, now, owner)
     with unit_of_work() as session:
-        if not state.holds_live(now):
+        # A campaign's budget is shared by its codes: decided under the locks only.
+        if not state.holds_live(now) and not state.campaign_budgeted:
             written = ledger.write(session, state, row, ledger.event(tenant, state, row))
             if written is ledger.Written.REDEEMED:
                 return state.outcome(row["id"], row["discount_amount"], created=True)
-        # The guard refused (a race, or the coupon changed), or holds may live: decide
-        # again on a state read under the coupon's lock.
+        # The guard refused (a race, the coupon changed, its budget), or holds may live,
+        # or the campaign has a budget: decide again on a state read under the locks.
         return _redeem_locked(session, tenant, state.id, caller, customer, order, now)
 
 
@@ -184,7 +190,9 @@ def _redeem_locked(
         owner=owner,
         now=now,
     )
-    ctx = context(fresh, caller, customer, order)
+    budgets.lock_campaigns(session, [fresh])
+    budget = budgets.left(session, fresh, tenant_id=tenant.id, customer=customer, now=now)
+    ctx = context(fresh, caller, customer, order, budget)
     step = decide(fresh, ctx, order, now)
     if step is Step.REPLAY:
         return _replay(fresh, ctx)
@@ -252,7 +260,10 @@ def cancel(*, tenant: TenantRef, code: str, redemption_id: str) -> None:
     with unit_of_work() as session:
         coupon, redemption = _find_redemption(tenant, code, redemption_id, for_update=True)
         session.delete(redemption)
-        ledger.give_back(session, coupon.id)
+        if redemption.status != RedemptionStatus.ROLLED_BACK:  # else its use came back then
+            budgets.give_back(
+                session, coupon.id, uses=1, discount=redemption.kept_discount or Decimal(0)
+            )
 
 
 def _find_redemption(

@@ -21,7 +21,7 @@ from app.engine import outbox
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
-from app.engine.usage import ledger
+from app.engine.usage import budgets
 from app.engine.usage.state import LOCK, AlreadyRolledBack, RedemptionNotFound
 from app.errors import Unauthorized, ValidationFailed
 from app.extensions import db
@@ -121,9 +121,10 @@ def _roll_back(session, tenant: TenantRef, redemption: Redemption, request: Roll
     if request.amount is None:
         redemption.status = RedemptionStatus.ROLLED_BACK
         redemption.rolled_back_amount = (redemption.rolled_back_amount or 0) + left
-        ledger.give_back(session, redemption.coupon_id)
+        budgets.give_back(session, redemption.coupon_id, uses=1, discount=left)
     else:
         _check_amount(redemption, request.amount, left)
+        budgets.give_back(session, redemption.coupon_id, uses=0, discount=request.amount.amount)
         redemption.status = RedemptionStatus.PARTIALLY_ROLLED_BACK
         redemption.rolled_back_amount = (redemption.rolled_back_amount or 0) + request.amount.amount
     redemption.rolled_back_at = now

@@ -31,7 +31,7 @@ from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.errors import Conflict, CouponNotFound, Gone, NotFound
 from app.extensions import db
-from app.models import Coupon, Hold, HoldStatus, Redemption, RedemptionStatus
+from app.models import Campaign, Coupon, Hold, HoldStatus, Redemption, RedemptionStatus
 
 # The tables every usage module reads and writes, and their columns.
 COUPONS, REDEMPTIONS, HOLDS = Coupon.__table__, Redemption.__table__, Hold.__table__
@@ -148,6 +148,13 @@ class CouponState:
     buy_x_get_y: dict | None = None
     automatic: bool = False
     name: str | None = None
+    # Budgets (app.engine.usage.budgets): the coupon's own and what its redemptions used,
+    # and whether its campaign has one (then every use is decided under locks).
+    budget_amount: Decimal | None = None
+    budget_currency: str | None = None
+    discount_used: Decimal = Decimal(0)
+    campaign_id: int | None = None
+    campaign_budgeted: bool = False
 
     def without_own_hold(self) -> CouponState:
         """This state with its order's own live hold not counted: the use it keeps is the
@@ -257,8 +264,26 @@ def cart_query(with_customer: bool, with_order: bool):
     ).order_by(C.id)
 
 
+def _campaign_budgeted():
+    """Whether the coupon's campaign has a budget (read only for campaign codes)."""
+    campaign = Campaign.__table__.c
+    has = (
+        select(literal(True))
+        .where(
+            campaign.id == C.campaign_id,
+            or_(
+                campaign.budget_max_redemptions.is_not(None),
+                campaign.budget_amount.is_not(None),
+                campaign.budget_max_per_customer.is_not(None),
+            ),
+        )
+        .exists()
+    )
+    return case((C.campaign_id.is_not(None), has), else_=False).label("campaign_budgeted")
+
+
 def _state_select(with_customer: bool, with_order: bool, *where):
-    query = select(*RULE_COLUMNS, *_counts(with_customer)).where(*where)
+    query = select(*RULE_COLUMNS, *_counts(with_customer), _campaign_budgeted()).where(*where)
     if with_order:
         replay = REDEMPTIONS.alias("replay")
         order_hold = live_holds_of_row(
@@ -378,9 +403,17 @@ def locked_state(
     return CouponState(**row._mapping)
 
 
-def context(state: CouponState, caller: Caller, customer: str | None, order: Order):
-    """What the rules need to know of this caller and order, with the state's counts."""
+def context(
+    state: CouponState,
+    caller: Caller,
+    customer: str | None,
+    order: Order,
+    budget: rules.BudgetLeft | None = None,
+):
+    """What the rules need to know of this caller and order, with the state's counts and
+    what its budgets leave (`budgets.left`)."""
     return rules.Context(
+        budget=budget,
         identified=caller.identified,
         customer_number=customer,
         customer_uses=state.customer_uses,

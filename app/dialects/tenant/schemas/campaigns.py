@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_dump, validate
 
+from app.database import utcnow
 from app.dialects.fields import MoneySchema, UTCDateTime
+from app.dialects.tenant.schemas.budgets import BudgetUseSchema, CampaignBudgetSchema
 from app.dialects.tenant.schemas.coupons import CouponSchema, CouponWriteSchema
 from app.engine.catalog import transfer
 from app.engine.codes import CHARSETS, DEFAULT_CHARSET, MAX_CHARSET
 from app.engine.definition import template_coupon
+from app.engine.usage import budgets
 from app.models import CampaignStatus
 
 _affix = validate.Length(min=1, max=60)
@@ -63,6 +66,11 @@ class CampaignWriteSchema(Schema):
     )
     code_config = fields.Nested(CodeConfigSchema, data_key="codeConfig", load_default=dict)
     template = fields.Nested(_TemplateSchema, required=True)
+    budget = fields.Nested(
+        CampaignBudgetSchema,
+        allow_none=True,
+        metadata={"description": "Shared by every code: redemptions, money, uses per customer"},
+    )
 
 
 class CampaignPatchSchema(Schema):
@@ -71,6 +79,11 @@ class CampaignPatchSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=255))
     active = fields.Boolean()
     template = fields.Nested(_TemplatePatchSchema)
+    budget = fields.Nested(
+        CampaignBudgetSchema,
+        allow_none=True,
+        metadata={"description": "Replaces the whole budget; null removes it"},
+    )
 
 
 class _TemplateOutSchema(CouponSchema):
@@ -92,6 +105,7 @@ class TotalsSchema(Schema):
     codes_used = fields.Integer(data_key="codesUsed")
     redemptions = fields.Integer()
     discount_given = fields.List(fields.Nested(MoneySchema), data_key="discountGiven")
+    budget = fields.Nested(BudgetUseSchema, allow_none=True)
 
 
 class CampaignSchema(Schema):
@@ -141,6 +155,7 @@ class CampaignSchema(Schema):
                 "codes_used": totals.codes_used,
                 "redemptions": totals.redemptions,
                 "discount_given": totals.discounts,
+                "budget": budgets.campaign_budget(campaign, utcnow()),
             }
         return out
 

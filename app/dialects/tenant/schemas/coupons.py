@@ -12,6 +12,7 @@ from marshmallow import (
 
 from app.database import utcnow
 from app.dialects.fields import Amount, CustomerNumber, Metadata, MoneySchema, UTCDateTime
+from app.dialects.tenant.schemas.budgets import BudgetUseSchema, CouponBudgetSchema
 from app.dialects.tenant.schemas.promotions import (
     BasketMixin,
     BuyXGetYSchema,
@@ -20,6 +21,7 @@ from app.dialects.tenant.schemas.promotions import (
     deal_fields,
 )
 from app.engine import rules
+from app.engine.usage import budgets
 from app.models import Allocation, DiscountType, Target
 
 _short = validate.Length(min=1, max=128)
@@ -152,10 +154,19 @@ class CouponWriteSchema(Schema):
         }
     )
     metadata_ = Metadata(data_key="metadata", attribute="metadata")
+    budget = fields.Nested(
+        CouponBudgetSchema,
+        allow_none=True,
+        metadata={"description": "What its discounts may add up to; null removes it"},
+    )
 
     @post_load
     def flatten(self, data, **kwargs):
         """The engine's flat definition; only keys the client sent are present."""
+        if "budget" in data:
+            money = (data.pop("budget") or {}).get("max_discount_total") or {}
+            data["budget_amount"] = money.get("amount")
+            data["budget_currency"] = money.get("currency")
         if "max_discount" in data:
             money = data.pop("max_discount") or {}
             data["max_discount_amount"] = money.get("amount")
@@ -224,6 +235,7 @@ class CouponSchema(Schema):
     buy_x_get_y = fields.Nested(BuyXGetYSchema, data_key="buyXGetY", allow_none=True)
     automatic = fields.Boolean()
     metadata_ = Metadata(data_key="metadata", attribute="metadata")
+    budget = fields.Nested(BudgetUseSchema, allow_none=True)
     deleted = fields.Boolean()
     status = fields.String(metadata={"enum": ["INACTIVE", "VALID", "EXPIRED", "USED"]})
     redemption_count = fields.Integer(data_key="redemptionCount")
@@ -279,6 +291,7 @@ class CouponSchema(Schema):
             "buy_x_get_y": deal_fields(coupon.buy_x_get_y),
             "automatic": coupon.automatic,
             "metadata": coupon.meta or {},
+            "budget": budgets.coupon_budget(coupon, utcnow()),
             "deleted": coupon.deleted,
             "status": rules.status(coupon, utcnow()),
             "redemption_count": coupon.redemption_count,
