@@ -143,8 +143,9 @@ def dispatch_command(once: bool) -> None:
     from app.engine import jobs
     from app.engine.catalog import generation, transfer
     from app.engine.idempotency import purge_expired
-    from app.engine.outbox import deliver_due, purge_finished, run_worker
+    from app.engine.outbox import purge_finished
     from app.engine.usage import holds
+    from app.engine.worker import deliver_due, run_worker
 
     config = current_app.config
     if once:
@@ -171,6 +172,8 @@ def dispatch_command(once: bool) -> None:
             lambda: generation.work(owner, config),
             lambda: transfer.work_imports(owner, config),
         ),
+        # Webhook deliveries run in threads, each in an app context of its own.
+        context=current_app._get_current_object().app_context,
     )
     click.echo("outbox worker stopped", err=True)
 
@@ -223,6 +226,20 @@ def retry_dead_command(destination: str | None, since) -> None:
         _fail(f"no destination {destination!r}: one of {', '.join(DESTINATION_SETTINGS)}")
     count = retry_dead(destination=destination, since=since and since.replace(tzinfo=UTC))
     click.echo(f"{count} dead messages are due again")
+
+
+webhooks_cli = AppGroup("webhooks", help="Tenants' webhook endpoints.")
+
+
+@webhooks_cli.command("reseal")
+def reseal_command() -> None:
+    """Seal every endpoint's secret under SECRET_KEY (after a rotation, before the old
+    key leaves SECRET_KEY_FALLBACKS)."""
+    from app.engine.webhooks import reseal_all
+
+    config = current_app.config
+    count = reseal_all([config["SECRET_KEY"], *config["SECRET_KEY_FALLBACKS"]])
+    click.echo(f"{count} secrets sealed under the current SECRET_KEY")
 
 
 campaign_cli = AppGroup("campaign", help="Campaigns: bulk unique codes.")
@@ -348,6 +365,7 @@ def register(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(tenant_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(webhooks_cli)
     app.cli.add_command(idempotency_cli)
     app.cli.add_command(events_cli)
     app.cli.add_command(campaign_cli)

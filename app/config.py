@@ -77,6 +77,9 @@ def from_environment() -> dict:
         "OUTBOX_RETRY_FOR_SECONDS": _float("OUTBOX_RETRY_FOR_SECONDS", 259_200.0),
         "OUTBOX_MAX_ATTEMPTS": _int("OUTBOX_MAX_ATTEMPTS", 0),
         "OUTBOX_POLL_SECONDS": _float("OUTBOX_POLL_SECONDS", 1.0),
+        # Webhook endpoints may be private addresses (the sandbox's mocks); never in
+        # production, where endpoints must also be https.
+        "WEBHOOK_ALLOW_PRIVATE": _bool(os.environ.get("WEBHOOK_ALLOW_PRIVATE"), False),
         "OUTBOX_HTTP_TIMEOUT_SECONDS": _float("OUTBOX_HTTP_TIMEOUT_SECONDS", 5.0),
         "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 30.0),
         # Delivered and dead messages are deleted this long after they finished (pending stay).
@@ -176,6 +179,11 @@ def refuse_unworkable(settings: dict) -> None:
         raise SystemExit("refusing to start: CORS_ORIGINS=* in production; list the origins")
     if settings.get("CLOCK_OFFSET_SECONDS"):
         raise SystemExit("refusing to start: CLOCK_OFFSET_SECONDS is for testing, not production")
+    if settings.get("WEBHOOK_ALLOW_PRIVATE"):
+        raise SystemExit(
+            "refusing to start: WEBHOOK_ALLOW_PRIVATE in production would let webhook "
+            "endpoints reach private addresses"
+        )
     if settings.get("SECRET_KEY") in (None, "", DEFAULT_SECRET_KEY):
         raise SystemExit("refusing to start: APP_ENV=production needs a non-default SECRET_KEY")
     if any(len(key) < 32 for key in [settings["SECRET_KEY"], *settings["SECRET_KEY_FALLBACKS"]]):

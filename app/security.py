@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 
 from argon2 import PasswordHasher
@@ -43,3 +44,38 @@ def password_matches(password: str, password_hash: str) -> bool:
 # A valid hash to verify against when the account does not exist, so that
 # login takes the same time for unknown and known emails.
 DUMMY_PASSWORD_HASH = _password_hasher.hash("not-a-real-password")
+
+
+# --- secrets that must be read back (webhook signing secrets) ---------------------------
+
+
+def _sealing_key(secret_key: str) -> bytes:
+    return hashlib.sha256(b"coupon-service sealed secrets\0" + secret_key.encode()).digest()
+
+
+def seal(plaintext: str, secret_key: str) -> bytes:
+    """A secret the service must use again, encrypted (AES-256-GCM) under a key derived
+    from SECRET_KEY: what is stored is never the secret itself."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_sealing_key(secret_key)).encrypt(nonce, plaintext.encode(), None)
+
+
+def unseal(sealed: bytes, secret_keys: list[str]) -> str:
+    """The secret, opened with SECRET_KEY or one of its fallbacks (ValueError: none)."""
+    return unseal_with(sealed, secret_keys)[0]
+
+
+def unseal_with(sealed: bytes, secret_keys: list[str]) -> tuple[str, int]:
+    """The secret and the index of the key that opened it (0: SECRET_KEY itself)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    for index, key in enumerate(secret_keys):
+        try:
+            opened = AESGCM(_sealing_key(key)).decrypt(sealed[:12], sealed[12:], None)
+        except InvalidTag:
+            continue
+        return opened.decode(), index
+    raise ValueError("sealed under a key that is neither SECRET_KEY nor a fallback")

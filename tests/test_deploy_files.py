@@ -171,7 +171,7 @@ def test_compose_config_validates_where_docker_compose_is_installed():
 def test_the_worker_touches_its_heartbeat_file(app, tmp_path):
     import threading
 
-    from app.engine.outbox import run_worker
+    from app.engine.worker import run_worker
 
     heartbeat = tmp_path / "beat"
     stop = threading.Event()

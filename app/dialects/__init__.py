@@ -11,7 +11,15 @@ def register(app: Flask) -> None:
     from app.dialects import ops
     from app.dialects.brands import views as brands
     from app.dialects.promo import views as promocodes
-    from app.dialects.tenant import campaigns, checkout, coupons, customers, oauth, returns
+    from app.dialects.tenant import (
+        campaigns,
+        checkout,
+        coupons,
+        customers,
+        oauth,
+        returns,
+        webhooks,
+    )
     from app.extensions import api
 
     for blueprint in (
@@ -21,6 +29,7 @@ def register(app: Flask) -> None:
         campaigns.blp,
         checkout.blp,
         returns.blp,
+        webhooks.blp,
         customers.blp,
         brands.blp,
         promocodes.blp,

@@ -13,21 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import requests
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import utcnow
 from app.engine.signatures import secret_key, sign
-from app.engine.uow import OUTAGE_ERRORS, delete_in_batches, discard_session, unit_of_work
+from app.engine.uow import delete_in_batches, unit_of_work
+from app.engine.webhooks import WEBHOOK
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus
 
@@ -46,8 +43,6 @@ DESTINATION_SETTINGS = {
 # Payload fields that are secrets (an activation link's token): a delivered message
 # keeps its payload without them, so neither the table nor a backup can activate a fan.
 SECRET_FIELDS = {EMAIL_VERIFIER: ("token", "activation_url")}
-# The worker's wait after a database error grows to this and no further.
-MAX_OUTAGE_BACKOFF_SECONDS = 30.0
 
 
 # Whether events have anywhere to go (EVENTS_URL): with nowhere, none are written, so
@@ -140,6 +135,10 @@ class Settings:
     lease_seconds: float
     timeout: float
     poll_seconds: float
+    # Webhook endpoints: the keys their secrets are sealed under, and whether private
+    # addresses may be called.
+    secret_keys: tuple[str, ...] = ()
+    allow_private: bool = False
 
     @classmethod
     def from_config(cls, config) -> Settings:
@@ -159,6 +158,8 @@ class Settings:
             lease_seconds=config["OUTBOX_LEASE_SECONDS"],
             timeout=config["OUTBOX_HTTP_TIMEOUT_SECONDS"],
             poll_seconds=config["OUTBOX_POLL_SECONDS"],
+            secret_keys=(config["SECRET_KEY"], *config.get("SECRET_KEY_FALLBACKS", ())),
+            allow_private=config.get("WEBHOOK_ALLOW_PRIVATE", False),
         )
 
 
@@ -168,26 +169,43 @@ def retry_delay(attempts: int, base: float, cap: float) -> float:
     return min(base * 2 ** max(attempts - 1, 0), cap) * random.uniform(0.8, 1.0)
 
 
-def claim_due(settings: Settings, *, limit: int = 20) -> list[dict]:
-    """Lease due messages to this worker (SKIP LOCKED lets several workers share)."""
-    if not settings.urls:
-        return []
+def claim_due(
+    settings: Settings,
+    *,
+    limit: int = 20,
+    busy: frozenset[str] = frozenset(),
+    webhook_room: int | None = None,
+) -> list[dict]:
+    """Lease due messages to this worker (SKIP LOCKED lets several workers share).
+
+    With `webhook_room` (the worker's free webhook slots), at most that many webhook
+    messages, one per endpoint, none for an endpoint in `busy` (one in flight already)."""
     now = utcnow()
     query = (
         select(OutboxMessage)
         .where(
             OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.next_attempt_at <= now,
-            OutboxMessage.destination.in_(list(settings.urls)),
+            # Webhook endpoints carry their own URLs.
+            OutboxMessage.destination.in_([*settings.urls, WEBHOOK]),
         )
         .order_by(OutboxMessage.next_attempt_at)
         .limit(limit)
     )
+    if busy:
+        query = query.where(
+            or_(OutboxMessage.endpoint_id.is_(None), OutboxMessage.endpoint_id.not_in(busy))
+        )
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claimed = []
+    endpoints: set[str] = set()
     with unit_of_work():
         for message in db.session.scalars(query):
+            if message.endpoint_id is not None and webhook_room is not None:
+                if message.endpoint_id in endpoints or len(endpoints) >= webhook_room:
+                    continue  # left due: its endpoint's turn comes after this one
+                endpoints.add(message.endpoint_id)
             # The lease: if this worker dies, the message is due again when it ends.
             message.next_attempt_at = now + timedelta(seconds=settings.lease_seconds)
             message.attempts += 1
@@ -201,6 +219,7 @@ def claim_due(settings: Settings, *, limit: int = 20) -> list[dict]:
                     "created_at": message.created_at,
                     "attempts": message.attempts,
                     "retrying_since": message.retrying_since or message.created_at,
+                    "endpoint_id": message.endpoint_id,
                 }
             )
     return claimed
@@ -291,95 +310,6 @@ def purge_finished(retention_seconds: float, *, batch: int = 1000) -> int:
         ),
         batch=batch,
     )
-
-
-def dispatch_once(settings: Settings, http: requests.Session) -> int:
-    """Deliver one batch of due messages; returns how many were attempted."""
-    claimed = claim_due(settings)
-    for message in claimed:
-        error = deliver(message, settings, http)
-        if error:
-            log.warning(
-                "outbox delivery failed",
-                extra={"message_id": message["id"], "error": error, "attempt": message["attempts"]},
-            )
-        try:
-            record_result(message, error, settings)
-        except SQLAlchemyError:
-            # Its lease runs out and it is delivered again: at least once, never lost.
-            log.error("outbox result not recorded", extra={"message_id": message["id"]})
-            raise
-    return len(claimed)
-
-
-def deliver_due(config) -> None:
-    """Deliver batches until nothing is due (`outbox dispatch --once`)."""
-    settings, http = Settings.from_config(config), requests.Session()
-    while dispatch_once(settings, http):
-        pass
-
-
-def run_worker(
-    config,
-    stop: threading.Event,
-    housekeeping: Callable[[], object],
-    jobs: tuple[Callable[[], bool], ...] = (),
-) -> None:
-    """Deliver until `stop` is set, outliving database outages and failing jobs.
-
-    A database error is logged, the session is dropped (its connection may be
-    dead) and the loop waits, doubling the wait up to MAX_OUTAGE_BACKOFF_SECONDS,
-    before it reconnects and goes on. A job's own failure (anything but an
-    outage) is logged and costs only that job's turn. `housekeeping` runs hourly. Each of `jobs`
-    gets a turn between deliveries (a short step, True when it did something), so
-    a long job such as a campaign's generation never holds deliveries back long.
-    """
-    settings = Settings.from_config(config)
-    http = requests.Session()
-    outage_wait = 0.0
-    next_housekeeping = time.monotonic()
-    heartbeat = config.get("WORKER_HEARTBEAT_FILE")
-    while not stop.is_set():
-        if heartbeat:  # the container's healthcheck reads its age: the loop is turning
-            Path(heartbeat).touch()
-        try:
-            if time.monotonic() >= next_housekeeping:
-                next_housekeeping = time.monotonic() + 3600  # a failing one waits an hour too
-                _turn(housekeeping)
-            delivered = dispatch_once(settings, http)
-            worked = [_turn(job) for job in jobs]
-            outage_wait = 0.0
-            if not delivered and not any(worked):
-                stop.wait(settings.poll_seconds)
-        except Exception as error:  # noqa: BLE001 - the worker outlives every failure
-            discard_session()
-            outage_wait = min(
-                max(outage_wait * 2, settings.poll_seconds, 0.5), MAX_OUTAGE_BACKOFF_SECONDS
-            )
-            log.error(
-                "outbox worker: database error, retrying"
-                if isinstance(error, OUTAGE_ERRORS)
-                else "outbox worker: unexpected error, retrying",
-                exc_info=not isinstance(error, OUTAGE_ERRORS),
-                extra={
-                    "error": type(getattr(error, "orig", error)).__name__,
-                    "retry_in": round(outage_wait, 1),
-                },
-            )
-            stop.wait(outage_wait)
-
-
-def _turn(job: Callable[[], object]) -> object:
-    """One turn of a job. Its outage errors reach the worker's backoff; anything else
-    is logged and the worker goes on: one tenant's bad job never stops the others."""
-    try:
-        return job()
-    except OUTAGE_ERRORS:
-        raise
-    except Exception:
-        log.exception("outbox worker: a job failed; going on")
-        discard_session()
-        return False
 
 
 def list_messages(*, dead: bool = False, limit: int = 100) -> list[OutboxMessage]:

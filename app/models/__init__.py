@@ -16,6 +16,7 @@ from app.models.hold import Hold, HoldStatus
 from app.models.idempotency import IdempotencyRecord
 from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.tenant import Client, Tenant
+from app.models.webhook import WebhookAttempt, WebhookEndpoint
 
 __all__ = [
     "Allocation",
@@ -38,6 +39,8 @@ __all__ = [
     "Redemption",
     "RedemptionStatus",
     "Hold",
+    "WebhookAttempt",
+    "WebhookEndpoint",
     "HoldStatus",
     "Target",
     "Tenant",

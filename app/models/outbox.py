@@ -36,6 +36,11 @@ class OutboxMessage(db.Model):
     path: Mapped[str] = mapped_column(String(255), default="")
     topic: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict]
+    # A webhook delivery's endpoint (destination "webhook"): its URL and secret are read
+    # at delivery time.
+    endpoint_id: Mapped[str | None] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

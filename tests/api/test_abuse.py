@@ -14,7 +14,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from app.engine import jobs, outbox
+from app.engine import jobs, outbox, worker
 from app.engine.catalog import campaigns, generation
 from app.engine.codes import BadCodeSpec, CodeSpec
 from app.engine.tenants import create_tenant
@@ -119,7 +119,7 @@ def test_a_job_that_raises_costs_its_turn_not_the_worker(app, db):
 
     def work():
         with app.app_context():
-            outbox.run_worker(config, stop_event, housekeeping=lambda: None, jobs=(broken,))
+            worker.run_worker(config, stop_event, housekeeping=lambda: None, jobs=(broken,))
 
     thread = threading.Thread(target=work)
     thread.start()
@@ -931,7 +931,7 @@ class running_worker:
     def _run(self):
         with self.app.app_context():
             owner = jobs.new_owner()
-            outbox.run_worker(
+            worker.run_worker(
                 self.config,
                 self.stop,
                 housekeeping=lambda: None,

@@ -27,6 +27,8 @@ MISSING = {
     "hold_id": "0" * 32,
     "import_id": 2147483647,
     "order_id": "NO-SUCH-ORDER",
+    "endpoint_id": "we_" + "0" * 24,
+    "message_id": "0" * 32,
 }
 # Routes that name no one else's resource, each with the reason.
 EXEMPT = {
@@ -48,6 +50,7 @@ CREATES_OWN = {
     ("/brands/<string:brand>/discounts", "POST"),
     ("/promocodes/add", "POST"),
     ("/coupon/v1/<string:tenant>/campaigns", "POST"),
+    ("/coupon/v1/<string:tenant>/webhooks", "POST"),
 }
 DISCOUNT = {"name": "d", "discount_type": "PERCENT", "discount_amount": 10}
 CART = {
@@ -55,6 +58,7 @@ CART = {
     "orderTotal": {"amount": 100, "currency": "USD"},
     "items": [{"product": "P1", "quantity": 1, "price": 100}],
 }
+WEBHOOK = {"url": "https://hooks.example.com/acme", "events": ["*"]}
 CAMPAIGN = {"name": "spring", "template": {"discountType": "PERCENT", "discountPercentage": 10}}
 
 
@@ -86,6 +90,12 @@ def world(app, client, tenant, token_for, customer_token):
         headers=victim,
     ).get_json()["id"]
 
+    endpoint = client.post("/coupon/v1/acme/webhooks", json=WEBHOOK, headers=victim).get_json()[
+        "id"
+    ]
+    message = client.post(f"/coupon/v1/acme/webhooks/{endpoint}/test", headers=victim).get_json()[
+        "messageId"
+    ]
     other = create_tenant(slug="globex", api_token="globex-api-token-1", currency="USD")
     attacker = token_for(
         "hybris.coupon_manage hybris.coupon_redeem hybris.coupon_redeem_on_behalf", creds=other
@@ -105,6 +115,8 @@ def world(app, client, tenant, token_for, customer_token):
             "hold_id": hold,
             "import_id": imported.get_json()["id"],
             "order_id": "PAID-1",
+            "endpoint_id": endpoint,
+            "message_id": message,
         },
         "promo_code": "ACME_PROMO",
         "attacker": {
@@ -137,6 +149,10 @@ def _body(rule: str, method: str, names: dict, promo_code: str):
         return CAMPAIGN
     if rule.endswith("/coupons") or rule.endswith("<string:code>"):
         return {"name": "x"} if method == "PATCH" else coupon_body(code=names["code"])
+    if rule.endswith("/webhooks"):
+        return WEBHOOK
+    if "endpoint_id" in rule:
+        return {"description": "x"} if method == "PATCH" else None
     if rule.endswith("/rollback"):
         return {"reason": "returned"}
     if rule.endswith("/confirm"):

@@ -73,6 +73,7 @@ PRODUCTION = {
         ({"SECRET_KEY": "k" * 31}, "at least 32 characters"),
         ({"SECRET_KEY_FALLBACKS": ["short"]}, "SECRET_KEY_FALLBACKS"),
         ({"CORS_ORIGINS": ["*"]}, "CORS_ORIGINS"),
+        ({"WEBHOOK_ALLOW_PRIVATE": True}, "WEBHOOK_ALLOW_PRIVATE"),
     ],
 )
 def test_production_refuses_what_cannot_be_safe(change, named):

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from app.database import set_clock_offset, utcnow
-from app.engine import outbox
+from app.engine import outbox, worker
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus
 
@@ -18,18 +18,21 @@ MESSAGES = 5
 class Downstream:
     """A real HTTP endpoint that answers 503 while `down`, else 204, and counts."""
 
-    def __init__(self):
-        self.down = True
+    def __init__(self, down: bool = True):
+        self.down = down
         self.received: list[str] = []
+        # What arrived while up: (path, headers, body).
+        self.requests: list[tuple[str, dict, bytes]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers["Content-Length"]))
+                body = self.rfile.read(int(self.headers["Content-Length"]))
                 if owner.down:
                     self.send_response(503)
                 else:
                     owner.received.append(self.headers["webhook-id"])
+                    owner.requests.append((self.path, dict(self.headers), body))
                     self.send_response(204)
                 self.end_headers()
 
@@ -74,7 +77,7 @@ def _ride_out(app, downstream, clock, *, outage, **config):
     start, moved = utcnow(), 0.0
     while True:
         with requests.Session() as http:
-            outbox.dispatch_once(settings, http)
+            worker.dispatch_once(settings, http)
         db.session.remove()
         due = db.session.query(OutboxMessage.next_attempt_at).filter_by(status="pending").all()
         if not due:
@@ -115,7 +118,7 @@ def test_past_the_time_budget_a_message_is_dead_and_can_be_requeued(app, downstr
     downstream.down = False
     settings = outbox.Settings.from_config({**app.config, "EVENTS_URL": downstream.url})
     with requests.Session() as http:
-        outbox.dispatch_once(settings, http)
+        worker.dispatch_once(settings, http)
     db.session.remove()
     assert {m.status for m in db.session.query(OutboxMessage)} == {OutboxStatus.DELIVERED}
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
-from app.dialects.openapi import OPERATIONS
+from app.dialects.operations import OPERATIONS
 from tests.support import BIN, ROOT
 
 HERE = ROOT / "tests" / "docs"

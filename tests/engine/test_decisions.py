@@ -116,7 +116,8 @@ def test_the_guard_refuses_a_write_on_a_coupon_changed_since_it_was_read(shop, c
     coupons.update_coupon(tenant=shop, code=code, changes={"name": "renamed"})
     row = ledger.order_row(shop, state, None, order(), now, "")
     with db.session.begin():
-        written = ledger.write(db.session(), state, row, ledger.event(shop, state, row))
+        event, hook = ledger.event(shop, state, row), ledger.hook(shop, state, row)
+        written = ledger.write(db.session(), state, row, event, hook)
     assert written is ledger.Written.REFUSED
     assert _count(db, Redemption) == 0
 

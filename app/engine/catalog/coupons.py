@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth import Caller
 from app.database import paged, utcnow
-from app.engine import canonical, codes, rules
+from app.engine import canonical, codes, rules, webhooks
 from app.engine.catalog import lookup
 from app.engine.definition import (
     CODE_RULE,
@@ -98,6 +98,7 @@ def create_coupon(*, tenant: TenantRef, values: dict, origin: str = Origin.COUPO
             try:
                 with db.session.begin_nested():  # a taken code undoes only this attempt
                     db.session.add(coupon)
+                _announce(coupon, "coupon.created")
                 return coupon
             except IntegrityError:
                 continue
@@ -187,13 +188,22 @@ def _save(coupon: Coupon, definition: dict, explicit: set[str]) -> Coupon:
     with unit_of_work():
         apply_definition(coupon, validated(definition, explicit))
         _check_automatic_room(coupon)
+        _announce(coupon, "coupon.updated")
     return coupon
 
 
 def delete_coupon(*, tenant: TenantRef, code: str) -> None:
     """Soft delete: the coupon stays readable by managers and its code stays taken."""
     with unit_of_work():
-        lookup.get_coupon(tenant=tenant, code=code).deleted = True
+        coupon = lookup.get_coupon(tenant=tenant, code=code)
+        coupon.deleted = True
+        _announce(coupon, "coupon.deleted")
+
+
+def _announce(coupon: Coupon, event_type: str) -> None:
+    """The coupon's webhook event, in the transaction of its change."""
+    payload = {"code": coupon.code, "name": coupon.name, "origin": coupon.origin}
+    webhooks.emit(db.session(), coupon.tenant_id, event_type, payload)
 
 
 def coupon_status(coupon: Coupon, now: datetime) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.database import utcnow
-from app.engine import jobs
+from app.engine import jobs, webhooks
 from app.engine.canonical import code_key
 from app.engine.catalog import bulk_codes
 from app.engine.catalog.campaigns import CampaignNotFound, Settings
@@ -77,6 +77,7 @@ def generate_step(
                 campaign.status = CampaignStatus.COMPLETED
                 campaign.finished_at = utcnow()
                 campaign.lease_owner = campaign.lease_until = None
+                _announce(campaign, "campaign.completed")
             return Progress(campaign.id, campaign.generated, campaign.requested, campaign.status)
     except _Exhausted as error:
         return _fail(campaign.id, str(error))
@@ -153,7 +154,18 @@ def _fail(campaign_id: int, reason: str) -> Progress:
         campaign.failure_reason = reason
         campaign.finished_at = utcnow()
         campaign.lease_owner = campaign.lease_until = None
+        _announce(campaign, "campaign.failed")
         return Progress(campaign.id, campaign.generated, campaign.requested, campaign.status)
+
+
+def _announce(campaign: Campaign, event_type: str) -> None:
+    payload = {
+        "campaignId": campaign.id,
+        "name": campaign.name,
+        "generated": campaign.generated,
+        "failureReason": campaign.failure_reason,
+    }
+    webhooks.emit(db.session(), campaign.tenant_id, event_type, payload)
 
 
 def generate(

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.database import utcnow
-from app.engine import outbox
+from app.engine import outbox, webhooks
 from app.engine.canonical import code_key
 from app.engine.rules import BudgetLeft
 from app.engine.uow import unit_of_work
@@ -241,7 +241,7 @@ def announce_exhausted(tenant, code: str, budget: str | None) -> None:
     """A refusal found `budget` ("coupon" or "campaign") of the coupon `code` spent: send
     budget.exhausted, once per budget (until the budget is changed), in its own
     transaction (the refused one wrote nothing)."""
-    if budget not in ("coupon", "campaign") or not outbox.events_wanted():
+    if budget not in ("coupon", "campaign"):
         return
     now = utcnow()
     with unit_of_work() as session:
@@ -265,6 +265,11 @@ def announce_exhausted(tenant, code: str, budget: str | None) -> None:
             )
             first = first.values(budget_exhausted_at=now)
         if session.execute(first).rowcount:
-            outbox.enqueue(
-                tenant_id=tenant.id, destination=outbox.EVENTS, topic=EXHAUSTED_TOPIC, payload=data
-            )
+            if outbox.events_wanted():
+                outbox.enqueue(
+                    tenant_id=tenant.id,
+                    destination=outbox.EVENTS,
+                    topic=EXHAUSTED_TOPIC,
+                    payload=data,
+                )
+            webhooks.emit(session, tenant.id, EXHAUSTED_TOPIC, data)

@@ -21,7 +21,7 @@ from sqlalchemy import and_, delete, insert, or_, select
 
 from app.auth import Caller
 from app.database import paged, utcnow
-from app.engine import observe, rules
+from app.engine import observe, rules, webhooks
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
 from app.engine.usage import budgets, ledger
@@ -129,6 +129,19 @@ def _hold(tenant, code, caller: Caller, order: Order, ttl_seconds, customer_hint
             )
         )
         ledger.extend_held_until(session, fresh.id, expires_at)
+        webhooks.emit(
+            session,
+            tenant.id,
+            "hold.created",
+            {
+                "holdId": hold_id,
+                "couponCode": fresh.code,
+                "orderId": order.order_id,
+                "customerNumber": customer,
+                "expiresAt": expires_at.isoformat().replace("+00:00", "Z"),
+                "redemptionId": None,
+            },
+        )
     return HoldMade(
         id=hold_id,
         coupon_code=fresh.code,
@@ -188,6 +201,7 @@ def release(
             raise HoldConfirmed()
         found.status = HoldStatus.RELEASED
         ledger.close_hold(found, now)
+        ledger.announce_hold(found, "hold.released")
     observe.hold("released")
 
 

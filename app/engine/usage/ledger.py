@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.database import typed_params
-from app.engine import outbox, rules
+from app.engine import outbox, rules, webhooks
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.engine.usage import budgets
@@ -145,6 +145,13 @@ def event_payload(tenant_slug: str, coupon_code: str, redemption: dict) -> dict:
     }
 
 
+def hook(tenant: TenantRef, state: CouponState, row: dict) -> dict:
+    """The `redemption.created` webhook parameters (one message per endpoint that wants
+    it, inserted by the redemption's own statement)."""
+    payload = event_payload(tenant.slug, state.code, row)
+    return webhooks.hook_params(tenant.id, "redemption.created", payload, row["redeemed_at"])
+
+
 def event(tenant: TenantRef, state: CouponState, row: dict) -> dict | None:
     """The outbox row of a redemption's event, or None when events go nowhere."""
     if not outbox.events_wanted():
@@ -238,10 +245,19 @@ def redeem_statement(per_customer: bool, locked: bool, with_event: bool = True):
         )
         .cte("queued")
     )
+    # The tenant's webhook endpoints that want it: one message each (none: no row).
+    hooked = (
+        insert(_OUTBOX)
+        .from_select(
+            list(webhooks.FAN_OUT_COLUMNS),
+            webhooks.fan_out_select("postgresql").where(select(added.c.id).exists()),
+        )
+        .cte("hooked")
+    )
     counts = select(
         select(func.count()).select_from(bumped).scalar_subquery(),
         select(func.count()).select_from(added).scalar_subquery(),
-    )
+    ).add_cte(hooked)
     return counts.add_cte(queued) if with_event else counts
 
 
@@ -255,6 +271,9 @@ GIVE_BACK = (
     )
 )
 _ADD_IN_STEPS = sqlite.insert(REDEMPTIONS).on_conflict_do_nothing().returning(R.id)
+_HOOKS_IN_STEPS = insert(_OUTBOX).from_select(
+    list(webhooks.FAN_OUT_COLUMNS), webhooks.fan_out_select("sqlite")
+)
 
 
 def write(
@@ -262,6 +281,7 @@ def write(
     state: CouponState,
     row: dict,
     event_row: dict | None,
+    hook_row: dict,
     *,
     locked: bool = False,
 ) -> Written:
@@ -281,12 +301,12 @@ def write(
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         return _write_in_steps(
-            connection, bump_statement(per_customer, locked), bump, row, event_row
+            connection, bump_statement(per_customer, locked), bump, row, event_row, hook_row
         )
     if per_customer and not locked:
         # Lock first: the guard's count then comes from a snapshot taken after the lock.
         connection.execute(LOCK, bump)
-    params = {**bump, **{"r_" + name: row[name] for name in REDEMPTION_FIELDS}}
+    params = {**bump, **{"r_" + name: row[name] for name in REDEMPTION_FIELDS}, **hook_row}
     if event_row is not None:
         params.update({"e_" + name: event_row[name] for name in EVENT_FIELDS})
     statement = redeem_statement(per_customer, locked, event_row is not None)
@@ -300,7 +320,7 @@ def write(
 
 
 def _write_in_steps(
-    connection, statement, bump: dict, row: dict, event_row: dict | None
+    connection, statement, bump: dict, row: dict, event_row: dict | None, hook_row: dict
 ) -> Written:
     """The same writes as separate statements (SQLite: BEGIN IMMEDIATE serializes writers)."""
     if connection.execute(statement, bump).first() is None:
@@ -310,13 +330,17 @@ def _write_in_steps(
         return Written.ORDER_TAKEN
     if event_row is not None:
         connection.execute(insert(_OUTBOX), event_row)
+    connection.execute(_HOOKS_IN_STEPS, hook_row)
     return Written.REDEEMED
 
 
 def record(tenant: TenantRef, session: Session, state: CouponState, row: dict) -> Outcome:
     """Write a redemption decided under the coupon's lock; a conflict when its order id
     was redeemed meanwhile for another customer."""
-    if write(session, state, row, event(tenant, state, row), locked=True) != Written.REDEEMED:
+    written = write(
+        session, state, row, event(tenant, state, row), hook(tenant, state, row), locked=True
+    )
+    if written != Written.REDEEMED:
         raise OrderAlreadyRedeemed()
     budgets.spend(session, state, row["discount_amount"])
     return state.outcome(row["id"], row["discount_amount"], created=True)
@@ -361,6 +385,20 @@ def confirm_hold(hold: Hold, redemption_id: str, now: datetime) -> None:
     hold.status = HoldStatus.CONFIRMED
     hold.redemption_id = redemption_id
     close_hold(hold, now)
+    announce_hold(hold, "hold.confirmed")
+
+
+def announce_hold(hold: Hold, event_type: str) -> None:
+    """A hold's webhook event, in the transaction of its change."""
+    payload = {
+        "holdId": hold.id,
+        "couponCode": hold.coupon.code,
+        "orderId": hold.order_id,
+        "customerNumber": hold.customer_number,
+        "expiresAt": hold.expires_at.isoformat().replace("+00:00", "Z"),
+        "redemptionId": hold.redemption_id,
+    }
+    webhooks.emit(db.session(), hold.tenant_id, event_type, payload)
 
 
 def close_hold(hold: Hold, now: datetime) -> None:

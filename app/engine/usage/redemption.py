@@ -169,7 +169,8 @@ def _redeem(tenant, code, caller: Caller, order: Order, customer_hint, now) -> O
     with unit_of_work() as session:
         # A campaign's budget is shared by its codes: decided under the locks only.
         if not state.holds_live(now) and not state.campaign_budgeted:
-            written = ledger.write(session, state, row, ledger.event(tenant, state, row))
+            event, hook = ledger.event(tenant, state, row), ledger.hook(tenant, state, row)
+            written = ledger.write(session, state, row, event, hook)
             if written is ledger.Written.REDEEMED:
                 return state.outcome(row["id"], row["discount_amount"], created=True)
         # The guard refused (a race, the coupon changed, its budget), or holds may live,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.auth import Caller
 from app.database import utcnow
-from app.engine import outbox
+from app.engine import outbox, webhooks
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
@@ -129,13 +129,12 @@ def _roll_back(session, tenant: TenantRef, redemption: Redemption, request: Roll
         redemption.rolled_back_amount = (redemption.rolled_back_amount or 0) + request.amount.amount
     redemption.rolled_back_at = now
     redemption.rollback_reason = request.reason
+    payload = event_payload(tenant, redemption, request)
     if outbox.events_wanted():
         outbox.enqueue(
-            tenant_id=tenant.id,
-            destination=outbox.EVENTS,
-            topic=ROLLED_BACK_TOPIC,
-            payload=event_payload(tenant, redemption, request),
+            tenant_id=tenant.id, destination=outbox.EVENTS, topic=ROLLED_BACK_TOPIC, payload=payload
         )
+    webhooks.emit(session, tenant.id, ROLLED_BACK_TOPIC, payload)
 
 
 def _check_amount(redemption: Redemption, amount: Money, left: Decimal) -> None:
