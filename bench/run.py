@@ -256,7 +256,7 @@ def explain(url: str) -> str:
 
     from sqlalchemy import create_engine
 
-    from app.engine import idempotency
+    from app.engine import idempotency, webhooks
     from app.engine.usage import ledger, state
 
     engine = create_engine(url)
@@ -271,6 +271,7 @@ def explain(url: str) -> str:
             "customer": "C1",
             "now": now,
             "discount": 0,
+            **webhooks.hook_params(tenant_id, "redemption.created", {}, now),
         }
         for name in ledger.REDEMPTION_FIELDS:
             values["r_" + name] = {"id": "0" * 32, "tenant_id": tenant_id, "order_owner": ""}.get(
