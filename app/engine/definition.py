@@ -128,7 +128,7 @@ def check_definition(definition: dict, explicit: set[str] | None = None) -> list
         if value != UNLIMITED and not 1 <= value <= 1_000_000_000:
             problems.append(invalid(field, "Must be -1 (unlimited) or a positive number"))
     problems += _promotion_problems(definition, kind)
-    problems += _budget_problems(definition, discount_currency or min_currency)
+    problems += _budget_problems(definition, currency_of(definition))
     if definition["allow_anonymous"]:
         if definition["max_redemptions_per_customer"] != UNLIMITED:
             problems.append(
@@ -137,6 +137,14 @@ def check_definition(definition: dict, explicit: set[str] | None = None) -> list
         if definition["valid_for"]:
             problems.append(invalid("valid_for", "Anonymous coupons cannot name customers"))
     return problems
+
+
+def currency_of(definition: dict) -> str | None:
+    """The one currency a definition's money is in (an absolute discount's, or the minimum
+    order's), or None when it works in any."""
+    if definition["discount_type"] == DiscountType.ABSOLUTE and definition["discount_currency"]:
+        return definition["discount_currency"]
+    return definition["min_order_currency"]
 
 
 def _budget_problems(definition: dict, currency: str | None) -> list[dict]:

@@ -134,7 +134,7 @@ def test_qualifications_never_offer_a_spent_budget(client, manage, on_behalf):
 
 
 def _campaign(app, client, manage, count=5, **budget):
-    created = create(client, manage, count=count, budget=budget)
+    created = create(client, manage, count=count, budget=budget or None)
     run_jobs(app)
     return created["id"], [r["code"] for r in export(client, manage, created["id"])]
 
@@ -249,3 +249,89 @@ def test_a_spent_budget_is_announced_once(app, manage, on_behalf, another_app, d
     )
     _redeem(loud, on_behalf, order_id="o-9")
     assert db.session.query(OutboxMessage).filter_by(topic="budget.exhausted").count() == 2
+
+
+# --- abuse found by review: each attack, reproduced ------------------------------------
+
+
+def test_a_cart_confirming_its_hold_pays_only_the_hold_from_the_budget(client, manage, on_behalf):
+    # The hold reserved 10 of 30; the same order id as a bigger cart may not take 40.
+    percent = {"discountType": "PERCENT", "discountPercentage": 20, "discountAbsolute": None}
+    _coupon(client, manage, budget=30, **percent)
+    held = client.post(
+        f"{BASE}/coupons/BUDGET/reservations",
+        json=order(total=50, discount=10, customerNumber="C1", orderId="h-1"),
+        headers=on_behalf,
+    )
+    assert held.status_code == 201, held.get_json()
+
+    def cart(price):
+        return {
+            "orderTotal": money(price),
+            "items": [{"product": "shoe", "price": price, "quantity": 1}],
+            "codes": ["BUDGET"],
+            "orderId": "h-1",
+            "customerNumber": "C1",
+        }
+
+    refused = client.post(f"{BASE}/carts/redemption", json=cart(200), headers=on_behalf)
+    assert refused.status_code == 409, refused.get_json()
+    assert [d["type"] for d in refused.get_json()["details"]] == ["coupon_budget_exhausted"]
+    assert _budget(client, manage)["used"] == money(0)
+    # More than the hold, within what the budget has besides: fine.
+    taken = client.post(f"{BASE}/carts/redemption", json=cart(150), headers=on_behalf)
+    assert taken.status_code == 201, taken.get_json()
+    assert _budget(client, manage) == {
+        "maxDiscountTotal": money(30),
+        "used": money(30),
+        "held": money(0),
+        "remaining": money(0),
+    }
+
+
+def test_a_budget_counts_only_its_own_currency(client, manage, on_behalf):
+    body = coupon_body(code="ANY", restrictions=None, discountType="PERCENT")
+    body.update(discountPercentage=10, discountAbsolute=None)
+    assert client.post(f"{BASE}/coupons", json=body, headers=manage).status_code == 201
+    euros = _redeem(client, on_behalf, code="ANY", currency="EUR", discount=10)
+    assert euros.status_code == 201, euros.get_json()
+    set_later = client.patch(
+        f"{BASE}/coupons/ANY", json={"budget": {"maxDiscountTotal": money(15)}}, headers=manage
+    )
+    assert set_later.get_json()["budget"]["used"] == money(0)  # 10 EUR are not dollars
+    assert _redeem(client, on_behalf, code="ANY", order_id="o-2", discount=10).status_code == 201
+    # Returning the euros gives the dollar budget nothing back.
+    url = f"{BASE}/redemptions/{euros.get_json()['id']}/rollback"
+    back = client.post(url, json={"reason": "x"}, headers=manage)
+    assert back.status_code == 200, back.get_json()
+    assert _budget(client, manage, "ANY")["used"] == money(10)
+    other = _redeem(client, on_behalf, code="ANY", order_id="o-3", currency="EUR", discount=1)
+    assert other.get_json()["type"] == "coupon_currency_incorrect"
+
+
+@pytest.mark.parametrize("path", ["coupons/BUDGET", "campaigns/{campaign}"])
+def test_an_empty_budget_is_refused_not_a_silent_removal(app, client, manage, path):
+    _coupon(client, manage)
+    campaign, _ = _campaign(app, client, manage, count=1, maxRedemptions=3)
+    url = f"{BASE}/{path.format(campaign=campaign)}"
+    refused = client.patch(url, json={"budget": {}}, headers=manage)
+    assert refused.status_code == 400, refused.get_json()
+    assert refused.get_json()["details"][0]["field"] == "budget"
+    read = client.get(url, headers=manage).get_json()
+    assert (read.get("budget") or read["totals"]["budget"]) is not None
+
+
+@pytest.mark.parametrize(
+    "budget, message",
+    [
+        ({"maxDiscountTotal": money(10, "EUR")}, "Must be in the codes' currency, USD"),
+        ({"maxDiscountTotal": money(0)}, "Must be positive and not absurd"),
+    ],
+)
+def test_a_campaign_budget_is_money_the_codes_can_spend(client, manage, budget, message):
+    refused = create(client, manage, expect=400, count=1, budget=budget)
+    assert refused["details"][0] == {
+        "field": "budget.maxDiscountTotal",
+        "type": "invalid",
+        "message": message,
+    }

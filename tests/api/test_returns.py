@@ -3,7 +3,7 @@
 import pytest
 
 from app.extensions import db
-from app.models import Coupon, OutboxMessage
+from app.models import Coupon, OutboxMessage, Redemption
 from tests.api.conftest import coupon_body, order
 from tests.api.test_campaigns import create, export, run_jobs
 
@@ -182,3 +182,65 @@ def test_removing_a_rolled_back_redemption_gives_nothing_back_twice(client, mana
     removed = client.delete(f"{BASE}/coupons/RETURNS/redemptions/{made}", headers=manage)
     assert removed.status_code == 204
     assert _count() == 0  # not -1
+
+
+# --- abuse found by review: each attack, reproduced ------------------------------------
+
+
+def test_a_customer_cannot_roll_back_its_own_redemption_to_use_it_again(
+    client, manage, customer_token
+):
+    _coupon(client, manage, maxRedemptionsPerCustomer=1)
+    headers, customer = customer_token()
+    made = _redeem(client, headers, customerNumber=customer)
+    refused = _rollback(client, headers, made)
+    assert (refused.status_code, refused.get_json()["type"]) == (403, "insufficient_scope")
+    order_wide = client.post(f"{BASE}/orders/o-1/rollback", json={"reason": "x"}, headers=headers)
+    assert order_wide.status_code == 403
+    assert _count() == 1
+    # The shop can: a manager finds the customer's own order id too.
+    back = client.post(f"{BASE}/orders/o-1/rollback", json={"reason": "x"}, headers=manage)
+    assert back.status_code == 200, back.get_json()
+    assert [r["status"] for r in back.get_json()["redemptions"]] == ["ROLLED_BACK"]
+    assert _count() == 0
+
+
+def test_a_redemption_removed_while_rolling_back_is_a_404(client, manage, on_behalf, monkeypatch):
+    from app.engine.usage import returns
+
+    _coupon(client, manage)
+    made = _redeem(client, on_behalf)
+    found = returns._redemptions
+
+    def removed_meanwhile(*args, **kwargs):
+        rows = found(*args, **kwargs)
+        db.session.execute(db.delete(Redemption).where(Redemption.id == made))
+        return rows
+
+    monkeypatch.setattr(returns, "_redemptions", removed_meanwhile)
+    gone = _rollback(client, manage, made)
+    assert (gone.status_code, gone.get_json()["type"]) == (404, "redemption_not_found")
+    by_order = client.post(f"{BASE}/orders/o-1/rollback", json={"reason": "x"}, headers=manage)
+    assert by_order.status_code == 404
+
+
+def test_a_held_order_is_redeemed_as_held(client, manage, on_behalf):
+    _coupon(client, manage, discountType="PERCENT", discountPercentage=10, discountAbsolute=None)
+    held = client.post(
+        f"{BASE}/coupons/RETURNS/reservations",
+        json=order(total=100, discount=10, customerNumber="C1", orderId="h-1"),
+        headers=on_behalf,
+    )
+    assert held.status_code == 201, held.get_json()
+    for changed in ({"total": 500, "discount": 50}, {"total": 100, "discount": 5}):
+        body = order(**changed, customerNumber="C1", orderId="h-1")
+        refused = client.post(f"{BASE}/coupons/RETURNS/redemptions", json=body, headers=on_behalf)
+        assert (refused.status_code, refused.get_json()["type"]) == (
+            409,
+            "reservation_order_differs",
+        )
+    same = order(total=100, discount=10, customerNumber="C1", orderId="h-1")
+    taken = client.post(f"{BASE}/coupons/RETURNS/redemptions", json=same, headers=on_behalf)
+    assert taken.status_code == 201, taken.get_json()
+    read = client.get(taken.headers["Location"], headers=manage).get_json()
+    assert read["discount"] == {"amount": 10, "currency": "USD"}

@@ -80,6 +80,10 @@ PROMO_TEXTS: dict[str, dict[str, str]] = {
         "ru": "Промокод уже использован этим заказом",
         "en": "The hold was already used by this order",
     },
+    "reservation_order_differs": {
+        "ru": "Промокод забронирован этим заказом на другую сумму или скидку",
+        "en": "This order id holds the promo code for another total or discount",
+    },
     "coupon_order_already_held": {
         "ru": "Промокод забронирован этим заказом для другого покупателя",
         "en": "This order id holds the promo code for another customer",

@@ -25,12 +25,15 @@ from app.engine.codes import BadCodeSpec, CodeSpec
 from app.engine.definition import (
     REWRITTEN,
     checked_template,
+    currency_of,
     row_values,
     template_definition,
     template_json,
 )
+from app.engine.money import MAX_AMOUNT
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
+from app.engine.usage import budgets
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (
@@ -39,7 +42,6 @@ from app.models import (
     Code,
     Coupon,
     Redemption,
-    RedemptionStatus,
 )
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ def create_campaign(
     except BadCodeSpec as error:
         raise invalid(f"codeConfig.{error.field}", str(error)) from None
     definition = checked_template(template, set(template))
+    check_budget(budget, definition)
     with unit_of_work():
         if count:
             existing = db.session.scalar(
@@ -180,6 +183,8 @@ def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Ca
             codes_change = True
         if "budget" in changes:
             set_budget(campaign, changes["budget"])
+        if "budget" in changes or "template" in changes:
+            check_budget(_budget_of(campaign), template_definition(campaign))
         if "active" in changes and changes["active"] != campaign.active:
             campaign.active = changes["active"]
             codes_change = True
@@ -194,28 +199,44 @@ def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Ca
     return campaign
 
 
+def check_budget(budget: dict | None, template: dict) -> None:
+    """A campaign's money budget is positive, and in its codes' currency when they have one."""
+    money = (budget or {}).get("max_discount_total")
+    if not money:
+        return
+    field = "budget.maxDiscountTotal"
+    if not 0 < money["amount"] <= MAX_AMOUNT:
+        raise invalid(field, "Must be positive and not absurd")
+    currency = currency_of(template)
+    if currency and money["currency"] != currency:
+        raise invalid(field, f"Must be in the codes' currency, {currency}")
+
+
+def _budget_of(campaign: Campaign) -> dict:
+    if campaign.budget_amount is None:
+        return {}
+    money = {"amount": campaign.budget_amount, "currency": campaign.budget_currency}
+    return {"max_discount_total": money}
+
+
 def set_budget(campaign: Campaign, budget: dict | None) -> None:
     """Set (None: remove) the budget every code shares, under the campaign's row lock. A
-    campaign that had none starts counting from what its codes' redemptions used."""
+    campaign that had none, or had its money in another currency, counts anew what its
+    codes' redemptions used (money in the budget's currency only)."""
     budget = budget or {}
-    had = campaign.budgeted
+    counted_in = (campaign.budgeted, campaign.budget_currency)
     money = budget.get("max_discount_total") or {}
     campaign.budget_max_redemptions = budget.get("max_redemptions")
     campaign.budget_amount = money.get("amount")
     campaign.budget_currency = money.get("currency")
     campaign.budget_max_per_customer = budget.get("max_redemptions_per_customer")
     campaign.budget_exhausted_at = None  # a changed budget's exhaustion is news again
-    if campaign.budgeted and not had and campaign.id is not None:
-        kept = Redemption.discount_amount - func.coalesce(Redemption.rolled_back_amount, 0)
-        count, discount = db.session.execute(
-            select(func.count(), func.coalesce(func.sum(kept), 0))
-            .join(Coupon, Coupon.id == Redemption.coupon_id)
-            .where(
-                Coupon.campaign_id == campaign.id,
-                Redemption.status != RedemptionStatus.ROLLED_BACK,
-            )
-        ).one()
-        campaign.redemptions_used, campaign.discount_used = count, discount
+    if not campaign.budgeted or campaign.id is None:
+        return
+    if counted_in != (True, campaign.budget_currency):
+        campaign.redemptions_used, campaign.discount_used = budgets.kept(
+            db.session, Coupon.campaign_id == campaign.id, currency=campaign.budget_currency
+        )
 
 
 def delete_campaign(*, tenant: TenantRef, campaign_id: int) -> None:

@@ -25,9 +25,10 @@ from app.engine.definition import (
 )
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
+from app.engine.usage import budgets
 from app.errors import Conflict, CouponNotFound, RuleViolated, ValidationFailed
 from app.extensions import db
-from app.models import Coupon, Origin, Tenant
+from app.models import Coupon, Origin, Redemption, Tenant
 
 
 class CouponCodeExists(Conflict):
@@ -185,11 +186,24 @@ def _without_code(coupon: Coupon, values: dict) -> dict:
 def _save(coupon: Coupon, definition: dict, explicit: set[str]) -> Coupon:
     if coupon.deleted:
         raise Conflict("A deleted coupon cannot be changed")
-    with unit_of_work():
+    with unit_of_work() as session:
+        counted_in = (coupon.budget_amount is not None, coupon.budget_currency)
         apply_definition(coupon, validated(definition, explicit))
+        if (coupon.budget_amount is not None, coupon.budget_currency) != counted_in:
+            _recount_budget(session, coupon)
         _check_automatic_room(coupon)
         _announce(coupon, "coupon.updated")
     return coupon
+
+
+def _recount_budget(session, coupon: Coupon) -> None:
+    """A budget set, or set in another currency: what the coupon's redemptions kept, in
+    that currency alone, is what it has used (under the coupon's row lock, so no use is
+    taken meanwhile; other currencies' discounts are not its money)."""
+    session.execute(select(Coupon.id).where(Coupon.id == coupon.id).with_for_update())
+    _, coupon.discount_used = budgets.kept(
+        session, Redemption.coupon_id == coupon.id, currency=coupon.budget_currency
+    )
 
 
 def delete_coupon(*, tenant: TenantRef, code: str) -> None:

@@ -14,10 +14,11 @@ the campaign row counts what was used.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.database import utcnow
@@ -27,7 +28,7 @@ from app.engine.rules import BudgetLeft
 from app.engine.uow import unit_of_work
 from app.engine.usage.state import COUPONS, HOLDS, REDEMPTIONS, C, CouponState, H, R
 from app.extensions import db
-from app.models import Campaign, HoldStatus, RedemptionStatus
+from app.models import Campaign, Hold, HoldStatus, RedemptionStatus
 
 CAMPAIGNS = Campaign.__table__
 K = CAMPAIGNS.c
@@ -145,31 +146,77 @@ def left(
     )
 
 
-def spend(session: Session, state: CouponState, discount: Decimal | None) -> None:
+def with_own_hold(left: BudgetLeft | None, hold: Hold) -> BudgetLeft | None:
+    """What the budgets leave for the use that confirms the order's own `hold`: what the
+    hold reserved is that use's already, so it counts as left (a cart may give more
+    than its hold did: only the difference is asked of the budgets)."""
+    if left is None:
+        return None
+    return replace(
+        left,
+        discount=None if left.discount is None else left.discount + (hold.discount_amount or 0),
+        redemptions=None if left.redemptions is None else left.redemptions + 1,
+        customer_uses=None
+        if left.customer_uses is None or hold.customer_number is None
+        else left.customer_uses + 1,
+    )
+
+
+def kept(session: Session, *where, currency: str | None) -> tuple[int, Decimal]:
+    """Redemptions not rolled back among `where` (on redemptions joined to coupons), and
+    the discount they kept in `currency` (in any, when None): what a budget set now
+    starts from. A budget counts only its own currency's money."""
+    money = R.discount_amount - func.coalesce(R.rolled_back_amount, 0)
+    if currency is not None:
+        money = case((R.discount_currency == currency, money), else_=0)
+    count, discount = session.execute(
+        select(func.count(), func.coalesce(func.sum(money), 0))
+        .select_from(REDEMPTIONS.join(COUPONS, C.id == R.coupon_id))
+        .where(R.status != RedemptionStatus.ROLLED_BACK, *where)
+    ).one()
+    return int(count), Decimal(discount)
+
+
+def spend(
+    session: Session, state: CouponState, discount: Decimal | None, currency: str | None
+) -> None:
     """A use of a campaign-budgeted code was written: the campaign counts it (the coupon's
     own sum is the bump's)."""
     if state.campaign_budgeted:
-        _count(session, state.campaign_id, 1, discount or ZERO)
+        _count(session, state.campaign_id, 1, discount or ZERO, currency=currency)
 
 
-def give_back(session: Session, coupon_id: int, *, uses: int, discount: Decimal) -> None:
+def give_back(
+    session: Session, coupon_id: int, *, uses: int, discount: Decimal, currency: str | None
+) -> None:
     """Uses and money back, to the coupon and to its campaign's budget (returns, removals;
-    under the coupon's lock)."""
+    under the coupon's lock). Money in another currency than a budget's was never
+    counted by it: none comes back."""
+    counted = case(
+        (or_(C.budget_currency.is_(None), C.budget_currency == currency), discount), else_=ZERO
+    )
     campaign_id = session.execute(
         update(COUPONS)
         .where(C.id == coupon_id)
         .values(
             redemption_count=C.redemption_count - uses,
-            discount_used=C.discount_used - discount,
+            discount_used=C.discount_used - counted,
             updated_at=C.updated_at,
         )
         .returning(C.campaign_id)
     ).scalar_one()
     if campaign_id is not None:
-        _count(session, campaign_id, -uses, -discount, only_budgeted=True)
+        _count(session, campaign_id, -uses, -discount, only_budgeted=True, currency=currency)
 
 
-def _count(session, campaign_id: int, uses: int, discount: Decimal, only_budgeted=False):
+def _count(
+    session,
+    campaign_id: int,
+    uses: int,
+    discount: Decimal,
+    only_budgeted=False,
+    currency: str | None = None,
+):
     statement = update(CAMPAIGNS).where(K.id == campaign_id)
     if only_budgeted:  # unbudgeted campaigns count nothing (their counts start at a budget)
         statement = statement.where(
@@ -177,9 +224,15 @@ def _count(session, campaign_id: int, uses: int, discount: Decimal, only_budgete
             | (K.budget_amount.is_not(None))
             | (K.budget_max_per_customer.is_not(None))
         )
+    counted = discount
+    if currency is not None:
+        counted = case(
+            (or_(K.budget_currency.is_(None), K.budget_currency == currency), discount),
+            else_=ZERO,
+        )
     session.execute(
         statement.values(
-            redemptions_used=K.redemptions_used + uses, discount_used=K.discount_used + discount
+            redemptions_used=K.redemptions_used + uses, discount_used=K.discount_used + counted
         )
     )
 

@@ -136,7 +136,8 @@ def _evaluate(
     order = cart.order()
 
     def ctx(state: CouponState):
-        # A code the order holds was paid for by its hold: no budget is asked again.
+        # A code the order holds has its hold's reservation: its budget is asked under
+        # the locks, for what the cart gives beyond the hold (`_over_budget`).
         budget = None
         if state.hold_id is None:
             spent = {"tenant_id": tenant.id, "customer": customer, "now": now}
@@ -203,10 +204,13 @@ def _own_holds(states: list[CouponState | None], ctx: rules.Context) -> list:
     return adjusted
 
 
-def _over_budget(tenant, state: CouponState, customer, order, now) -> Violation | None:
+def _over_budget(tenant, state: CouponState, customer, order, now, hold) -> Violation | None:
     """Under the locks, with the cart's codes before it written: whether the budgets cannot
-    pay for what this code gives in the cart (two codes of one campaign share its budget)."""
+    pay for what this code gives in the cart (two codes of one campaign share its budget;
+    a code the order holds has what its hold reserved, and asks only for more)."""
     left = budgets.left(db.session, state, tenant_id=tenant.id, customer=customer, now=now)
+    if hold is not None:
+        left = budgets.with_own_hold(left, hold)
     if left is None:
         return None
     refused = rules.budget_violations(state, rules.Context(discount=order.discount, budget=left))
@@ -264,7 +268,7 @@ def redeem(
             # The redemption records all the code gave: off the order and the shipping.
             given = code_result.discount + (code_result.shipping_discount or Decimal(0))
             order = replace(cart.order(), discount=Money(given, cart.order_total.currency))
-            refused = None if state.id in own else _over_budget(tenant, state, customer, order, now)
+            refused = _over_budget(tenant, state, customer, order, now, own.get(state.id))
             if refused is not None:
                 if into is automatic_done:
                     continue  # left out, as when its last use went to another cart

@@ -342,7 +342,7 @@ def record(tenant: TenantRef, session: Session, state: CouponState, row: dict) -
     )
     if written != Written.REDEEMED:
         raise OrderAlreadyRedeemed()
-    budgets.spend(session, state, row["discount_amount"])
+    budgets.spend(session, state, row["discount_amount"], row["discount_currency"])
     return state.outcome(row["id"], row["discount_amount"], created=True)
 
 

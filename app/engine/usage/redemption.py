@@ -28,12 +28,14 @@ from app.auth import Caller
 from app.database import paged, utcnow
 from app.engine import observe, rules
 from app.engine.catalog import lookup
+from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
 from app.engine.usage import budgets, ledger
 from app.engine.usage.state import (
     AlreadyRolledBack,
     CouponState,
+    HoldDiffers,
     Order,
     OrderAlreadyHeld,
     OrderAlreadyRedeemed,
@@ -45,7 +47,7 @@ from app.engine.usage.state import (
 )
 from app.errors import CouponNotFound, NotFound, RuleViolated, Unauthorized
 from app.extensions import db
-from app.models import Coupon, Hold, Redemption, RedemptionStatus
+from app.models import Coupon, Hold, HoldStatus, Redemption, RedemptionStatus
 
 
 class Step(enum.Enum):
@@ -164,7 +166,7 @@ def _redeem(tenant, code, caller: Caller, order: Order, customer_hint, now) -> O
     if step is Step.REPLAY:
         return _replay(state, ctx)
     if step is Step.ORDER_HOLD:
-        return _confirm_order_hold(tenant, state, ctx, now)
+        return _confirm_order_hold(tenant, state, ctx, order, now)
     row = ledger.order_row(tenant, state, customer, order, now, owner)
     with unit_of_work() as session:
         # A campaign's budget is shared by its codes: decided under the locks only.
@@ -198,7 +200,7 @@ def _redeem_locked(
     if step is Step.REPLAY:
         return _replay(fresh, ctx)
     if step is Step.ORDER_HOLD:
-        return _confirm_order_hold(tenant, fresh, ctx, now)
+        return _confirm_order_hold(tenant, fresh, ctx, order, now)
     return ledger.record(
         tenant, session, fresh, ledger.order_row(tenant, fresh, customer, order, now, owner)
     )
@@ -220,15 +222,30 @@ def _replay(state: CouponState, ctx: rules.Context) -> Outcome:
     return state.outcome(state.replay_id, state.replay_discount, created=False)
 
 
-def _confirm_order_hold(tenant, state: CouponState, ctx: rules.Context, now) -> Outcome:
-    """A redemption for an order id that holds the coupon confirms that hold."""
+def _confirm_order_hold(
+    tenant, state: CouponState, ctx: rules.Context, order: Order, now
+) -> Outcome:
+    """A redemption for an order id that holds the coupon confirms that hold, for the
+    order as held: a total or discount stated otherwise is a conflict, not a silent
+    change (the hold reserved its discount, and the budgets were asked for that one)."""
     with unit_of_work() as session:
         locked = locked_state(session, tenant, state.id, now=now)
         hold = own_hold(state.hold_id, ctx, lock=True)
+        if hold.status == HoldStatus.HELD and hold.expires_at > now and _differs(order, hold):
+            raise HoldDiffers()
         outcome = ledger.redeem_hold(tenant, locked, hold, now)
     if outcome.created:
         observe.hold("confirmed")
     return outcome
+
+
+def _differs(order: Order, hold: Hold) -> bool:
+    def other(stated: Money | None, amount, currency) -> bool:
+        return stated is not None and (stated.amount != amount or stated.currency != currency)
+
+    return other(order.total, hold.order_total_amount, hold.order_total_currency) or other(
+        order.discount, hold.discount_amount, hold.discount_currency
+    )
 
 
 # --- reading and removing ---------------------------------------------------------------
@@ -263,7 +280,11 @@ def cancel(*, tenant: TenantRef, code: str, redemption_id: str) -> None:
         session.delete(redemption)
         if redemption.status != RedemptionStatus.ROLLED_BACK:  # else its use came back then
             budgets.give_back(
-                session, coupon.id, uses=1, discount=redemption.kept_discount or Decimal(0)
+                session,
+                coupon.id,
+                uses=1,
+                discount=redemption.kept_discount or Decimal(0),
+                currency=redemption.discount_currency,
             )
 
 

@@ -23,7 +23,7 @@ from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
 from app.engine.usage import budgets
 from app.engine.usage.state import LOCK, AlreadyRolledBack, RedemptionNotFound
-from app.errors import Unauthorized, ValidationFailed
+from app.errors import InsufficientScope, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models import Redemption, RedemptionStatus
 
@@ -48,11 +48,9 @@ def rollback(
 ) -> Redemption:
     """Roll one redemption back (see the module's rules)."""
     with unit_of_work() as session:
-        found = _redemptions(tenant, Redemption.id == redemption_id)
-        if not found:
-            raise RedemptionNotFound()
-        [redemption] = _locked(session, found)
-        _may_roll_back(caller, customer_hint, [redemption])
+        _may_roll_back(caller)
+        [redemption] = _locked(session, _redemptions(tenant, Redemption.id == redemption_id))
+        _for_whom(caller, customer_hint, [redemption])
         _roll_back(session, tenant, redemption, request)
     return redemption
 
@@ -61,15 +59,16 @@ def rollback_order(
     *, tenant: TenantRef, order_id: str, caller: Caller, customer_hint: str | None, reason: str
 ) -> list[Redemption]:
     """Roll back, in full and in one transaction, every redemption of the order that is
-    not rolled back yet (all the codes of a cart, its automatic promotions)."""
+    not rolled back yet (all the codes of a cart, its automatic promotions). A manager's
+    order id is any of the tenant's (the shop's, or a customer's own); a client's, the
+    shop's."""
     with unit_of_work() as session:
-        found = _redemptions(
-            tenant, Redemption.order_id == order_id, Redemption.order_owner == caller.order_owner
-        )
-        if not found:
-            raise RedemptionNotFound("No redemption has this order id")
-        redemptions = _locked(session, found)
-        _may_roll_back(caller, customer_hint, redemptions)
+        _may_roll_back(caller)
+        where = [Redemption.order_id == order_id]
+        if not caller.manages:
+            where.append(Redemption.order_owner == caller.order_owner)
+        redemptions = _locked(session, _redemptions(tenant, *where), "this order id")
+        _for_whom(caller, customer_hint, redemptions)
         open_ = [r for r in redemptions if r.status != RedemptionStatus.ROLLED_BACK]
         if not open_:
             raise AlreadyRolledBack("Every redemption of this order was rolled back already")
@@ -86,12 +85,13 @@ def _redemptions(tenant: TenantRef, *where) -> list[Redemption]:
     )
 
 
-def _locked(session, found: list[Redemption]) -> list[Redemption]:
+def _locked(session, found: list[Redemption], what: str = "this id") -> list[Redemption]:
     """The coupons' rows locked in id order (as carts lock them: no deadlock between a
-    cart and a return), then the redemptions read again under their own locks."""
+    cart and a return), then the redemptions read again under their own locks (those
+    removed meanwhile are gone: none left is a 404, as if never found)."""
     for coupon_id in sorted({r.coupon_id for r in found}):
         session.execute(LOCK, {"coupon_id": coupon_id})
-    return list(
+    locked = list(
         session.scalars(
             select(Redemption)
             .where(Redemption.seq.in_([r.seq for r in found]))
@@ -100,16 +100,32 @@ def _locked(session, found: list[Redemption]) -> list[Redemption]:
             .execution_options(populate_existing=True)
         )
     )
+    if not locked:
+        raise RedemptionNotFound(f"No redemption has {what}")
+    return locked
 
 
-def _may_roll_back(caller: Caller, customer_hint: str | None, redemptions) -> None:
-    """Managers roll back any; a client that redeems (or a customer) only its customer's."""
+def _may_roll_back(caller: Caller) -> None:
+    """A return is the shop's to make: a manager, or a client that redeems. A customer's
+    own token may not: it would give itself its use back."""
     if caller.manages:
         return
     if caller.is_anonymous:
         raise Unauthorized("Sign in to roll back a redemption")
-    customer = caller.acting_customer(customer_hint) if caller.identified else None
-    if customer is None or any(r.customer_number != customer for r in redemptions):
+    if caller.kind != "client" or not caller.identified:
+        raise InsufficientScope(
+            "Rolling back takes the coupon_manage scope, or a client's redeem scope for "
+            "its own customers' redemptions"
+        )
+
+
+def _for_whom(caller: Caller, customer_hint: str | None, redemptions) -> None:
+    """Managers roll back any; a redeeming client only the redemptions of the customer it
+    acts for (on behalf: the named one; else none, as it redeemed them)."""
+    if caller.manages:
+        return
+    customer = caller.acting_customer(customer_hint)
+    if any(r.customer_number != customer for r in redemptions):
         raise RedemptionNotFound()
 
 
@@ -121,10 +137,22 @@ def _roll_back(session, tenant: TenantRef, redemption: Redemption, request: Roll
     if request.amount is None:
         redemption.status = RedemptionStatus.ROLLED_BACK
         redemption.rolled_back_amount = (redemption.rolled_back_amount or 0) + left
-        budgets.give_back(session, redemption.coupon_id, uses=1, discount=left)
+        budgets.give_back(
+            session,
+            redemption.coupon_id,
+            uses=1,
+            discount=left,
+            currency=redemption.discount_currency,
+        )
     else:
         _check_amount(redemption, request.amount, left)
-        budgets.give_back(session, redemption.coupon_id, uses=0, discount=request.amount.amount)
+        budgets.give_back(
+            session,
+            redemption.coupon_id,
+            uses=0,
+            discount=request.amount.amount,
+            currency=request.amount.currency,
+        )
         redemption.status = RedemptionStatus.PARTIALLY_ROLLED_BACK
         redemption.rolled_back_amount = (redemption.rolled_back_amount or 0) + request.amount.amount
     redemption.rolled_back_at = now

@@ -57,6 +57,14 @@ class OrderAlreadyHeld(Conflict):
     message = "This order id holds the coupon for another customer"
 
 
+class HoldDiffers(Conflict):
+    type = "reservation_order_differs"
+    message = (
+        "This order id holds the coupon for another order total or discount: redeem it "
+        "as held, or release the hold and redeem anew"
+    )
+
+
 class HoldNotFound(NotFound):
     type, message = "reservation_not_found", "Reservation not found"
 

@@ -3,14 +3,23 @@ uses per customer; as written, and as read back with what was used and what is l
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.dialects.fields import MoneySchema
 
 _COUNT = validate.Range(min=1, max=1_000_000_000)
 
 
-class CouponBudgetSchema(Schema):
+class _NotEmpty(Schema):
+    """A budget names at least one cap: `{}` would silently mean none (null removes one)."""
+
+    @validates_schema
+    def _names_a_cap(self, data, **kwargs):
+        if not any(value is not None for value in data.values()):
+            raise ValidationError("Name at least one cap, or send null to remove the budget")
+
+
+class CouponBudgetSchema(_NotEmpty):
     max_discount_total = fields.Nested(
         MoneySchema,
         data_key="maxDiscountTotal",
@@ -23,7 +32,7 @@ class CouponBudgetSchema(Schema):
     )
 
 
-class CampaignBudgetSchema(Schema):
+class CampaignBudgetSchema(_NotEmpty):
     """Shared by every code of the campaign; any part may be left out (or null)."""
 
     max_redemptions = fields.Integer(
