@@ -68,6 +68,10 @@ def env_for(url: str, downstream: str, events_secret: str) -> dict:
         "EVENTS_SECRET": events_secret,
         "OUTBOX_POLL_SECONDS": "0.2",
         "OUTBOX_RETRY_BASE_SECONDS": "0.2",
+        # The backoff's cap scaled to the run, as the base is: with the default hour, a
+        # message refused ten times in a row (a few per 100,000 at one refusal in three)
+        # would wait longer than the audit's 180 s drain, though it is never lost.
+        "OUTBOX_RETRY_MAX_DELAY_SECONDS": "5",
         "OUTBOX_LEASE_SECONDS": "10",
     }
 
