@@ -198,8 +198,9 @@ def test_a_customer_cannot_roll_back_its_own_redemption_to_use_it_again(
     order_wide = client.post(f"{BASE}/orders/o-1/rollback", json={"reason": "x"}, headers=headers)
     assert order_wide.status_code == 403
     assert _count() == 1
-    # The shop can: a manager finds the customer's own order id too.
-    back = client.post(f"{BASE}/orders/o-1/rollback", json={"reason": "x"}, headers=manage)
+    # The shop can: a manager names the customer whose own order id it is.
+    mine = {"reason": "x", "customerNumber": customer}
+    back = client.post(f"{BASE}/orders/o-1/rollback", json=mine, headers=manage)
     assert back.status_code == 200, back.get_json()
     assert [r["status"] for r in back.get_json()["redemptions"]] == ["ROLLED_BACK"]
     assert _count() == 0
@@ -244,3 +245,21 @@ def test_a_held_order_is_redeemed_as_held(client, manage, on_behalf):
     assert taken.status_code == 201, taken.get_json()
     read = client.get(taken.headers["Location"], headers=manage).get_json()
     assert read["discount"] == {"amount": 10, "currency": "USD"}
+
+
+def test_a_managers_order_rollback_takes_one_owners_order(client, manage, customer_token):
+    # Order ids are their owner's: two customers may both have an "o-1".
+    _coupon(client, manage, maxRedemptionsPerCustomer=1)
+    (alice, a), (bob, b) = customer_token("a@example.com"), customer_token("b@example.com")
+    _redeem(client, alice, customerNumber=a)
+    _redeem(client, bob, customerNumber=b)
+    url = f"{BASE}/orders/o-1/rollback"
+    shops = client.post(url, json={"reason": "x"}, headers=manage)
+    assert shops.status_code == 404  # not the shop's order id: neither is taken
+    alices = client.post(url, json={"reason": "x", "customerNumber": a}, headers=manage)
+    assert [r["customerNumber"] for r in alices.get_json()["redemptions"]] == [a]
+    assert _count() == 1
+    again = client.post(
+        f"{BASE}/coupons/RETURNS/redemptions", json=order(orderId="o-2"), headers=bob
+    )
+    assert again.get_json()["type"] == "coupon_redemptions_exceeded"  # bob kept his use

@@ -102,10 +102,15 @@ class PromoOrder:
     # Redeem only: hold the use for this long instead of consuming it.
     ttl_seconds: int | None = None
 
-    def engine_order(self, tenant: TenantRef) -> Order:
-        # Promo orders are in the tenant's currency; no total means nothing to discount.
+    def engine_order(self, tenant: TenantRef, *, as_stated: bool = False) -> Order:
+        """The engine's order, in the tenant's currency. No total means nothing to
+        discount (0), or, `as_stated`, none given: a redemption confirming the order's
+        hold then takes the hold's total instead of differing from it."""
+        total = self.total
+        if total is None and not as_stated:
+            total = Decimal(0)
         return Order(
-            total=Money(self.total or Decimal(0), tenant.currency),
+            total=None if total is None else Money(total, tenant.currency),
             products=self.products,
             order_id=self.order_id,
         )
@@ -226,7 +231,10 @@ def redeem(*, tenant: TenantRef, caller: Caller, order: PromoOrder) -> Verdict:
         if order.ttl_seconds is not None:
             return _hold(tenant, caller, order)
         outcome = redemption.redeem(
-            tenant=tenant, code=order.coupon, caller=caller, order=order.engine_order(tenant)
+            tenant=tenant,
+            code=order.coupon,
+            caller=caller,
+            order=order.engine_order(tenant, as_stated=True),
         )
     except NotFound:
         return NOT_FOUND

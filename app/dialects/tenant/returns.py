@@ -36,7 +36,7 @@ class RedemptionRollback(MethodView):
     @idempotent(tenant_id)
     @blp.arguments(RollbackRequestSchema())
     @blp.response(200, RedemptionSchema)
-    @blp.errors(400, 401, 404, 409, 422, 429)
+    @blp.errors(400, 401, 403, 404, 409, 422, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def post(self, data, tenant, redemption_id):
         """Roll a redemption back (coupon_manage, or a redeeming client for its customer)."""
@@ -55,7 +55,7 @@ class OrderRollback(MethodView):
     @idempotent(tenant_id)
     @blp.arguments(OrderRollbackRequestSchema())
     @blp.response(200, OrderRollbackSchema)
-    @blp.errors(400, 401, 404, 409, 422, 429)
+    @blp.errors(400, 401, 403, 404, 409, 422, 429)
     @blp.doc(security=[{"bearerAuth": []}])
     def post(self, data, tenant, order_id):
         """Roll back every redemption of an order, in one transaction."""

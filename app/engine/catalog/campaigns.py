@@ -171,6 +171,11 @@ def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Ca
     lock) writes its codes either wholly before or wholly after the change.
     """
     with unit_of_work():
+        if (
+            "budget" in changes
+            and not get_campaign(tenant=tenant, campaign_id=campaign_id).budgeted
+        ):
+            _hold_codes(campaign_id)
         campaign = get_campaign(tenant=tenant, campaign_id=campaign_id, for_update=True)
         if "name" in changes:
             campaign.name = changes["name"]
@@ -197,6 +202,25 @@ def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Ca
                 .execution_options(synchronize_session=False)
             )
     return campaign
+
+
+def _hold_codes(campaign_id: int) -> None:
+    """A campaign about to be budgeted: its codes' rows locked (in id order, before the
+    campaign's: the order every use takes) and marked changed, so a use decided on the
+    unbudgeted campaign fails its guard and decides again under the locks, where the
+    budget counts it; uses already written are in the count the budget starts from."""
+    db.session.execute(
+        select(Coupon.id)
+        .where(Coupon.campaign_id == campaign_id)
+        .order_by(Coupon.id)
+        .with_for_update()
+    ).all()
+    db.session.execute(
+        update(Coupon)
+        .where(Coupon.campaign_id == campaign_id)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def check_budget(budget: dict | None, template: dict) -> None:

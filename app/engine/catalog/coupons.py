@@ -186,9 +186,15 @@ def _without_code(coupon: Coupon, values: dict) -> dict:
 def _save(coupon: Coupon, definition: dict, explicit: set[str]) -> Coupon:
     if coupon.deleted:
         raise Conflict("A deleted coupon cannot be changed")
+    definition = validated(definition, explicit)
+    if coupon.campaign_id is not None and definition["budget_amount"] is not None:
+        # A template rewrites its codes: a code's own budget would silently go.
+        raise ValidationFailed(
+            details=[invalid("budget", "A campaign's code shares the campaign's budget")]
+        )
     with unit_of_work() as session:
         counted_in = (coupon.budget_amount is not None, coupon.budget_currency)
-        apply_definition(coupon, validated(definition, explicit))
+        apply_definition(coupon, definition)
         if (coupon.budget_amount is not None, coupon.budget_currency) != counted_in:
             _recount_budget(session, coupon)
         _check_automatic_room(coupon)

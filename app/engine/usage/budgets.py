@@ -186,15 +186,20 @@ def spend(
         _count(session, state.campaign_id, 1, discount or ZERO, currency=currency)
 
 
+def counted_by_coupon(discount, currency):
+    """What of a discount a coupon's budget counts (SQL): all of it in the budget's
+    currency, or with no budget; none in another (a hold made before the budget, say)."""
+    same = or_(C.budget_currency.is_(None), C.budget_currency == currency)
+    return case((same, discount), else_=ZERO)
+
+
 def give_back(
     session: Session, coupon_id: int, *, uses: int, discount: Decimal, currency: str | None
 ) -> None:
     """Uses and money back, to the coupon and to its campaign's budget (returns, removals;
     under the coupon's lock). Money in another currency than a budget's was never
     counted by it: none comes back."""
-    counted = case(
-        (or_(C.budget_currency.is_(None), C.budget_currency == currency), discount), else_=ZERO
-    )
+    counted = counted_by_coupon(discount, currency)
     campaign_id = session.execute(
         update(COUPONS)
         .where(C.id == coupon_id)

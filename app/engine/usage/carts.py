@@ -29,6 +29,7 @@ from app.engine.usage.redemption import own_hold
 from app.engine.usage.state import (
     CouponState,
     Order,
+    OrderAlreadyHeld,
     OrderAlreadyRedeemed,
     cart_states,
     context,
@@ -192,22 +193,42 @@ def _evaluate(
     return CartResult(tuple(results), cart.order_total.currency, applied)
 
 
-def _own_holds(states: list[CouponState | None], ctx: rules.Context) -> list:
+def _own_holds(states: list, ctx: rules.Context, *, typed: bool = True) -> list:
     """States with the order's own live holds uncounted: a cart redeeming an order confirms
-    the holds that order made (another customer's hold on the order is a conflict)."""
+    the holds that order made. Another customer's hold on the order is a conflict for a
+    typed code; an automatic promotion keeps it counted (and may be left out)."""
     adjusted = []
     for state in states:
         if state is not None and state.hold_id is not None:
-            own_hold(state.hold_id, ctx)
-            state = state.without_own_hold()
+            try:
+                own_hold(state.hold_id, ctx)
+                state = state.without_own_hold()
+            except OrderAlreadyHeld:
+                if typed:
+                    raise
         adjusted.append(state)
     return adjusted
+
+
+def _locked_holds(states: list[CouponState], ctx: rules.Context, *, typed: bool) -> dict:
+    """The order's own live holds on these coupons, locked (after every coupon lock)."""
+    own = {}
+    for state in states:
+        if state.hold_id is not None:
+            try:
+                own[state.id] = own_hold(state.hold_id, ctx, lock=True)
+            except OrderAlreadyHeld:
+                if typed:
+                    raise
+    return own
 
 
 def _over_budget(tenant, state: CouponState, customer, order, now, hold) -> Violation | None:
     """Under the locks, with the cart's codes before it written: whether the budgets cannot
     pay for what this code gives in the cart (two codes of one campaign share its budget;
     a code the order holds has what its hold reserved, and asks only for more)."""
+    if hold is not None and _within(order.discount, hold):
+        return None  # the hold reserved it (even if the budget was lowered since)
     left = budgets.left(db.session, state, tenant_id=tenant.id, customer=customer, now=now)
     if hold is not None:
         left = budgets.with_own_hold(left, hold)
@@ -215,6 +236,15 @@ def _over_budget(tenant, state: CouponState, customer, order, now, hold) -> Viol
         return None
     refused = rules.budget_violations(state, rules.Context(discount=order.discount, budget=left))
     return refused[0] if refused else None
+
+
+def _within(discount: Money | None, hold) -> bool:
+    return (
+        discount is not None
+        and hold.discount_amount is not None
+        and discount.currency == hold.discount_currency
+        and discount.amount <= hold.discount_amount
+    )
 
 
 def validate(
@@ -238,7 +268,15 @@ def redeem(
     reading = {"customer": customer, "order_id": cart.order_id, "owner": owner, "now": now}
     states, automatic = cart_states(tenant, cart.codes, **reading)
     who = rules.Context(identified=caller.identified, customer_number=customer)
-    result = _evaluate(tenant, cart, _own_holds(states, who), caller, customer, now, automatic)
+    result = _evaluate(
+        tenant,
+        cart,
+        _own_holds(states, who),
+        caller,
+        customer,
+        now,
+        _own_holds(automatic, who, typed=False),
+    )
     if result.refused:
         raise CartNotApplicable(result)
     offered = [r.state.id for r in result.automatic]
@@ -251,13 +289,13 @@ def redeem(
         if cart.order_id is not None and any(s.replay_id for s in fresh_by_id.values()):
             raise OrderAlreadyRedeemed("This order id already redeemed a code of the cart")
         # After every coupon lock, the holds' (the order every writer takes).
-        own = {
-            s.id: own_hold(s.hold_id, who, lock=True)
-            for s in fresh
-            if cart.order_id is not None and s.hold_id is not None
-        }
-        counted = [s.without_own_hold() if s.id in own else s for s in fresh]
         still = [fresh_by_id[i] for i in offered]
+        own = {}
+        if cart.order_id is not None:
+            own = _locked_holds(fresh, who, typed=True)
+            own |= _locked_holds(still, who, typed=False)
+        counted = [s.without_own_hold() if s.id in own else s for s in fresh]
+        still = [s.without_own_hold() if s.id in own else s for s in still]
         result = _evaluate(tenant, cart, counted, caller, customer, now, still)
         if result.refused:
             raise CartNotApplicable(result)

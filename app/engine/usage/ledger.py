@@ -209,11 +209,16 @@ def bump_statement(per_customer: bool, locked: bool):
         # A redemption is not a change of the definition: updated_at stays.
         .values(
             redemption_count=C.redemption_count + 1,
-            discount_used=C.discount_used + discount,
+            discount_used=C.discount_used + _budgeted(discount),
             updated_at=C.updated_at,
         )
         .returning(C.id)
     )
+
+
+def _budgeted(discount):
+    currency = bindparam("discount_currency", type_=C.budget_currency.type)
+    return budgets.counted_by_coupon(discount, currency)
 
 
 @functools.cache
@@ -266,7 +271,8 @@ GIVE_BACK = (
     .where(C.id == bindparam("coupon_id"))
     .values(
         redemption_count=C.redemption_count - 1,
-        discount_used=C.discount_used - bindparam("discount", type_=C.discount_used.type),
+        discount_used=C.discount_used
+        - _budgeted(bindparam("discount", type_=C.discount_used.type)),
         updated_at=C.updated_at,
     )
 )
@@ -297,6 +303,7 @@ def write(
         "customer": customer,
         "now": row["redeemed_at"],
         "discount": row["discount_amount"] or 0,
+        "discount_currency": row["discount_currency"],
     }
     connection = session.connection()
     if connection.dialect.name != "postgresql":

@@ -59,13 +59,21 @@ def rollback_order(
     *, tenant: TenantRef, order_id: str, caller: Caller, customer_hint: str | None, reason: str
 ) -> list[Redemption]:
     """Roll back, in full and in one transaction, every redemption of the order that is
-    not rolled back yet (all the codes of a cart, its automatic promotions). A manager's
-    order id is any of the tenant's (the shop's, or a customer's own); a client's, the
-    shop's."""
+    not rolled back yet (all the codes of a cart, its automatic promotions).
+
+    Order ids are their owner's (see `Caller.order_owner`): a client's are the shop's; a
+    manager's too, or, naming a customer, that customer's orders (made on its behalf or
+    with its own token). Never several owners' at once: a customer could otherwise pick
+    the order id of a shop's refund and get its use back with it."""
     with unit_of_work() as session:
         _may_roll_back(caller)
         where = [Redemption.order_id == order_id]
-        if not caller.manages:
+        if caller.manages and customer_hint:
+            where += [
+                Redemption.customer_number == customer_hint,
+                Redemption.order_owner.in_(["", customer_hint]),
+            ]
+        else:
             where.append(Redemption.order_owner == caller.order_owner)
         redemptions = _locked(session, _redemptions(tenant, *where), "this order id")
         _for_whom(caller, customer_hint, redemptions)

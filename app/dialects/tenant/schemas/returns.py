@@ -16,11 +16,9 @@ def _reason() -> fields.String:
     )
 
 
-def _on_behalf() -> CustomerNumber:
+def _on_behalf(description="The customer, for a client redeeming on behalf") -> CustomerNumber:
     return CustomerNumber(
-        data_key="customerNumber",
-        load_default=None,
-        metadata={"description": "The customer, for a client redeeming on behalf"},
+        data_key="customerNumber", load_default=None, metadata={"description": description}
     )
 
 
@@ -42,7 +40,10 @@ class OrderRollbackRequestSchema(Schema):
     """Body of POST /orders/{orderId}/rollback."""
 
     reason = _reason()
-    customer_number = _on_behalf()
+    customer_number = _on_behalf(
+        "The customer, for a client redeeming on behalf; for a manager, whose order it is "
+        "(absent: the shop's order id, not a customer's own)"
+    )
 
 
 class OrderRollbackSchema(Schema):
