@@ -51,8 +51,12 @@ def on_starting(server):
 
 
 def when_ready(server):
-    """With METRICS_PORT, the master serves every worker's metrics on that port (bind it
-    to an internal interface with METRICS_ADDR): the public listener need not serve them."""
+    """With GUNICORN_DRAIN_SECONDS, SIGTERM drains first (see app/draining.py). With
+    METRICS_PORT, the master serves every worker's metrics on that port (bind it to an
+    internal interface with METRICS_ADDR): the public listener need not serve them."""
+    from app import draining
+
+    draining.install(server, float(os.environ.get("GUNICORN_DRAIN_SECONDS", "0")))
     port = os.environ.get("METRICS_PORT")
     if not port:
         return

@@ -7,7 +7,7 @@ from flask import Flask, current_app, send_from_directory
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from app import metrics
+from app import draining, metrics
 from app.dialects.common import Blueprint
 from app.engine import health
 from app.errors import NotFound
@@ -43,11 +43,18 @@ class Health(MethodView):
 class Ready(MethodView):
     @blp.response(200, HealthSchema)
     @blp.alt_response(
-        503, schema=HealthSchema, description="Database unreachable or not migrated to `expected`"
+        503,
+        schema=HealthSchema,
+        description="Database unreachable or not migrated to `expected`, or the host is "
+        "draining before a stop (`status: draining`)",
     )
     def get(self):
-        """The database answers and is migrated to this code's newest revision."""
+        """The database answers and is migrated to this code's newest revision, and the
+        host is not draining before a stop."""
         state = health.readiness(current_app.extensions["migrate"].directory)
+        if draining.draining():
+            body = {"status": "draining", "database": state.database}
+            return {**body, "revision": state.revision, "expected": state.expected}, 503
         body = {
             "status": "ok" if state.ready else "unavailable",
             "database": state.database,

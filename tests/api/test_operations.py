@@ -46,6 +46,38 @@ def test_ready_names_the_revision_it_waits_for(tmp_path):
         db.engine.dispose()
 
 
+def test_a_draining_host_is_not_ready_but_still_serves(client, monkeypatch):
+    from app import draining
+
+    server = _FakeMaster()
+    draining.install(server, 0.01)
+    monkeypatch.setattr(os, "getppid", lambda: server.pid)  # as in the master's workers
+    monkeypatch.setattr(draining.time, "sleep", lambda _: server.answers.append(ready()))
+
+    def ready():
+        answer = client.get("/ready")
+        return answer.status_code, answer.get_json()["status"]
+
+    assert ready() == (200, "ok")
+    server.handle_term()  # SIGTERM: drain (asked /ready meanwhile), then the real stop
+    assert server.answers == [(503, "draining")] and server.stopped
+    assert ready() == (200, "ok")  # the marker is gone with the stop
+    assert client.get("/health").status_code == 200
+
+
+class _FakeMaster:
+    """What `draining.install` uses of gunicorn's arbiter."""
+
+    pid = 999_999_999
+
+    def __init__(self):
+        self.answers, self.stopped = [], False
+        self.log = type("Log", (), {"info": staticmethod(lambda *args: None)})()
+
+    def handle_term(self):
+        self.stopped = True
+
+
 # --- settings that refuse to start -------------------------------------------------------
 
 

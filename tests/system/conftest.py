@@ -136,6 +136,18 @@ def brand(db_url):
     return {"X-API-Token": created["api_token"]}
 
 
+def redis_store(number: int):
+    """An emptied Redis database (`number`) on the local server, or the test is skipped."""
+    try:
+        import redis
+
+        store = redis.Redis.from_url(f"redis://127.0.0.1:6379/{number}")
+        store.flushdb()
+    except Exception as error:  # noqa: BLE001 - any failure means no Redis here
+        pytest.skip(f"no Redis on 127.0.0.1:6379: {error}")
+    return store
+
+
 def sql(url: str, query: str, **params):
     """The rows of one statement, through a short-lived connection of the test's own."""
     from sqlalchemy import create_engine, text

@@ -24,6 +24,7 @@ from tests.system.conftest import (
     enqueue,
     mock,
     received,
+    redis_store,
     run_flask,
     sql,
     start_worker,
@@ -364,13 +365,7 @@ def test_gunicorn_refuses_per_process_limits_with_several_workers():
 
 
 def test_redis_storage_shares_limits_between_workers(fresh_pg, processes):
-    try:
-        import redis
-
-        store = redis.Redis.from_url("redis://127.0.0.1:6379/15")
-        store.flushdb()
-    except Exception as error:  # noqa: BLE001 - any failure means no Redis here
-        pytest.skip(f"no Redis on 127.0.0.1:6379: {error}")
+    store = redis_store(15)
     env = app_env(
         fresh_pg,
         **production_env(
