@@ -83,6 +83,19 @@ def _allow_browsers(app: Flask) -> None:
     )
 
 
+def _add_replica(app: Flask, primary) -> None:
+    """DATABASE_READ_URL: a streaming replica that reads which may be stale go to."""
+    from sqlalchemy import create_engine
+
+    from app.config import engine_options
+    from app.database import add_replica, install_liveness_check
+
+    url = app.config["DATABASE_READ_URL"]
+    replica = create_engine(url, **engine_options(url))
+    install_liveness_check(replica)
+    add_replica(primary, replica)
+
+
 def _register_extensions(app: Flask) -> None:
     import os
 
@@ -93,6 +106,8 @@ def _register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         install_liveness_check(db.engine)
+        if app.config.get("DATABASE_READ_URL"):
+            _add_replica(app, db.engine)
 
     from app.engine.uow import discard_session
 

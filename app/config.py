@@ -50,6 +50,9 @@ def from_environment() -> dict:
         else ([] if app_env == "production" else ["*"]),
         # Relative SQLite paths are resolved by Flask-SQLAlchemy inside instance/.
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", "sqlite:///coupons.db"),
+        # A streaming replica for reads that decide nothing written (validation, the
+        # promo check, cart validation); unset, everything reads the primary.
+        "DATABASE_READ_URL": os.environ.get("DATABASE_READ_URL") or None,
         "EMAIL_VERIFIER_URL": os.environ.get("EMAIL_VERIFIER_URL", "http://127.0.0.1:5001"),
         "COUPON_REALIZER_URL": os.environ.get("COUPON_REALIZER_URL", "http://127.0.0.1:5002"),
         "EVENTS_URL": os.environ.get("EVENTS_URL") or None,

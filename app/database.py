@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import select
+import weakref
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -114,8 +115,21 @@ def is_disconnect(error: DBAPIError) -> bool:
     return bool(getattr(error, "connection_invalidated", False))
 
 
+# A primary engine's read replica (DATABASE_READ_URL), per app: see `read(replica=True)`.
+_REPLICAS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def add_replica(primary: Engine, replica: Engine) -> None:
+    """Reads that may be stale (`read(..., replica=True)`) on `primary` go to `replica`."""
+    _REPLICAS[primary] = replica
+
+
 def read(
-    session: Session | scoped_session, statement: Executable, params: dict | None = None
+    session: Session | scoped_session,
+    statement: Executable,
+    params: dict | None = None,
+    *,
+    replica: bool = False,
 ) -> list[Row]:
     """Rows of a read-only statement in one round trip.
 
@@ -123,17 +137,22 @@ def read(
     pooled connection in autocommit mode: no BEGIN, no ROLLBACK, the connection
     back in the pool at once. A connection found dead is replaced and the read
     retried once, so a database restart costs no failed request once it is back.
+    `replica`: the caller can take a slightly stale answer (it decides nothing that
+    is written), so the read goes to the read replica when there is one.
     """
     if isinstance(session, scoped_session):
         session = session()
     if session.in_transaction():
         return session.execute(statement, params).all()
+    engine = session.get_bind()
+    if replica:
+        engine = _REPLICAS.get(engine, engine)
     try:
-        return _autocommit_read(session.get_bind(), statement, params)
+        return _autocommit_read(engine, statement, params)
     except DBAPIError as error:
         if not is_disconnect(error):
             raise
-    return _autocommit_read(session.get_bind(), statement, params)
+    return _autocommit_read(engine, statement, params)
 
 
 def _autocommit_read(engine: Engine, statement: Executable, params: dict | None) -> list[Row]:

@@ -185,6 +185,78 @@ def ensure_postgres_up(pg_url: str, timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
+@contextlib.contextmanager
+def streaming_replica(pg_url: str):
+    """A hot standby of the local PostgreSQL cluster on a free port, made with
+    pg_basebackup (streaming, as in production); yields a function that gives a
+    database's URL on it. Stopped and removed afterwards. Needs the local cluster, its
+    binaries and root (to act as the postgres user); RuntimeError says what is missing."""
+    import shutil
+    import tempfile
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    cluster = postgres_cluster(pg_url)
+    if cluster is None or os.geteuid() != 0 or not shutil.which("runuser"):
+        raise RuntimeError("a replica needs the local cluster, root and runuser")
+    bindir = Path("/usr/lib/postgresql") / cluster[1] / "bin"
+    base, port = pg_url.rsplit("/", 1)[0], free_port()
+    admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        # Streaming replication connects as "replication", which `all` does not match.
+        hba = Path(connection.execute(text("SHOW hba_file")).scalar_one())
+        # A hot standby needs at least the primary's values of these.
+        at_least = "".join(
+            f"{name} = {connection.execute(text(f'SHOW {name}')).scalar_one()}\n"
+            for name in (
+                "max_connections",
+                "max_worker_processes",
+                "max_wal_senders",
+                "max_prepared_transactions",
+                "max_locks_per_transaction",
+            )
+        )
+        if "host replication all 127.0.0.1/32 trust" not in hba.read_text():
+            with hba.open("a") as handle:
+                handle.write("\nhost replication all 127.0.0.1/32 trust\n")
+            connection.execute(text("SELECT pg_reload_conf()"))
+    admin.dispose()
+    data = Path(tempfile.mkdtemp(prefix="coupon-replica-"))
+    shutil.chown(data, "postgres", "postgres")
+    data.chmod(0o700)
+
+    def as_postgres(*args: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, timeout=300)
+
+    try:
+        as_postgres(
+            str(bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", base.rsplit(":", 1)[1],
+            "-U", "postgres", "-D", str(data), "-R", "-X", "stream", "-c", "fast",
+        )  # fmt: skip
+        settings = (
+            f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{data}'\nhot_standby = on\n{at_least}"
+        )
+        for name, text_ in (
+            ("postgresql.conf", settings),
+            ("pg_hba.conf", "host all all 127.0.0.1/32 trust\n"),
+            ("pg_ident.conf", ""),
+        ):
+            (data / name).write_text(text_)
+            shutil.chown(data / name, "postgres", "postgres")
+        as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-w", "start")
+        replica_base = base.rsplit(":", 1)[0] + f":{port}"
+        yield lambda url: f"{replica_base}/{url.rsplit('/', 1)[1]}"
+    finally:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(bindir / "pg_ctl"), "-D", str(data),
+             "-m", "immediate", "stop"],
+            check=False, timeout=60, capture_output=True,
+        )  # fmt: skip
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def client_token(api: str, creds: dict, scope: str) -> dict:
     """Authorization headers for a client-credentials token of `creds` (as printed by
     `flask tenant create`) with `scope` on its own tenant."""

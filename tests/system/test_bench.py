@@ -55,8 +55,11 @@ def test_bench_harness_runs_every_scenario(tmp_path):
         for side in ("service", "baseline"):
             statuses = r[side]["statuses"]
             assert r[side]["requests"] > 0 and r[side]["socket_errors"] == 0, r
-            # The cost was measured: app and database CPU per request, on both sides.
-            assert r[side]["app_us"] > 0 and r[side]["db_us"] > 0, r
+            # The cost was measured: app and database CPU per request, on both sides
+            # (the clock ticks in 10 ms: a run of a handful of requests may read 0).
+            assert r[side]["app_us"] >= 0 and r[side]["db_us"] >= 0, r
+            if r[side]["requests"] >= 100:
+                assert r[side]["app_us"] > 0 and r[side]["db_us"] > 0, r
             if "limit" in r["scenario"]:
                 assert statuses["201"] == 10, r  # the limit, exactly; the rest refused
             else:

@@ -253,7 +253,7 @@ def validate(
     """What each code of the cart would give together; writes nothing."""
     customer = caller.acting_customer(customer_hint)
     now = utcnow()
-    states, automatic = cart_states(tenant, cart.codes, customer=customer, now=now)
+    states, automatic = cart_states(tenant, cart.codes, customer=customer, now=now, replica=True)
     return _evaluate(tenant, cart, states, caller, customer, now, automatic)
 
 

@@ -105,7 +105,8 @@ def check_order(
     """
     customer = caller.acting_customer(customer_hint)
     now = now or utcnow()
-    state = read_state(tenant, code, customer=customer, now=now)
+    # Records nothing: may read a replica (a stale yes is stopped by the redemption).
+    state = read_state(tenant, code, customer=customer, now=now, replica=True)
     budget = budgets.left(db.session, state, tenant_id=tenant.id, customer=customer, now=now)
     return state, rules.evaluate(state, context(state, caller, customer, order, budget), now)
 

@@ -337,14 +337,17 @@ def read_state(
     customer: str | None = None,
     order_id: str | None = None,
     owner: str = "",
+    replica: bool = False,
 ) -> CouponState:
     """The coupon's state, or CouponNotFound; a campaign's code becomes a coupon here the
     first time it is looked up (see `lookup.materialize`: that commits its row).
 
-    `owner` says whose `order_id` it is (`Caller.order_owner`)."""
+    `owner` says whose `order_id` it is (`Caller.order_owner`). `replica`: a read that
+    decides nothing written may come from the read replica (a code made a coupon just
+    now is read back from the primary, where it is)."""
     statement = state_query(customer is not None, order_id is not None)
     params = _parameters(tenant.id, code, customer, order_id, owner, now)
-    rows = read(db.session, statement, params)
+    rows = read(db.session, statement, params, replica=replica)
     if not rows and lookup.materialize(tenant.id, code):
         rows = read(db.session, statement, params)
     if not rows:
@@ -360,6 +363,7 @@ def cart_states(
     customer: str | None = None,
     order_id: str | None = None,
     owner: str = "",
+    replica: bool = False,
 ) -> tuple[list[CouponState | None], list[CouponState]]:
     """The state of each code of a cart (None: no such coupon) and the tenant's live
     automatic promotions, read in one statement; a campaign's code seen for the first
@@ -369,7 +373,8 @@ def cart_states(
         **_parameters(tenant.id, "", customer, order_id, owner, now),
         "code_keys": keys or [""],
     }
-    rows = read(db.session, cart_query(customer is not None, order_id is not None), params)
+    statement = cart_query(customer is not None, order_id is not None)
+    rows = read(db.session, statement, params, replica=replica)  # see read_state
     found = [CouponState(**row._mapping) for row in rows]
     by_key = {Coupon.key_for(state.code): state for state in found}
     states: list[CouponState | None] = []
