@@ -8,6 +8,20 @@ import glob
 import os
 import tempfile
 
+from gunicorn.glogging import Logger
+
+
+class AppWritesAccessLines(Logger):
+    """No access lines of gunicorn's own: the app writes one per request (route templates,
+    never paths, which carry codes and activation tokens); gunicorn's would repeat it
+    with the path, and cost each request the formatting."""
+
+    def _compute_access_log_enabled(self):
+        return False
+
+
+logger_class = AppWritesAccessLines
+
 # A worker stuck longer than this is killed and replaced; its transaction rolls back.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, requests in flight get this long to finish before workers are killed.

@@ -30,3 +30,13 @@ def test_gunicorn_logs_are_json(served):
     assert any(
         e["logger"] == "gunicorn.error" and e["msg"].startswith("Booting worker") for e in entries
     )
+
+
+def test_gunicorn_writes_no_paths_only_the_apps_access_line(served):
+    import requests
+
+    requests.get(f"{served.url}/fans/an-activation-token-0123456789", timeout=10)
+    requests.get(f"{served.url}/health", timeout=10)  # a line after it: the first is flushed
+    log = served.log.read_text()
+    assert "an-activation-token" not in log  # a secret in a path never reaches the logs
+    assert '"logger": "gunicorn.access"' not in log
