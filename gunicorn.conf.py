@@ -16,8 +16,8 @@ class AppWritesAccessLines(Logger):
     never paths, which carry codes and activation tokens); gunicorn's would repeat it
     with the path, and cost each request the formatting."""
 
-    def _compute_access_log_enabled(self):
-        return False
+    def access(self, resp, req, environ, request_time):
+        return None
 
 
 logger_class = AppWritesAccessLines
@@ -42,7 +42,6 @@ logconfig_dict = {
     "root": {"level": "INFO", "handlers": ["stderr"]},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
 
@@ -54,7 +53,12 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server):
-    """Start metrics afresh; refuse production settings whose rate limits would not hold."""
+    """Start metrics afresh; refuse production settings whose rate limits would not hold;
+    with GUNICORN_DRAIN_SECONDS, SIGTERM drains first (app/draining.py: set up here,
+    before the workers are forked)."""
+    from app import draining
+
+    draining.install(server, float(os.environ.get("GUNICORN_DRAIN_SECONDS", "0")))
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.remove(stale)
     from app import config
@@ -65,12 +69,8 @@ def on_starting(server):
 
 
 def when_ready(server):
-    """With GUNICORN_DRAIN_SECONDS, SIGTERM drains first (see app/draining.py). With
-    METRICS_PORT, the master serves every worker's metrics on that port (bind it to an
-    internal interface with METRICS_ADDR): the public listener need not serve them."""
-    from app import draining
-
-    draining.install(server, float(os.environ.get("GUNICORN_DRAIN_SECONDS", "0")))
+    """With METRICS_PORT, the master serves every worker's metrics on that port (bind it
+    to an internal interface with METRICS_ADDR): the public listener need not serve them."""
     port = os.environ.get("METRICS_PORT")
     if not port:
         return

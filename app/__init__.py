@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from sqlalchemy import create_engine
 
 from app import config as app_config
-from app.database import set_clock_offset
+from app.database import add_replica, install_liveness_check, set_clock_offset
 from app.engine import cache, outbox
 
 
@@ -85,13 +86,8 @@ def _allow_browsers(app: Flask) -> None:
 
 def _add_replica(app: Flask, primary) -> None:
     """DATABASE_READ_URL: a streaming replica that reads which may be stale go to."""
-    from sqlalchemy import create_engine
-
-    from app.config import engine_options
-    from app.database import add_replica, install_liveness_check
-
     url = app.config["DATABASE_READ_URL"]
-    replica = create_engine(url, **engine_options(url))
+    replica = create_engine(url, **app_config.engine_options(url))
     install_liveness_check(replica)
     add_replica(primary, replica)
 
@@ -99,7 +95,6 @@ def _add_replica(app: Flask, primary) -> None:
 def _register_extensions(app: Flask) -> None:
     import os
 
-    from app.database import install_liveness_check
     from app.extensions import api, db, limiter, migrate
 
     os.makedirs(app.instance_path, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import select
+import time
 import weakref
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import Insert
@@ -117,6 +118,10 @@ def is_disconnect(error: DBAPIError) -> bool:
 
 # A primary engine's read replica (DATABASE_READ_URL), per app: see `read(replica=True)`.
 _REPLICAS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+# A replica that failed is left alone this long (its reads go to the primary), so a dead
+# replica costs one request its connect timeout, not every request.
+REPLICA_PAUSE_SECONDS = 30.0
+_PAUSED_UNTIL: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
 def add_replica(primary: Engine, replica: Engine) -> None:
@@ -145,8 +150,14 @@ def read(
     if session.in_transaction():
         return session.execute(statement, params).all()
     engine = session.get_bind()
-    if replica:
-        engine = _REPLICAS.get(engine, engine)
+    standby = _REPLICAS.get(engine) if replica else None
+    if standby is not None and _PAUSED_UNTIL.get(standby, 0.0) <= time.monotonic():
+        try:
+            return _autocommit_read(standby, statement, params)
+        except DBAPIError as error:
+            if not (is_disconnect(error) or isinstance(error, OperationalError)):
+                raise
+            _PAUSED_UNTIL[standby] = time.monotonic() + REPLICA_PAUSE_SECONDS
     try:
         return _autocommit_read(engine, statement, params)
     except DBAPIError as error:

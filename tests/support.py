@@ -204,8 +204,9 @@ def streaming_replica(pg_url: str):
     base, port = pg_url.rsplit("/", 1)[0], free_port()
     admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
-        # Streaming replication connects as "replication", which `all` does not match.
         hba = Path(connection.execute(text("SHOW hba_file")).scalar_one())
+        socket_dir = connection.execute(text("SHOW unix_socket_directories")).scalar_one()
+        socket_dir = socket_dir.split(",")[0].strip()
         # A hot standby needs at least the primary's values of these.
         at_least = "".join(
             f"{name} = {connection.execute(text(f'SHOW {name}')).scalar_one()}\n"
@@ -217,11 +218,12 @@ def streaming_replica(pg_url: str):
                 "max_locks_per_transaction",
             )
         )
-        if "host replication all 127.0.0.1/32 trust" not in hba.read_text():
-            with hba.open("a") as handle:
-                handle.write("\nhost replication all 127.0.0.1/32 trust\n")
+        # Streaming replication connects as "replication", which `all` does not match:
+        # let the postgres OS user alone in, over the socket, for the test's length.
+        original = hba.read_text()
+        if "local replication postgres peer" not in original:
+            hba.write_text("local replication postgres peer\n" + original)
             connection.execute(text("SELECT pg_reload_conf()"))
-    admin.dispose()
     data = Path(tempfile.mkdtemp(prefix="coupon-replica-"))
     shutil.chown(data, "postgres", "postgres")
     data.chmod(0o700)
@@ -231,7 +233,7 @@ def streaming_replica(pg_url: str):
 
     try:
         as_postgres(
-            str(bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", base.rsplit(":", 1)[1],
+            str(bindir / "pg_basebackup"), "-h", socket_dir, "-p", base.rsplit(":", 1)[1],
             "-U", "postgres", "-D", str(data), "-R", "-X", "stream", "-c", "fast",
         )  # fmt: skip
         settings = (
@@ -255,6 +257,11 @@ def streaming_replica(pg_url: str):
             check=False, timeout=60, capture_output=True,
         )  # fmt: skip
         shutil.rmtree(data, ignore_errors=True)
+        if hba.read_text() != original:
+            hba.write_text(original)
+            with admin.connect() as connection:
+                connection.execute(text("SELECT pg_reload_conf()"))
+        admin.dispose()
 
 
 def client_token(api: str, creds: dict, scope: str) -> dict:

@@ -87,6 +87,7 @@ def test_a_hold_in_another_currency_is_not_the_budgets_money(client, manage, on_
     _hold(client, on_behalf, "ANY", "h-1", discount=10, currency="EUR")
     budget = {"budget": {"maxDiscountTotal": money(30)}}
     assert client.patch(f"{BASE}/coupons/ANY", json=budget, headers=manage).status_code == 200
+    assert _budget(client, manage, "ANY")["held"] == money(0)  # euros hold no dollars
     euros = order(total=100, discount=10, currency="EUR", customerNumber="C1", orderId="h-1")
     taken = client.post(f"{BASE}/coupons/ANY/redemptions", json=euros, headers=on_behalf)
     assert taken.status_code == 201, taken.get_json()

@@ -46,12 +46,13 @@ def test_ready_names_the_revision_it_waits_for(tmp_path):
         db.engine.dispose()
 
 
-def test_a_draining_host_is_not_ready_but_still_serves(client, monkeypatch):
+def test_a_draining_host_is_not_ready_but_still_serves(client, monkeypatch, tmp_path):
     from app import draining
 
     server = _FakeMaster()
+    monkeypatch.setenv(draining.FLAG_VARIABLE, "")  # restored after the test
+    monkeypatch.setattr(draining.tempfile, "mkdtemp", lambda prefix: str(tmp_path))
     draining.install(server, 0.01)
-    monkeypatch.setattr(os, "getppid", lambda: server.pid)  # as in the master's workers
     monkeypatch.setattr(draining.time, "sleep", lambda _: server.answers.append(ready()))
 
     def ready():
@@ -67,8 +68,6 @@ def test_a_draining_host_is_not_ready_but_still_serves(client, monkeypatch):
 
 class _FakeMaster:
     """What `draining.install` uses of gunicorn's arbiter."""
-
-    pid = 999_999_999
 
     def __init__(self):
         self.answers, self.stopped = [], False

@@ -23,3 +23,15 @@ def test_only_reads_that_may_be_stale_go_to_the_replica(app, tmp_path):
     finally:
         del database._REPLICAS[db.engine]
         replica.dispose()
+
+
+def test_a_dead_replica_is_left_alone_and_the_primary_answers(app, tmp_path):
+    dead = create_engine(f"sqlite:///{tmp_path}/no/such/dir/replica.db")
+    database.add_replica(db.engine, dead)
+    one = text("SELECT 1")
+    try:
+        assert [tuple(r) for r in database.read(db.session, one, replica=True)] == [(1,)]
+        assert database._PAUSED_UNTIL[dead] > 0  # not asked again for a while
+    finally:
+        del database._REPLICAS[db.engine]
+        dead.dispose()

@@ -18,13 +18,13 @@ from tests.system.test_concurrency import fire, outcome
 from tests.system.test_faults import acme, counters_match, token
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-DRAIN = {"GUNICORN_DRAIN_SECONDS": "2"}  # above inter x fall: 0.5 s
+DRAIN = {"GUNICORN_DRAIN_SECONDS": "3"}  # above inter x fall: 1 s
 
 
 @pytest.fixture
 def balancer(processes):
-    """start(env) -> (balancer URL, [host ports], restart(i)): two gunicorn hosts with 2
-    workers each on their own ports, and HAProxy in front of them."""
+    """start(env) -> (balancer URL, restart(i)): two gunicorn hosts with 2 workers each on
+    their own ports, and HAProxy in front of them."""
     if not os.path.exists(HAPROXY):
         pytest.skip("haproxy is not installed (apt-get install haproxy)")
 

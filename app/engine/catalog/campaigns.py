@@ -167,8 +167,9 @@ def list_campaigns(*, tenant: TenantRef, page: int, page_size: int) -> tuple[lis
 def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Campaign:
     """Rename, (de)activate, or change the template of every code at once.
 
-    The campaign row is locked first, so a generation batch (which holds the same
-    lock) writes its codes either wholly before or wholly after the change.
+    The campaign row is locked (after its codes' rows, when it is being budgeted), so
+    a generation batch (which holds the same lock) writes its codes either wholly
+    before or wholly after the change.
     """
     with unit_of_work():
         if (

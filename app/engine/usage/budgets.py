@@ -49,12 +49,24 @@ def _live(*where):
     return (H.status == HoldStatus.HELD, H.expires_at > bindparam("now"), *where)
 
 
+# What live holds keep of a budget in `currency` (None: any): a hold in another currency
+# keeps none of its money (it still keeps its use).
+_CURRENCY = bindparam("currency", type_=H.discount_currency.type)
+_HELD_MONEY = func.coalesce(
+    func.sum(
+        case(
+            (or_(_CURRENCY.is_(None), H.discount_currency == _CURRENCY), H.discount_amount),
+            else_=0,
+        )
+    ),
+    0,
+)
 # Live holds of one coupon, and of every coupon of a campaign: (count, discount).
-_COUPON_HELD = select(func.count(), func.coalesce(func.sum(H.discount_amount), 0)).where(
+_COUPON_HELD = select(func.count(), _HELD_MONEY).where(
     *_live(H.coupon_id == bindparam("coupon_id"))
 )
 _CAMPAIGN_HELD = (
-    select(func.count(), func.coalesce(func.sum(H.discount_amount), 0))
+    select(func.count(), _HELD_MONEY)
     .select_from(HOLDS.join(COUPONS, C.id == H.coupon_id))
     .where(*_live(C.campaign_id == bindparam("campaign_id")))
 )
@@ -101,8 +113,8 @@ def left(
 ) -> BudgetLeft | None:
     """What the coupon's budgets leave for one more use (None: it has none). Exact under
     the locks (the coupon's, and the campaign's when it has a budget); a best reading
-    otherwise. (A use that confirms the order's own hold was paid for by the hold: its
-    callers ask nothing of the budgets then.)"""
+    otherwise. (A use that confirms the order's own hold has what the hold reserved:
+    `with_own_hold` counts it as left, so only more than the hold is asked for.)"""
     if not budgeted(state):
         return None
     discount: Decimal | None = None
@@ -111,7 +123,8 @@ def left(
     if state.budget_amount is not None:
         held = ZERO
         if state.holds_live(now):
-            held = session.execute(_COUPON_HELD, {"coupon_id": state.id, "now": now}).one()[1]
+            params = {"coupon_id": state.id, "now": now, "currency": currency}
+            held = session.execute(_COUPON_HELD, params).one()[1]
         discount = state.budget_amount - state.discount_used - Decimal(held)
     redemptions = customer_uses = None
     if state.campaign_budgeted:
@@ -122,6 +135,7 @@ def left(
             "customer": customer,
         }
         campaign = session.execute(_CAMPAIGN, params).one()
+        params["currency"] = campaign.budget_currency
         count, held = session.execute(_CAMPAIGN_HELD, params).one()
         if campaign.budget_max_redemptions is not None:
             redemptions = campaign.budget_max_redemptions - campaign.redemptions_used - count
@@ -152,9 +166,12 @@ def with_own_hold(left: BudgetLeft | None, hold: Hold) -> BudgetLeft | None:
     than its hold did: only the difference is asked of the budgets)."""
     if left is None:
         return None
+    reserved = hold.discount_amount or 0
+    if left.currency is not None and hold.discount_currency != left.currency:
+        reserved = 0  # its money was never the budget's
     return replace(
         left,
-        discount=None if left.discount is None else left.discount + (hold.discount_amount or 0),
+        discount=None if left.discount is None else left.discount + reserved,
         redemptions=None if left.redemptions is None else left.redemptions + 1,
         customer_uses=None
         if left.customer_uses is None or hold.customer_number is None
@@ -252,7 +269,7 @@ def coupon_budget(coupon, now: datetime) -> dict | None:
         return None
     held = ZERO
     if coupon.held_until is not None and coupon.held_until > now:
-        params = {"coupon_id": coupon.id, "now": now}
+        params = {"coupon_id": coupon.id, "now": now, "currency": coupon.budget_currency}
         held = Decimal(db.session.execute(_COUPON_HELD, params).one()[1])
     return _money_use(coupon.budget_amount, coupon.budget_currency, coupon.discount_used, held)
 
@@ -261,7 +278,8 @@ def campaign_budget(campaign: Campaign, now: datetime) -> dict | None:
     """A campaign's budget as read back (each part only when set)."""
     if not campaign.budgeted:
         return None
-    count, held = db.session.execute(_CAMPAIGN_HELD, {"campaign_id": campaign.id, "now": now}).one()
+    params = {"campaign_id": campaign.id, "now": now, "currency": campaign.budget_currency}
+    count, held = db.session.execute(_CAMPAIGN_HELD, params).one()
     out = {"max_redemptions_per_customer": campaign.budget_max_per_customer}
     if campaign.budget_amount is not None:
         out.update(

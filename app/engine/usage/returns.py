@@ -62,19 +62,13 @@ def rollback_order(
     not rolled back yet (all the codes of a cart, its automatic promotions).
 
     Order ids are their owner's (see `Caller.order_owner`): a client's are the shop's; a
-    manager's too, or, naming a customer, that customer's orders (made on its behalf or
-    with its own token). Never several owners' at once: a customer could otherwise pick
-    the order id of a shop's refund and get its use back with it."""
+    manager's too, or, naming a customer, that customer's own (made with its own token).
+    Never several owners' at once: a customer could otherwise pick the order id of a
+    shop's refund and get its use back with it."""
     with unit_of_work() as session:
         _may_roll_back(caller)
-        where = [Redemption.order_id == order_id]
-        if caller.manages and customer_hint:
-            where += [
-                Redemption.customer_number == customer_hint,
-                Redemption.order_owner.in_(["", customer_hint]),
-            ]
-        else:
-            where.append(Redemption.order_owner == caller.order_owner)
+        owner = customer_hint if caller.manages and customer_hint else caller.order_owner
+        where = [Redemption.order_id == order_id, Redemption.order_owner == owner]
         redemptions = _locked(session, _redemptions(tenant, *where), "this order id")
         _for_whom(caller, customer_hint, redemptions)
         open_ = [r for r in redemptions if r.status != RedemptionStatus.ROLLED_BACK]

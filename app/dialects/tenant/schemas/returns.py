@@ -41,8 +41,8 @@ class OrderRollbackRequestSchema(Schema):
 
     reason = _reason()
     customer_number = _on_behalf(
-        "The customer, for a client redeeming on behalf; for a manager, whose order it is "
-        "(absent: the shop's order id, not a customer's own)"
+        "The customer, for a client redeeming on behalf. For a manager: the customer "
+        "whose own order id it is (made with its own token); absent, the shop's"
     )
 
 
