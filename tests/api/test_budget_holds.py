@@ -143,3 +143,19 @@ def test_a_cart_confirms_the_hold_its_order_has_on_an_automatic_promotion(
         "held": money(0),
         "remaining": money(20),
     }
+
+
+def test_a_cart_refused_for_a_spent_budget_announces_it(manage, on_behalf, another_app, db):
+    from app.models import OutboxMessage
+
+    loud = another_app(EVENTS_URL="http://127.0.0.1:9/events").test_client()
+    _coupon(loud, manage, "SPENT", budget={"maxDiscountTotal": money(10)})
+    for order_id in ("c-1", "c-2"):
+        refused = loud.post(
+            f"{BASE}/carts/redemption", json=_cart(["SPENT"], order_id), headers=on_behalf
+        )
+        assert refused.status_code == 409, refused.get_json()
+    events = db.session.query(OutboxMessage).filter_by(topic="budget.exhausted").all()
+    assert [e.payload for e in events] == [
+        {"tenant": "acme", "budget": "coupon", "couponCode": "SPENT"}
+    ]  # once

@@ -109,6 +109,7 @@ class CartNotApplicable(Conflict):
     message = "Not every code of the cart applies; nothing was redeemed"
 
     def __init__(self, result: CartResult):
+        self.result = result
         super().__init__(
             details=[
                 {
@@ -262,7 +263,18 @@ def redeem(
 ) -> CartResult:
     """Redeem every code of the cart and the automatic promotions that apply, in one
     transaction: every code or none (CartNotApplicable); an automatic promotion that no
-    longer applies under the locks (its last use went to another cart) is left out."""
+    longer applies under the locks (its last use went to another cart) is left out. A
+    code refused for its spent budget announces it, as a single redemption does."""
+    try:
+        return _redeem(tenant, caller, cart, customer_hint)
+    except CartNotApplicable as refused:
+        for _, code in refused.result.refused:
+            if code.violation.type == rules.BUDGET_EXHAUSTED:
+                budgets.announce_exhausted(tenant, code.code, code.violation.data.get("budget"))
+        raise
+
+
+def _redeem(tenant: TenantRef, caller: Caller, cart: Cart, customer_hint: str | None):
     customer, owner = caller.acting_customer(customer_hint), caller.order_owner
     now = utcnow()
     reading = {"customer": customer, "order_id": cart.order_id, "owner": owner, "now": now}
