@@ -28,6 +28,8 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
+from app.direct import Direct
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -131,7 +133,7 @@ def add_replica(primary: Engine, replica: Engine) -> None:
 
 def read(
     session: Session | scoped_session,
-    statement: Executable,
+    statement: Executable | Direct,
     params: dict | None = None,
     *,
     replica: bool = False,
@@ -142,12 +144,15 @@ def read(
     pooled connection in autocommit mode: no BEGIN, no ROLLBACK, the connection
     back in the pool at once. A connection found dead is replaced and the read
     retried once, so a database restart costs no failed request once it is back.
+    A `Direct` statement answers mappings, run on the driver's cursor (see app/direct.py).
     `replica`: the caller can take a slightly stale answer (it decides nothing that
     is written), so the read goes to the read replica when there is one.
     """
     if isinstance(session, scoped_session):
         session = session()
     if session.in_transaction():
+        if isinstance(statement, Direct):
+            return statement.rows(session.connection(), params or {})
         return session.execute(statement, params).all()
     engine = session.get_bind()
     standby = _REPLICAS.get(engine) if replica else None
@@ -166,7 +171,11 @@ def read(
     return _autocommit_read(engine, statement, params)
 
 
-def _autocommit_read(engine: Engine, statement: Executable, params: dict | None) -> list[Row]:
+def _autocommit_read(
+    engine: Engine, statement: Executable | Direct, params: dict | None
+) -> list[Row]:
+    if isinstance(statement, Direct):
+        return statement.autocommit_rows(engine, params or {})
     with engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         return connection.execute(statement, params).all()

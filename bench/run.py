@@ -373,7 +373,7 @@ def explain(url: str) -> str:
         statements = [
             (
                 "validation, promo check and the read before a redemption (one statement)",
-                state.state_query(True, True),
+                state.state_query(True, True).statement,
                 {
                     "tenant_id": tenant_id,
                     "code_key": "hot_s",
@@ -385,12 +385,12 @@ def explain(url: str) -> str:
             ),
             (
                 "redemption: guarded bump + redemption + event (one statement, the lock)",
-                ledger.redeem_statement(False, False),
+                ledger.redeem_statement(False, False).statement,
                 values,
             ),
             (
                 "redemption with a per-customer limit: the guard counts after the lock",
-                ledger.redeem_statement(True, False),
+                ledger.redeem_statement(True, False).statement,
                 values,
             ),
             (

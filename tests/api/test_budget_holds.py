@@ -34,10 +34,10 @@ def _cart(codes, order_id, total=100):
 def test_a_campaign_budgeted_while_a_use_is_decided_counts_that_use(
     app, client, manage, on_behalf, another_app, monkeypatch
 ):
-    from app.engine.usage import ledger
+    from app.engine.usage import ledger, rows
 
     campaign, codes = _campaign(app, client, manage, count=2)
-    other, real, done = another_app().test_client(), ledger.order_row, []
+    other, real, done = another_app().test_client(), rows.order_row, []
 
     def budget_set_meanwhile(*args, **kwargs):
         # The use was read unbudgeted; the budget commits before it is written.

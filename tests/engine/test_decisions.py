@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.database import utcnow
 from app.engine import rules
-from app.engine.usage import carts, holds, ledger, redemption
+from app.engine.usage import carts, holds, ledger, redemption, rows
 from app.engine.usage.carts import Cart, CartNotApplicable
 from app.engine.usage.redemption import Step, decide
 from app.engine.usage.state import OrderAlreadyHeld, context, read_state
@@ -114,9 +114,9 @@ def test_the_guard_refuses_a_write_on_a_coupon_changed_since_it_was_read(shop, c
     now = utcnow()
     state = read_state(shop, code, now=now)
     coupons.update_coupon(tenant=shop, code=code, changes={"name": "renamed"})
-    row = ledger.order_row(shop, state, None, order(), now, "")
+    row = rows.order_row(shop, state, None, order(), now, "")
     with db.session.begin():
-        event, hook = ledger.event(shop, state, row), ledger.hook(shop, state, row)
+        event, hook = rows.event(shop, state, row), rows.hook(shop, state, row)
         written = ledger.write(db.session(), state, row, event, hook)
     assert written is ledger.Written.REFUSED
     assert _count(db, Redemption) == 0

@@ -24,7 +24,7 @@ from app.engine import observe, promotions, rules, stacking
 from app.engine.rules import Money, Violation
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
-from app.engine.usage import budgets, ledger
+from app.engine.usage import budgets, ledger, rows
 from app.engine.usage.redemption import own_hold
 from app.engine.usage.state import (
     CouponState,
@@ -327,7 +327,7 @@ def _redeem(tenant: TenantRef, caller: Caller, cart: Cart, customer_hint: str | 
                     for r in result.codes
                 )
                 raise CartNotApplicable(replace(result, codes=codes))
-            row = ledger.order_row(tenant, state, customer, order, now, owner)
+            row = rows.order_row(tenant, state, customer, order, now, owner)
             outcome = ledger.record(tenant, session, state, row)
             if state.id in own:
                 ledger.confirm_hold(own[state.id], row["id"], now)

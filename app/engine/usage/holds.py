@@ -24,7 +24,7 @@ from app.database import paged, utcnow
 from app.engine import observe, rules, webhooks
 from app.engine.tenants import TenantRef
 from app.engine.uow import unit_of_work
-from app.engine.usage import budgets, ledger
+from app.engine.usage import budgets, ledger, rows
 from app.engine.usage.redemption import Step, decide, own_hold
 from app.engine.usage.state import (
     HOLDS,
@@ -107,7 +107,7 @@ def _hold(tenant, code, caller: Caller, order: Order, ttl_seconds, customer_hint
         existing = _existing_or_none(fresh, ctx, order, now)
         if existing is not None:
             return existing
-        row = ledger.order_row(tenant, fresh, customer, order, now, owner)
+        row = rows.order_row(tenant, fresh, customer, order, now, owner)
         expires_at = now + timedelta(seconds=ttl_seconds)
         hold_id = uuid.uuid4().hex
         session.execute(

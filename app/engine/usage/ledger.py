@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import uuid
 from datetime import datetime
 
 from sqlalchemy import bindparam, case, func, insert, or_, select, update
@@ -21,10 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.database import typed_params
+from app.direct import Direct
 from app.engine import outbox, rules, webhooks
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
-from app.engine.usage import budgets
+from app.engine.usage import budgets, rows
 from app.engine.usage.state import (
     COUPONS,
     LOCK,
@@ -34,7 +34,6 @@ from app.engine.usage.state import (
     H,
     HoldExpired,
     HoldReleased,
-    Order,
     OrderAlreadyRedeemed,
     Outcome,
     R,
@@ -43,7 +42,6 @@ from app.errors import CouponNotFound
 from app.extensions import db
 from app.models import Hold, HoldStatus, OutboxMessage, RedemptionStatus
 
-REDEMPTION_TOPIC = "hybris.coupon.redemption"
 _OUTBOX = OutboxMessage.__table__
 # Columns a redemption statement inserts (coupon_id comes from the guarded bump).
 REDEMPTION_FIELDS = (
@@ -70,98 +68,6 @@ class Written(enum.Enum):
     REFUSED = "refused"
     # A concurrent request redeemed this order id first: the counter was given back.
     ORDER_TAKEN = "order_taken"
-
-
-# --- the redemption row and its event ---------------------------------------------------
-
-
-def redemption_row(
-    *,
-    tenant_id: int,
-    coupon_id: int,
-    customer: str | None,
-    total: Money | None,
-    discount: Money | None,
-    order_id: str | None,
-    owner: str,
-    now: datetime,
-    metadata: dict | None = None,
-) -> dict:
-    """A new redemption row (its order id `owner`'s: see `Caller.order_owner`)."""
-    return {
-        "id": uuid.uuid4().hex,
-        "tenant_id": tenant_id,
-        "coupon_id": coupon_id,
-        "customer_number": customer,
-        "order_total_amount": total.amount if total else None,
-        "order_total_currency": total.currency if total else None,
-        "discount_amount": discount.amount if discount else None,
-        "discount_currency": discount.currency if discount else None,
-        "order_id": order_id,
-        "order_owner": owner,
-        "redeemed_at": now,
-        "metadata": metadata,
-    }
-
-
-def order_row(
-    tenant: TenantRef, state: CouponState, customer, order: Order, now: datetime, owner: str
-) -> dict:
-    """The redemption row for this order; the discount is the order's, else the most the
-    coupon allows on its total."""
-    discount = order.discount
-    if discount is None and order.total is not None:
-        allowed = rules.allowed_discount(state, order.total, order.lines, order.shipping_total)
-        discount = Money(allowed, order.total.currency)
-    return redemption_row(
-        tenant_id=tenant.id,
-        coupon_id=state.id,
-        customer=customer,
-        total=order.total,
-        discount=discount,
-        order_id=order.order_id,
-        owner=owner,
-        now=now,
-        metadata=order.metadata,
-    )
-
-
-def _money(amount, currency) -> dict | None:
-    return None if amount is None else {"amount": str(amount), "currency": currency}
-
-
-def event_payload(tenant_slug: str, coupon_code: str, redemption: dict) -> dict:
-    """The `hybris.coupon.redemption` event's data (sent in a Standard Webhooks envelope)."""
-    return {
-        "tenant": tenant_slug,
-        "couponCode": coupon_code,
-        "redemptionId": redemption["id"],
-        "customerNumber": redemption["customer_number"],
-        "orderTotal": _money(redemption["order_total_amount"], redemption["order_total_currency"]),
-        "discount": _money(redemption["discount_amount"], redemption["discount_currency"]),
-        "orderId": redemption["order_id"],
-        "redeemedAt": redemption["redeemed_at"].isoformat(),
-        "metadata": redemption["metadata"],
-    }
-
-
-def hook(tenant: TenantRef, state: CouponState, row: dict) -> dict:
-    """The `redemption.created` webhook parameters (one message per endpoint that wants
-    it, inserted by the redemption's own statement)."""
-    payload = event_payload(tenant.slug, state.code, row)
-    return webhooks.hook_params(tenant.id, "redemption.created", payload, row["redeemed_at"])
-
-
-def event(tenant: TenantRef, state: CouponState, row: dict) -> dict | None:
-    """The outbox row of a redemption's event, or None when events go nowhere."""
-    if not outbox.events_wanted():
-        return None
-    return outbox.message_values(
-        tenant_id=tenant.id,
-        destination=outbox.EVENTS,
-        topic=REDEMPTION_TOPIC,
-        payload=event_payload(tenant.slug, state.code, row),
-    )
 
 
 # --- the guarded write ------------------------------------------------------------------
@@ -223,7 +129,8 @@ def _budgeted(discount):
 
 @functools.cache
 def redeem_statement(per_customer: bool, locked: bool, with_event: bool = True):
-    """PostgreSQL: the bump, the redemption and its event in one statement (built once).
+    """PostgreSQL: the bump, the redemption and its event in one statement (built once, run
+    on the driver: see app/direct.py).
 
     Parameters: the bump's, r_<column> for the redemption, e_<column> for the event
     (when `with_event`).
@@ -260,10 +167,10 @@ def redeem_statement(per_customer: bool, locked: bool, with_event: bool = True):
         .cte("hooked")
     )
     counts = select(
-        select(func.count()).select_from(bumped).scalar_subquery(),
-        select(func.count()).select_from(added).scalar_subquery(),
+        select(func.count()).select_from(bumped).scalar_subquery().label("bumped"),
+        select(func.count()).select_from(added).scalar_subquery().label("added"),
     ).add_cte(hooked)
-    return counts.add_cte(queued) if with_event else counts
+    return Direct(counts.add_cte(queued) if with_event else counts)
 
 
 GIVE_BACK = (
@@ -290,21 +197,22 @@ def write(
     hook_row: dict,
     *,
     locked: bool = False,
+    alone: bool = False,
 ) -> Written:
     """Bump the counter and insert the redemption and its event (if any).
 
-    Optimistic (not `locked`): guarded, see `bump_statement`.
+    Optimistic (not `locked`): guarded, see `bump_statement`. `alone`: the optimistic
+    write as one autocommitted statement, its own transaction (no BEGIN, no COMMIT round
+    trip), for a use no row can conflict with (`redemption.writes_alone` says when).
     """
-    customer = row["customer_number"]
-    per_customer = customer is not None and state.max_redemptions_per_customer != rules.UNLIMITED
-    bump = {
-        "coupon_id": state.id,
-        "seen": state.updated_at,
-        "customer": customer,
-        "now": row["redeemed_at"],
-        "discount": row["discount_amount"] or 0,
-        "discount_currency": row["discount_currency"],
-    }
+    per_customer, bump = _bump(state, row)
+    params = _params(bump, row, event_row, hook_row)
+    statement = redeem_statement(per_customer, locked, event_row is not None)
+    if alone:
+        (counts,) = statement.autocommit_rows(session.get_bind(), params)
+        if counts["bumped"] and not counts["added"]:  # a fresh id and no order id: never
+            raise RuntimeError("a redemption without an order id conflicted")
+        return Written.REDEEMED if counts["bumped"] else Written.REFUSED
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         return _write_in_steps(
@@ -313,17 +221,38 @@ def write(
     if per_customer and not locked:
         # Lock first: the guard's count then comes from a snapshot taken after the lock.
         connection.execute(LOCK, bump)
-    params = {**bump, **{"r_" + name: row[name] for name in REDEMPTION_FIELDS}, **hook_row}
-    if event_row is not None:
-        params.update({"e_" + name: event_row[name] for name in EVENT_FIELDS})
-    statement = redeem_statement(per_customer, locked, event_row is not None)
-    was_bumped, was_added = connection.execute(statement, params).one()
-    if not was_bumped:
+    (counts,) = statement.rows(connection, params)
+    if not counts["bumped"]:
         return Written.REFUSED
-    if not was_added:
+    if not counts["added"]:
         connection.execute(GIVE_BACK, bump)  # under the lock the bump took: exact
         return Written.ORDER_TAKEN
     return Written.REDEEMED
+
+
+def counts_customer(state: CouponState, customer: str | None) -> bool:
+    """Whether the guarded bump counts the customer's uses (read after the row lock)."""
+    return customer is not None and state.max_redemptions_per_customer != rules.UNLIMITED
+
+
+def _bump(state: CouponState, row: dict) -> tuple[bool, dict]:
+    """Whether the bump counts the customer's uses, and its parameters."""
+    customer = row["customer_number"]
+    return counts_customer(state, customer), {
+        "coupon_id": state.id,
+        "seen": state.updated_at,
+        "customer": customer,
+        "now": row["redeemed_at"],
+        "discount": row["discount_amount"] or 0,
+        "discount_currency": row["discount_currency"],
+    }
+
+
+def _params(bump: dict, row: dict, event_row: dict | None, hook_row: dict) -> dict:
+    params = {**bump, **{"r_" + name: row[name] for name in REDEMPTION_FIELDS}, **hook_row}
+    if event_row is not None:
+        params.update({"e_" + name: event_row[name] for name in EVENT_FIELDS})
+    return params
 
 
 def _write_in_steps(
@@ -345,7 +274,12 @@ def record(tenant: TenantRef, session: Session, state: CouponState, row: dict) -
     """Write a redemption decided under the coupon's lock; a conflict when its order id
     was redeemed meanwhile for another customer."""
     written = write(
-        session, state, row, event(tenant, state, row), hook(tenant, state, row), locked=True
+        session,
+        state,
+        row,
+        rows.event(tenant, state, row),
+        rows.hook(tenant, state, row),
+        locked=True,
     )
     if written != Written.REDEEMED:
         raise OrderAlreadyRedeemed()
@@ -367,7 +301,7 @@ def redeem_hold(tenant: TenantRef, state: CouponState, hold: Hold, now: datetime
         raise HoldExpired()
     if state.deleted:
         raise CouponNotFound()
-    row = redemption_row(
+    row = rows.redemption_row(
         tenant_id=tenant.id,
         coupon_id=state.id,
         customer=hold.customer_number,

@@ -30,8 +30,9 @@ from app.engine import observe, rules
 from app.engine.catalog import lookup
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
-from app.engine.uow import unit_of_work
-from app.engine.usage import budgets, ledger
+from app.engine.uow import in_unit_of_work, unit_of_work
+from app.engine.usage import budgets, ledger, rows
+from app.engine.usage.ledger import Written
 from app.engine.usage.state import (
     AlreadyRolledBack,
     CouponState,
@@ -168,17 +169,35 @@ def _redeem(tenant, code, caller: Caller, order: Order, customer_hint, now) -> O
         return _replay(state, ctx)
     if step is Step.ORDER_HOLD:
         return _confirm_order_hold(tenant, state, ctx, order, now)
-    row = ledger.order_row(tenant, state, customer, order, now, owner)
+    row = rows.order_row(tenant, state, customer, order, now, owner)
+    # A campaign's budget is shared by its codes: decided under the locks only.
+    optimistic = not state.holds_live(now) and not state.campaign_budgeted
+    if optimistic and writes_alone(state, row):
+        event, hook = rows.event(tenant, state, row), rows.hook(tenant, state, row)
+        if ledger.write(db.session, state, row, event, hook, alone=True) is Written.REDEEMED:
+            return state.outcome(row["id"], row["discount_amount"], created=True)
+        optimistic = False  # refused by the guard: decide again under the lock
     with unit_of_work() as session:
-        # A campaign's budget is shared by its codes: decided under the locks only.
-        if not state.holds_live(now) and not state.campaign_budgeted:
-            event, hook = ledger.event(tenant, state, row), ledger.hook(tenant, state, row)
-            written = ledger.write(session, state, row, event, hook)
-            if written is ledger.Written.REDEEMED:
+        if optimistic:
+            event, hook = rows.event(tenant, state, row), rows.hook(tenant, state, row)
+            if ledger.write(session, state, row, event, hook) is Written.REDEEMED:
                 return state.outcome(row["id"], row["discount_amount"], created=True)
         # The guard refused (a race, the coupon changed, its budget), or holds may live,
         # or the campaign has a budget: decide again on a state read under the locks.
         return _redeem_locked(session, tenant, state.id, caller, customer, order, now)
+
+
+def writes_alone(state: CouponState, row: dict) -> bool:
+    """Whether the optimistic write can be one autocommitted statement, its own transaction:
+    on PostgreSQL, outside a unit of work (an Idempotency-Key's record commits with the
+    work), with no order id (a taken order id is given back in the write's transaction)
+    and no per-customer limit (that count is read after the row lock)."""
+    return (
+        db.session.get_bind().dialect.name == "postgresql"
+        and not in_unit_of_work()
+        and row["order_id"] is None
+        and not ledger.counts_customer(state, row["customer_number"])
+    )
 
 
 def _redeem_locked(
@@ -203,7 +222,7 @@ def _redeem_locked(
     if step is Step.ORDER_HOLD:
         return _confirm_order_hold(tenant, fresh, ctx, order, now)
     return ledger.record(
-        tenant, session, fresh, ledger.order_row(tenant, fresh, customer, order, now, owner)
+        tenant, session, fresh, rows.order_row(tenant, fresh, customer, order, now, owner)
     )
 
 
