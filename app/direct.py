@@ -92,7 +92,17 @@ class Direct:
             with engine.connect() as connection:
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
                 return [row._mapping for row in connection.execute(self.statement, params)]
-        pooled = engine.raw_connection()
+        try:
+            pooled = engine.raw_connection()
+        except psycopg.Error as error:  # the pool's connect: SQLAlchemy's engine would wrap it
+            raise DBAPIError.instance(
+                None,
+                None,
+                error,
+                psycopg.Error,
+                connection_invalidated=engine.dialect.is_disconnect(error, None, None),
+                dialect=engine.dialect,
+            ) from error
         try:
             driver = pooled.dbapi_connection
             driver.autocommit = True

@@ -34,7 +34,7 @@ def _cart(codes, order_id, total=100):
 def test_a_campaign_budgeted_while_a_use_is_decided_counts_that_use(
     app, client, manage, on_behalf, another_app, monkeypatch
 ):
-    from app.engine.usage import ledger, rows
+    from app.engine.usage import rows
 
     campaign, codes = _campaign(app, client, manage, count=2)
     other, real, done = another_app().test_client(), rows.order_row, []
@@ -46,7 +46,7 @@ def test_a_campaign_budgeted_while_a_use_is_decided_counts_that_use(
             done.append(other.patch(f"{BASE}/campaigns/{campaign}", json=body, headers=manage))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ledger, "order_row", budget_set_meanwhile)
+    monkeypatch.setattr(rows, "order_row", budget_set_meanwhile)
     first = order(total=50, discount=5, orderId="a", customerNumber="C1")
     taken = client.post(f"{BASE}/coupons/{codes[0]}/redemptions", json=first, headers=on_behalf)
     assert taken.status_code == 201, taken.get_json()

@@ -1,0 +1,80 @@
+"""Hot statements on the driver's cursor (app/direct.py) answer what SQLAlchemy answers,
+leave pooled connections as they found them, and fail as SQLAlchemy's own errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+import pytest
+from sqlalchemy import Integer, cast, create_engine, func, literal, select
+from sqlalchemy.exc import DataError, OperationalError
+
+from app.database import read, utcnow
+from app.direct import Direct
+from app.engine.usage import state
+
+
+def _params(shop, code: str, customer: str | None, order_id: str | None) -> dict:
+    return {
+        "tenant_id": shop.id,
+        "code_key": code.casefold(),
+        "customer": customer,
+        "order_id": order_id,
+        "order_owner": "",
+        "now": utcnow() + timedelta(seconds=1),
+    }
+
+
+@pytest.mark.parametrize("customer, order_id", [(None, None), ("C1", "o-1")])
+def test_the_state_read_answers_what_sqlalchemy_answers(db, shop, coupon, customer, order_id):
+    code = coupon("DIRECT", valid_until=utcnow() + timedelta(days=1), max_redemptions=5)
+    statement = state.state_query(customer is not None, order_id is not None)
+    params = _params(shop, code, customer, order_id)
+    db.session.remove()  # SQLite: the factories' read transaction would hold its lock
+    direct = statement.autocommit_rows(db.engine, params)
+    with db.engine.connect() as connection:
+        expected = [dict(row) for row in connection.execute(statement.statement, params).mappings()]
+    assert [dict(row) for row in direct] == expected
+    # Same values of the same types (enum members, not their names; aware datetimes).
+    assert [{k: type(v) for k, v in row.items()} for row in direct] == [
+        {k: type(v) for k, v in row.items()} for row in expected
+    ]
+    assert direct[0]["valid_until"].tzinfo is UTC  # the column's own processor ran
+    assert state.CouponState(**direct[0]).max_redemptions == 5
+
+
+def test_a_pooled_connection_goes_back_out_of_autocommit(db, backend):
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    Direct(select(literal(1).label("one"))).autocommit_rows(db.engine, {})
+    pooled = db.engine.raw_connection()
+    try:
+        assert pooled.dbapi_connection.autocommit is False
+    finally:
+        pooled.close()
+
+
+def test_a_refused_statement_raises_sqlalchemys_error(db, backend):
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    with pytest.raises(DataError) as raised:
+        Direct(select(cast(literal("x"), Integer).label("n"))).autocommit_rows(db.engine, {})
+    assert not raised.value.connection_invalidated
+
+
+def test_a_connection_killed_under_a_read_is_invalidated_and_the_pool_recovers(db, backend):
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    killer = Direct(select(func.pg_terminate_backend(func.pg_backend_pid()).label("killed")))
+    with pytest.raises(OperationalError) as raised:
+        read(db.session, killer)  # retried once on a new connection, which dies too
+    assert raised.value.connection_invalidated
+    assert read(db.session, Direct(select(literal(2).label("two"))))[0]["two"] == 2
+
+
+def test_a_server_that_cannot_be_reached_is_sqlalchemys_operational_error():
+    # The pool's own connect (no server on port 1): answered 503 by the app, never 500.
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    with pytest.raises(OperationalError):
+        Direct(select(literal(1).label("one"))).autocommit_rows(engine, {})
+    engine.dispose()
