@@ -48,6 +48,9 @@ def create_app(config: dict | None = None) -> Flask:
     metrics.init_app(app)
     _register_extensions(app)
     _register_blueprints(app)
+    from app import console
+
+    console.init_app(app)
     _register_error_handlers(app)
     _register_commands(app)
     return app

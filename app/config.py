@@ -114,6 +114,8 @@ def from_environment() -> dict:
         # GET /metrics on the API's own listener; off by default in production, where
         # METRICS_PORT serves it on an internal port instead (gunicorn.conf.py).
         "METRICS_ENABLED": _bool(os.environ.get("METRICS_ENABLED"), app_env != "production"),
+        # The console at /admin (false: its pages answer 404).
+        "ADMIN_ENABLED": _bool(os.environ.get("ADMIN_ENABLED"), True),
         # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
     }

@@ -14,6 +14,7 @@ then `render` answers in the dialect the request's blueprint declares:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -278,6 +279,15 @@ def _challenge(error: DomainError, dialect: str) -> str | None:
     return None
 
 
+# Dialects that answer with pages (the console): their renderer, installed by their package.
+_PAGES: dict[str, Callable[[DomainError], Response]] = {}
+
+
+def render_pages(dialect: str, renderer: Callable[[DomainError], Response]) -> None:
+    """Render `dialect`'s errors with `renderer` (an HTML page, say) instead of JSON."""
+    _PAGES[dialect] = renderer
+
+
 def render(error: DomainError, dialect: str | None = None) -> Response:
     """The JSON response for a domain error in the dialect of the current request."""
     dialect = dialect or dialect_for()
@@ -297,6 +307,8 @@ def render(error: DomainError, dialect: str | None = None) -> Response:
         if error.details:
             body["details"] = error.details
         response = jsonify(body)
+    elif dialect in _PAGES:
+        response = _PAGES[dialect](error)
     elif dialect == "oauth":
         body = {
             "error": _OAUTH_ERRORS.get(error.type, "invalid_request"),

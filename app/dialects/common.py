@@ -148,8 +148,8 @@ class Blueprint(SmorestBlueprint):
         return decorator
 
 
-# Paths whose bodies may be form-encoded (RFC 6749 token requests).
-_FORM_PATHS = ("/oauth2/",)
+# Paths whose bodies may be form-encoded (RFC 6749 token requests, the console's forms).
+_FORM_PATHS = ("/oauth2/", "/admin/")
 
 
 def install_request_guards(app: Flask) -> None:

@@ -103,3 +103,33 @@ def another_app(app):
     for other in made:
         with other.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def limited(app, database_url):
+    """A test client of an app with rate limits on (shared counters, reset afterwards)."""
+    from app import create_app
+    from app.extensions import db as database
+    from app.extensions import limiter
+    from tests.conftest import BASE_CONFIG
+
+    made = []
+
+    def make(**settings):
+        limited_app = create_app(
+            {
+                **BASE_CONFIG,
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                "RATELIMIT_ENABLED": True,
+                **settings,
+            }
+        )
+        made.append(limited_app)
+        app.extensions["sqlalchemy"].session.remove()  # SQLite: release the outer lock
+        return limited_app.test_client()
+
+    yield make
+    limiter.reset()
+    for limited_app in made:
+        with limited_app.app_context():
+            database.engine.dispose()

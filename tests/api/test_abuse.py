@@ -134,36 +134,6 @@ def test_a_job_that_raises_costs_its_turn_not_the_worker(app, db):
 # --- rate limits: the guesser pays, the shop does not ---------------------------------
 
 
-@pytest.fixture
-def limited(app, database_url):
-    """A test client of an app with rate limits on (shared counters, reset afterwards)."""
-    from app import create_app
-    from app.extensions import db as database
-    from app.extensions import limiter
-    from tests.conftest import BASE_CONFIG
-
-    made = []
-
-    def make(**settings):
-        limited_app = create_app(
-            {
-                **BASE_CONFIG,
-                "SQLALCHEMY_DATABASE_URI": database_url,
-                "RATELIMIT_ENABLED": True,
-                **settings,
-            }
-        )
-        made.append(limited_app)
-        app.extensions["sqlalchemy"].session.remove()  # SQLite: release the outer lock
-        return limited_app.test_client()
-
-    yield make
-    limiter.reset()
-    for limited_app in made:
-        with limited_app.app_context():
-            database.engine.dispose()
-
-
 def test_a_storefront_backend_validates_all_day_from_one_address(limited, manage, redeem):
     """Its client token spends the client budget, not the per-address guessing one."""
     client = limited(RATELIMIT_GUESSING="3/minute")

@@ -1,6 +1,8 @@
 """Tenant isolation sweep: every route of the URL map that names a tenant, brand, coupon,
 redemption, discount, promo or customer, called with a second tenant's valid
 credentials, answers exactly what a missing resource answers, and changes nothing.
+The console's pages (/admin) are swept the same way, from a session signed in as the
+second tenant, with form bodies and the session's CSRF token.
 
 Two probes per route and method: the victim's own path (tenant or brand `acme`), and
 the attacker's path holding the victim's ids. Each is compared, status and body, with
@@ -42,6 +44,9 @@ EXEMPT = {
     "/fans/<string:token>": "the activation token is itself the secret; no tenant credentials",
     "/brands": "lists the calling brand's own discounts (checked below)",
     "/brands/": "lists the calling brand's own discounts (checked below)",
+    "/admin/static/<path:filename>": "the console's stylesheet",
+    "/admin/sign-in": "credentials are the caller's own",
+    "/admin/sign-out": "ends the caller's own session",
 }
 # (route, method) pairs that create in the caller's own tenant when the path is the caller's.
 CREATES_OWN = {
@@ -52,6 +57,7 @@ CREATES_OWN = {
     ("/coupon/v1/<string:tenant>/campaigns", "POST"),
     ("/coupon/v1/<string:tenant>/webhooks", "POST"),
 }
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 DISCOUNT = {"name": "d", "discount_type": "PERCENT", "discount_amount": 10}
 CART = {
     "customerNumber": "C1",
@@ -103,7 +109,15 @@ def world(app, client, tenant, token_for, customer_token):
     body = {"email": "attacker@example.com", "password": "secret"}
     client.post("/customer/v1/globex/signup", json=body, headers=attacker)
     login = client.post("/customer/v1/globex/login", json=body, headers=attacker).get_json()
+    console = app.test_client()
+    token = CSRF.search(console.get("/admin/sign-in").get_data(as_text=True)).group(1)
+    signed = console.post(
+        "/admin/sign-in", data={"api_token": ATTACKER_BRAND["X-API-Token"], "csrf_token": token}
+    )
+    assert signed.status_code == 302, signed.get_data(as_text=True)
+    token = CSRF.search(console.get("/admin/").get_data(as_text=True)).group(1)
     return {
+        "console": (console, token),
         "victim": {
             "tenant": "acme",
             "brand": "acme",
@@ -139,8 +153,25 @@ def _credentials(rule: str, world: dict) -> dict:
     return world["attacker"]["bearer"]
 
 
+def _form(rule: str, method: str) -> dict | None:
+    """A console form's fields (the CSRF token is added by the caller)."""
+    if method == "GET":
+        return None
+    if rule.endswith("<string:code>"):
+        return {"definition": '{"name": "x"}'}
+    if rule.endswith("/rollback"):
+        return {"reason": "x"}
+    if rule.endswith("/template"):
+        return {"template": '{"name": "x"}'}
+    if rule.endswith("discount_id>"):
+        return {"name": "y"}
+    return {}  # an action, or a form whose fields do not matter to the probe
+
+
 def _body(rule: str, method: str, names: dict, promo_code: str):
     """A valid body for the call, naming the resources in `names`."""
+    if rule.startswith("/admin"):
+        return _form(rule, method)
     if method in ("GET", "DELETE"):
         return None
     if "<int(min=1, max=2147483647):campaign_id>" in rule:
@@ -187,6 +218,13 @@ def _answer(response, echoed: str | None = None):
     return response.status_code, text
 
 
+def _console(world: dict, path: str, method: str, form: dict | None):
+    """The call from the attacker's console session (its CSRF token on every form)."""
+    console, token = world["console"]
+    data = None if form is None else {**form, "csrf_token": token}
+    return console.open(path, method=method, data=data)
+
+
 def probes(app):
     """Every (rule, method) to sweep; fails on a route nobody classified."""
     found = []
@@ -194,8 +232,17 @@ def probes(app):
         if rule.rule in EXEMPT:
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            found.append((rule.rule, method))
+            found += [(path, method) for path in _choices(rule.rule)]
     return found
+
+
+def _choices(rule: str) -> list[str]:
+    """A rule with an `any(...)` part is one rule per choice (console actions)."""
+    match = re.search(r"<any\(([^)]*)\):[^>]+>", rule)
+    if match is None:
+        return [rule]
+    options = [option.strip() for option in match.group(1).split(",")]
+    return [rule[: match.start()] + option + rule[match.end() :] for option in options]
 
 
 def test_every_route_is_swept_or_exempt_with_a_reason(app):
@@ -228,8 +275,13 @@ def test_another_tenant_sees_nothing_and_changes_nothing(app, client, world, db)
             )
             if call == missing:
                 continue  # nothing of the victim's in this call
-            probe = client.open(call[0], method=method, json=call[1], headers=headers)
-            baseline = client.open(missing[0], method=method, json=missing[1], headers=headers)
+            if rule.startswith("/admin"):
+                probe, baseline = (
+                    _console(world, path, method, form) for path, form in (call, missing)
+                )
+            else:
+                probe = client.open(call[0], method=method, json=call[1], headers=headers)
+                baseline = client.open(missing[0], method=method, json=missing[1], headers=headers)
             echoed = names["code"] if "/carts/" in rule else None
             assert _answer(probe, echoed) == _answer(baseline), (method, call[0])
             assert probe.status_code in (200, 401, 403, 404, 409, 422), (method, rule)

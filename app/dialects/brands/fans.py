@@ -18,7 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select
 
 from app.database import insert_or_ignore, utcnow
 from app.dialects.brands.adapter import (
@@ -248,3 +248,40 @@ def activate(*, token: str) -> None:
             raise CodeWithdrawn("The discount was retired or has expired; no code is issued")
         tenant = db.session.get(Tenant, fan.tenant_id)
         _issue(tenant, discount, fan)
+
+
+@dataclass(frozen=True)
+class FanRow:
+    """A fan as the console lists it: who, for which discount, and where they stand."""
+
+    name: str
+    email: str
+    discount: str
+    state: str  # "issued" | "pending" | "expired"
+    code: str | None
+    created_at: object
+
+
+def list_fans(*, tenant: TenantRef, page: int, page_size: int) -> tuple[list[FanRow], int]:
+    """One page of the brand's fans, newest first, and how many there are."""
+    query = (
+        select(Fan, Discount.name, Coupon.code)
+        .join(Discount, Discount.id == Fan.discount_id)
+        .outerjoin(Coupon, Coupon.id == Fan.coupon_id)
+        .where(Fan.tenant_id == tenant.id)
+        .order_by(Fan.id.desc())
+    )
+    total = db.session.scalar(select(func.count()).where(Fan.tenant_id == tenant.id)) or 0
+    now = utcnow()
+    found = []
+    for fan, discount, code in db.session.execute(
+        query.offset((page - 1) * page_size).limit(page_size)
+    ):
+        if fan.coupon_id is not None:
+            state = "issued"
+        elif fan.activation_expires_at is not None and fan.activation_expires_at > now:
+            state = "pending"
+        else:
+            state = "expired"
+        found.append(FanRow(fan.name, fan.email, discount, state, code, fan.created_at))
+    return found, total

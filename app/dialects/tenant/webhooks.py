@@ -37,7 +37,7 @@ _SECURITY = [{"bearerAuth": []}]
 ENDPOINT = "/webhooks/<string:endpoint_id>"
 
 
-def _policy() -> webhooks.UrlPolicy:
+def url_policy() -> webhooks.UrlPolicy:
     config = current_app.config
     return webhooks.UrlPolicy(
         require_https=config["APP_ENV"] == "production",
@@ -45,7 +45,7 @@ def _policy() -> webhooks.UrlPolicy:
     )
 
 
-def _secret_key() -> str:
+def secret_key() -> str:
     return current_app.config["SECRET_KEY"]
 
 
@@ -71,8 +71,8 @@ class Endpoints(MethodView):
             url=data["url"],
             events=data["events"],
             description=data["description"],
-            secret_key=_secret_key(),
-            policy=_policy(),
+            secret_key=secret_key(),
+            policy=url_policy(),
         )
         location = link_to(f"/coupon/v1/{tenant}/webhooks/{endpoint.id}")
         shown = {name: getattr(endpoint, name) for name in WebhookSchema().fields}
@@ -97,7 +97,7 @@ class Endpoint(MethodView):
     def patch(self, data, tenant, endpoint_id):
         """Change its url, events, description, or switch it on or off."""
         return webhooks.update_endpoint(
-            tenant=manager(tenant), endpoint_id=endpoint_id, changes=data, policy=_policy()
+            tenant=manager(tenant), endpoint_id=endpoint_id, changes=data, policy=url_policy()
         )
 
     @managers_only
@@ -118,7 +118,7 @@ class RotateSecret(MethodView):
     def post(self, tenant, endpoint_id):
         """A new secret; for 24 hours deliveries are signed with both."""
         secret = webhooks.rotate_secret(
-            tenant=manager(tenant), endpoint_id=endpoint_id, secret_key=_secret_key()
+            tenant=manager(tenant), endpoint_id=endpoint_id, secret_key=secret_key()
         )
         endpoint = webhooks.get_endpoint(tenant=manager(tenant), endpoint_id=endpoint_id)
         return {"secret": secret, "previous_until": endpoint.previous_until}

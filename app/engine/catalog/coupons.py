@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import Caller
@@ -130,10 +130,18 @@ def list_coupons(
     deleted: bool | None = None,
     origin: str | None = None,
     metadata: dict[str, str] | None = None,
+    code_prefix: str | None = None,
+    status: str | None = None,
 ) -> tuple[list[Coupon], int]:
     """One page of the tenant's coupons in creation order (all if no page size), and the
-    count; with `metadata`, only coupons carrying every one of those pairs."""
+    count; with `metadata`, only coupons carrying every one of those pairs; with
+    `code_prefix`, codes starting so (as codes match: case-insensitively); with `status`,
+    those `coupon_status` says are in it."""
     conditions = [Coupon.tenant_id == tenant.id]
+    if code_prefix:
+        conditions.append(Coupon.code_key.startswith(Coupon.key_for(code_prefix), autoescape=True))
+    if status is not None:
+        conditions.append(_in_status(status, utcnow()))
     for key, value in (metadata or {}).items():
         conditions.append(Coupon.meta[key].as_string() == value)
     # An explicit `deleted` filter wins over showDeleted (the tenant dialect's rule).
@@ -224,6 +232,24 @@ def _announce(coupon: Coupon, event_type: str) -> None:
     """The coupon's webhook event, in the transaction of its change."""
     payload = {"code": coupon.code, "name": coupon.name, "origin": coupon.origin}
     webhooks.emit(db.session(), coupon.tenant_id, event_type, payload)
+
+
+def _in_status(status: str, now: datetime):
+    """SQL for `rules.status(coupon, now) == status`."""
+    expired = and_(Coupon.valid_until.is_not(None), Coupon.valid_until < now)
+    # IS NOT NULL first: a NULL comparison would make NOT(...) NULL, not true.
+    not_yet = and_(Coupon.valid_from.is_not(None), Coupon.valid_from > now)
+    inactive = or_(Coupon.active.is_(False), not_yet)
+    used = and_(
+        Coupon.max_redemptions != rules.UNLIMITED,
+        Coupon.redemption_count >= Coupon.max_redemptions,
+    )
+    return {
+        "EXPIRED": expired,
+        "INACTIVE": and_(not_(expired), inactive),
+        "USED": and_(not_(expired), not_(inactive), used),
+        "VALID": and_(not_(expired), not_(inactive), not_(used)),
+    }[status]
 
 
 def coupon_status(coupon: Coupon, now: datetime) -> str:

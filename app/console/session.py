@@ -1,0 +1,127 @@
+"""Who is signed in to the console, and the CSRF token of their forms.
+
+The signed session cookie (Flask's, under SECRET_KEY) carries the tenant and what
+proves the sign-in still stands, checked on every request: for a brand, a digest of
+its API token's hash (a rotated token ends every session); for a client, its token
+version (a revoked client or a rotated secret ends them). The cookie is readable by
+its holder, so it holds nothing secret. Sessions last 8 hours from sign-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from flask import session
+from sqlalchemy import select
+
+from app.auth import MANAGE, Caller
+from app.database import read, wall_clock
+from app.dialects.brands.adapter import authenticate
+from app.engine import tokens
+from app.engine.clients import live_version
+from app.engine.tenants import TenantRef, find_tenant
+from app.errors import Forbidden
+from app.extensions import db
+from app.models import Client, Tenant
+
+LIFETIME_SECONDS = 8 * 3600
+CSRF_FIELD = "csrf_token"
+
+
+@dataclass(frozen=True)
+class Admin:
+    """A signed-in console user: a brand (by its API token) or a tenant's client."""
+
+    tenant: TenantRef
+    kind: str  # "brand" | "client"
+    name: str
+
+    @property
+    def caller(self) -> Caller:
+        """The engine's caller for what this admin does: a manager of the tenant."""
+        return Caller(kind="client", tenant=self.tenant.slug, scopes=frozenset({MANAGE}))
+
+
+def _brand_proof(slug: str) -> str | None:
+    rows = read(db.session, select(Tenant.api_token_hash).where(Tenant.slug == slug))
+    if not rows or not rows[0][0]:
+        return None
+    return hashlib.sha256(b"console:" + rows[0][0].encode()).hexdigest()[:32]
+
+
+def sign_in_brand(api_token: str) -> Admin:
+    """Sign in with a brand's API token (Unauthorized when it is nobody's)."""
+    tenant = authenticate(api_token=api_token)
+    _start(tenant, "brand", tenant.slug, proof=_brand_proof(tenant.slug))
+    return Admin(tenant, "brand", tenant.slug)
+
+
+def sign_in_client(client_id: str, client_secret: str) -> Admin:
+    """Sign in with a tenant client's id and secret; it must hold coupon_manage."""
+    tokens.client_credentials(
+        grant_type="client_credentials",
+        client_id=client_id,
+        client_secret=client_secret,
+        scope=None,
+    )  # raises InvalidClient (a 401) for a wrong pair
+    rows = read(
+        db.session,
+        select(Client.scopes, Tenant.slug).join(Tenant).where(Client.client_id == client_id),
+    )
+    scopes, slug = rows[0]
+    if MANAGE not in str(scopes).split():
+        raise Forbidden("This client cannot manage coupons (it lacks coupon_manage)")
+    tenant = find_tenant(slug)
+    _start(tenant, "client", client_id, proof=str(live_version(client_id)))
+    return Admin(tenant, "client", client_id)
+
+
+def _start(tenant: TenantRef, kind: str, name: str, proof: str | None) -> None:
+    session.clear()  # nothing from before the sign-in survives it (session fixation)
+    session.permanent = True
+    session.update(
+        tenant=tenant.slug,
+        kind=kind,
+        name=name,
+        proof=proof,
+        since=int(wall_clock().timestamp()),
+        csrf=secrets.token_urlsafe(32),
+    )
+
+
+def current_admin() -> Admin | None:
+    """The signed-in admin, if the session still stands."""
+    slug, kind, name = session.get("tenant"), session.get("kind"), session.get("name")
+    since = session.get("since", 0)
+    if not slug or wall_clock().timestamp() - since > LIFETIME_SECONDS:
+        return None
+    tenant = find_tenant(slug)
+    if tenant is None:
+        return None
+    if kind == "brand":
+        stands = _brand_proof(slug) == session.get("proof")
+    elif kind == "client":
+        stands = str(live_version(name)) == session.get("proof")
+    else:
+        stands = False
+    return Admin(tenant, kind, name) if stands else None
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use: the sign-in form has one too)."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def csrf_valid(sent: str | None) -> bool:
+    expected = session.get("csrf")
+    return bool(expected and sent) and hmac.compare_digest(expected, sent)
