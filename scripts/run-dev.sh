@@ -40,6 +40,6 @@ trap cleanup INT TERM EXIT
 "$VENV/bin/flask" outbox dispatch & pids+=($!)
 "$VENV/bin/gunicorn" --bind "127.0.0.1:$PORT" --workers "${WEB_CONCURRENCY:-2}" \
   'app:create_app()' & pids+=($!)
-echo "make run: API on http://127.0.0.1:$PORT (docs at /docs); Ctrl-C stops everything" >&2
+echo "make run: API on http://127.0.0.1:$PORT (docs at /docs), console at http://127.0.0.1:$PORT/admin/ (API token secret123); Ctrl-C stops everything" >&2
 # Any one process exiting stops the rest.
 wait -n

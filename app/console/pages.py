@@ -56,7 +56,7 @@ def refused(name: str, error: DomainError, /, **values) -> tuple[str, int]:
 
 def error_page(error: DomainError) -> Response:
     """Any error under /admin as a page (app.errors renders the console's errors here)."""
-    html = render_template("console/error.html", error=error, admin=None)
+    html = render_template("console/error.html", error=error, admin=g.get("admin"))
     response = Response(html, status=error.status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
