@@ -1,0 +1,41 @@
+"""console: a tenant's redemptions by time
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-05 20:40:00.000000
+
+The console's overview reads a tenant's redemptions of the last 30 days: the index on
+(tenant_id, redeemed_at) replaces the one on tenant_id alone (its prefix serves those
+lookups), so a redemption maintains as many indexes as before. On PostgreSQL both run
+CONCURRENTLY (no lock on writers while a big table is indexed), outside a transaction.
+"""
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = '0009'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+
+def _postgresql() -> bool:
+    return op.get_bind().dialect.name == 'postgresql'
+
+
+def upgrade():
+    if _postgresql():
+        with op.get_context().autocommit_block():
+            op.create_index('ix_redemptions_tenant_redeemed', 'redemptions',
+                            ['tenant_id', 'redeemed_at'], unique=False,
+                            postgresql_concurrently=True, if_not_exists=True)
+            op.drop_index('ix_redemptions_tenant_id', table_name='redemptions',
+                          postgresql_concurrently=True, if_exists=True)
+        return
+    op.create_index('ix_redemptions_tenant_redeemed', 'redemptions',
+                    ['tenant_id', 'redeemed_at'], unique=False)
+    op.drop_index('ix_redemptions_tenant_id', table_name='redemptions')
+
+
+def downgrade():
+    op.create_index('ix_redemptions_tenant_id', 'redemptions', ['tenant_id'], unique=False)
+    op.drop_index('ix_redemptions_tenant_redeemed', table_name='redemptions')
