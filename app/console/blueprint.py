@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from app.console import session as admin_session
+from app.dialects.common import check_storable
 from app.engine.catalog import transfer
 from app.errors import ValidationFailed
 
@@ -34,18 +35,25 @@ class CsrfRefused(ValidationFailed):
 UPLOAD_LIMITS = {"console.campaign_import": transfer.CSV_MAX_BYTES + 64 * 1024}
 
 
+# Methods that change nothing (and carry no form): every other one needs the token.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 @bp.before_request
-def _check_csrf():
+def _check_input():
     if request.endpoint in UPLOAD_LIMITS:
         request.max_content_length = UPLOAD_LIMITS[request.endpoint]  # before the form is read
-    if request.method == "POST" and not admin_session.csrf_valid(
+    if request.method not in SAFE_METHODS and not admin_session.csrf_valid(
         request.form.get(admin_session.CSRF_FIELD)
     ):
         raise CsrfRefused()
+    # As the API refuses them: text the database cannot store never reaches a view.
+    check_storable({**request.args.to_dict(), **request.form.to_dict()})
 
 
 @bp.after_request
-def _page_headers(response):
+def page_headers(response):
+    """Every console answer (error pages too: see pages.error_page)."""
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"

@@ -80,7 +80,7 @@ def _campaign_data(form) -> dict:
 @bp.route("/campaigns", methods=["GET", "POST"])
 @signed_in
 def campaign_list():
-    if request.method == "GET":
+    if request.method != "POST":
         return page("campaigns.html", form={}, **_listing())
     try:
         data = forms.load(CampaignWriteSchema(), _campaign_data(request.form))

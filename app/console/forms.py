@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from marshmallow import Schema
 from marshmallow import ValidationError as SchemaError
 
+from app.dialects.common import check_storable, parse_json
 from app.errors import DomainError, ValidationFailed
 
 
@@ -45,11 +46,15 @@ def json_object(form: Mapping, name: str) -> dict:
     if value is None:
         return {}
     try:
-        parsed = json.loads(value)
+        json.loads(value)
+    except RecursionError:
+        pass  # parse_json says it in the API's words
     except ValueError as error:
         raise ValidationFailed(f"{name}: not JSON ({error.msg} at line {error.lineno})") from None
+    parsed = parse_json(value.encode())  # as the API parses a body
     if not isinstance(parsed, dict):
         raise ValidationFailed(f"{name}: a JSON object is expected ({{...}})")
+    check_storable(parsed, root=name)  # "\u0000" and lone surrogates, as the API refuses them
     return parsed
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-from decimal import Decimal
 
 from flask import Response, g, redirect, render_template, request, url_for
 from marshmallow import fields
@@ -13,17 +12,18 @@ from marshmallow import fields
 from app import ratelimits
 from app.console import forms
 from app.console import session as admin_session
-from app.console.blueprint import CONTENT_SECURITY_POLICY, bp
+from app.console.blueprint import bp, page_headers
 from app.database import utcnow
 from app.dialects.brands import adapter as brands
 from app.dialects.brands.fans import list_fans
 from app.dialects.brands.schemas import DiscountPatchSchema, DiscountWriteSchema
 from app.dialects.tenant.schemas.coupons import CouponPatchSchema, CouponSchema, CouponWriteSchema
+from app.dialects.tenant.schemas.returns import RollbackRequestSchema
 from app.engine import insights
 from app.engine.catalog import coupons
 from app.engine.rules import Money
 from app.engine.usage import redemption, returns
-from app.errors import DomainError, Unauthorized, ValidationFailed
+from app.errors import DomainError, Unauthorized
 from app.models import BrandDiscountType, DiscountType
 
 PAGE_SIZE = 25
@@ -57,9 +57,7 @@ def refused(name: str, error: DomainError, /, **values) -> tuple[str, int]:
 def error_page(error: DomainError) -> Response:
     """Any error under /admin as a page (app.errors renders the console's errors here)."""
     html = render_template("console/error.html", error=error, admin=g.get("admin"))
-    response = Response(html, status=error.status, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    return response
+    return page_headers(Response(html, status=error.status, mimetype="text/html"))
 
 
 # --- signing in and out ------------------------------------------------------------------
@@ -68,7 +66,7 @@ def error_page(error: DomainError) -> Response:
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     """A brand's API token, or a client's id and secret (a client with coupon_manage)."""
-    if request.method == "GET":
+    if request.method != "POST":
         return page("sign_in.html")
     form = request.form
     try:
@@ -324,22 +322,22 @@ def redemptions(code: str):
 @signed_in
 def rollback(code: str, redemption_id: str):
     form = request.form
-    amount = forms.text(form, "amount")
+    amount = forms.money(form, "amount", "currency")
     try:
-        request_ = returns.Rollback(
-            reason=forms.text(form, "reason") or "returned",
-            amount=Money(Decimal(amount), forms.text(form, "currency")) if amount else None,
+        data = forms.load(
+            RollbackRequestSchema(),
+            {"reason": forms.text(form, "reason") or "", **({"amount": amount} if amount else {})},
         )
         returns.rollback(
             tenant=g.admin.tenant,
             redemption_id=redemption_id,
             caller=g.admin.caller,
             customer_hint=None,
-            request=request_,
+            request=returns.Rollback(
+                data["reason"], Money(**data["amount"]) if data.get("amount") else None
+            ),
         )
-    except (DomainError, ArithmeticError) as error:
-        if not isinstance(error, DomainError):
-            error = ValidationFailed("The amount is not a number")
+    except DomainError as error:
         number = page_number()
         rows, total = redemption.list_redemptions(
             tenant=g.admin.tenant, code=code, page=number, page_size=PAGE_SIZE

@@ -1,10 +1,12 @@
 """Who is signed in to the console, and the CSRF token of their forms.
 
-The signed session cookie (Flask's, under SECRET_KEY) carries the tenant and what
-proves the sign-in still stands, checked on every request: for a brand, a digest of
-its API token's hash (a rotated token ends every session); for a client, its token
-version (a revoked client or a rotated secret ends them). The cookie is readable by
-its holder, so it holds nothing secret. Sessions last 8 hours from sign-in.
+The signed session cookie (Flask's, under SECRET_KEY) carries a session token and the
+CSRF token; the session itself is kept on the server (`engine.console_sessions`, only
+the token's SHA-256 stored), so signing out ends it for every copy of the cookie. Each
+request checks it is live (8 hours from sign-in) and that what it was bound to still
+stands: for a brand, a digest of its API token's hash (a rotated token ends every
+session); for a client, its token version (a revoked client or a rotated secret ends
+them).
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import session
 from sqlalchemy import select
 
 from app.auth import MANAGE, Caller
-from app.database import read, wall_clock
+from app.database import read
 from app.dialects.brands.adapter import authenticate
-from app.engine import tokens
+from app.engine import console_sessions, tokens
 from app.engine.clients import live_version
 from app.engine.tenants import TenantRef, find_tenant
 from app.errors import Forbidden
@@ -53,9 +56,11 @@ def _brand_proof(slug: str) -> str | None:
 
 
 def sign_in_brand(api_token: str) -> Admin:
-    """Sign in with a brand's API token (Unauthorized when it is nobody's)."""
+    """Sign in with a brand's API token (Unauthorized when it is nobody's). The token is
+    the tenant's own credential (made with it, as its first client is), so a brand
+    manages the whole tenant here, its coupons and webhooks included."""
     tenant = authenticate(api_token=api_token)
-    _start(tenant, "brand", tenant.slug, proof=_brand_proof(tenant.slug))
+    _start(tenant, "brand", tenant.slug, proof=_brand_proof(tenant.slug) or "")
     return Admin(tenant, "brand", tenant.slug)
 
 
@@ -79,38 +84,40 @@ def sign_in_client(client_id: str, client_secret: str) -> Admin:
     return Admin(tenant, "client", client_id)
 
 
-def _start(tenant: TenantRef, kind: str, name: str, proof: str | None) -> None:
-    session.clear()  # nothing from before the sign-in survives it (session fixation)
-    session.permanent = True
-    session.update(
-        tenant=tenant.slug,
+def _start(tenant: TenantRef, kind: str, name: str, proof: str) -> None:
+    token = console_sessions.start(
+        tenant_id=tenant.id,
         kind=kind,
         name=name,
         proof=proof,
-        since=int(wall_clock().timestamp()),
-        csrf=secrets.token_urlsafe(32),
+        lifetime=timedelta(seconds=LIFETIME_SECONDS),
     )
+    session.clear()  # nothing from before the sign-in survives it (session fixation)
+    session.permanent = True
+    session.update(session=token, csrf=secrets.token_urlsafe(32))
 
 
 def current_admin() -> Admin | None:
-    """The signed-in admin, if the session still stands."""
-    slug, kind, name = session.get("tenant"), session.get("kind"), session.get("name")
-    since = session.get("since", 0)
-    if not slug or wall_clock().timestamp() - since > LIFETIME_SECONDS:
+    """The signed-in admin, if the session is live and what it was bound to stands."""
+    token = session.get("session")
+    found = console_sessions.find(token) if isinstance(token, str) else None
+    if found is None:
         return None
-    tenant = find_tenant(slug)
+    tenant = find_tenant(found.tenant)
     if tenant is None:
         return None
-    if kind == "brand":
-        stands = _brand_proof(slug) == session.get("proof")
-    elif kind == "client":
-        stands = str(live_version(name)) == session.get("proof")
+    if found.kind == "brand":
+        stands = _brand_proof(tenant.slug) == found.proof
     else:
-        stands = False
-    return Admin(tenant, kind, name) if stands else None
+        stands = str(live_version(found.name)) == found.proof
+    return Admin(tenant, found.kind, found.name) if stands else None
 
 
 def sign_out() -> None:
+    """End the session on the server, then forget the cookie."""
+    token = session.get("session")
+    if isinstance(token, str):
+        console_sessions.end(token)
     session.clear()
 
 

@@ -25,7 +25,7 @@ def _events(form) -> list[str]:
 @signed_in
 def webhook_list():
     values = {"event_types": webhooks.TYPES}
-    if request.method == "GET":
+    if request.method != "POST":
         return page(
             "webhooks.html", endpoints=webhooks.list_endpoints(tenant=g.admin.tenant), **values
         )
@@ -62,14 +62,14 @@ def _log(endpoint_id: str) -> dict:
 @signed_in
 def webhook(endpoint_id: str):
     found = webhooks.get_endpoint(tenant=g.admin.tenant, endpoint_id=endpoint_id)
-    return page("webhook.html", endpoint=found, sent=request.args.get("sent"), **_log(found.id))
+    return page("webhook.html", endpoint=found, sent="sent" in request.args, **_log(found.id))
 
 
 @bp.post(ENDPOINT + "/test")
 @signed_in
 def webhook_test(endpoint_id: str):
-    message_id = webhooks.send_test(tenant=g.admin.tenant, endpoint_id=endpoint_id)
-    return redirect(url_for("console.webhook", endpoint_id=endpoint_id, sent=message_id))
+    webhooks.send_test(tenant=g.admin.tenant, endpoint_id=endpoint_id)
+    return redirect(url_for("console.webhook", endpoint_id=endpoint_id, sent=1))
 
 
 @bp.post(ENDPOINT + "/rotate")

@@ -15,7 +15,7 @@ from app.models.customer import Customer
 from app.models.hold import Hold, HoldStatus
 from app.models.idempotency import IdempotencyRecord
 from app.models.outbox import OutboxMessage, OutboxStatus
-from app.models.tenant import Client, Tenant
+from app.models.tenant import Client, ConsoleSession, Tenant
 from app.models.webhook import WebhookAttempt, WebhookEndpoint
 
 __all__ = [
@@ -44,4 +44,5 @@ __all__ = [
     "HoldStatus",
     "Target",
     "Tenant",
+    "ConsoleSession",
 ]

@@ -48,3 +48,21 @@ class Client(db.Model):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
+
+
+class ConsoleSession(db.Model):
+    """A console sign-in: the cookie holds its token, this row its SHA-256 and what it is
+    bound to, so signing out (or its expiry) ends it on the server, whatever cookie
+    copies are left."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # "brand" | "client"
+    name: Mapped[str] = mapped_column(String(64))  # the tenant's slug, or the client id
+    # What still has to hold: a digest of the brand's token hash, or the client's version.
+    proof: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]

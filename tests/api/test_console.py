@@ -130,9 +130,34 @@ def test_a_rotated_brand_token_ends_the_session(brand):
 
 
 def test_a_session_ends_after_8_hours(brand):
-    with brand.client.session_transaction("/admin/") as session:
-        session["since"] -= 8 * 3600 + 1
+    from app.models import ConsoleSession
+
+    [kept] = database.session.query(ConsoleSession).all()
+    assert kept.expires_at - kept.created_at == timedelta(hours=8)
+    database.session.query(ConsoleSession).update({"expires_at": utcnow() - timedelta(seconds=1)})
+    database.session.commit()
     assert brand.get("/admin/").status_code == 302
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(brand, app):
+    from app.models import ConsoleSession
+
+    copy = app.test_client()
+    with brand.client.session_transaction("/admin/") as kept:
+        cookie = dict(kept)
+    with copy.session_transaction("/admin/") as session:
+        session.update(cookie)
+    assert copy.get("/admin/").status_code == 200  # the same session, from elsewhere
+    [row] = database.session.query(ConsoleSession).all()
+    assert row.token_hash != cookie["session"]  # only its SHA-256 is stored
+    database.session.remove()
+    assert brand.post("/admin/sign-out").status_code == 302
+    created = copy.post(
+        "/admin/coupons/new",
+        data={"csrf_token": cookie["csrf"], "code": "AFTER", "discount_type": "PERCENT"},
+    )
+    assert created.status_code == 302 and created.headers["Location"] == "/admin/sign-in"
+    assert copy.get("/admin/").status_code == 302
 
 
 def test_a_form_without_this_sessions_csrf_token_is_refused(brand, console, app, tenant):
@@ -146,6 +171,44 @@ def test_a_form_without_this_sessions_csrf_token_is_refused(brand, console, app,
     assert "no token" not in brand.text("/admin/discounts")
     # The sign-in form has a token too (no signing someone into an attacker's account).
     assert console.client.post("/admin/sign-in", data={"api_token": BRAND_TOKEN}).status_code == 400
+
+
+def test_head_requests_change_nothing(brand, client, token_for):
+    form = {"name": "Head", "count": "5", "discount_type": "PERCENT", "discount_percentage": "5"}
+    assert brand.client.head("/admin/campaigns", data=form).status_code == 200
+    assert (
+        brand.client.head("/admin/webhooks", data={"url": "https://x.example"}).status_code == 200
+    )
+    assert "Head" not in brand.text("/admin/campaigns")
+    assert "x.example" not in brand.text("/admin/webhooks")
+    signed_out = Console(brand.client.application.test_client())
+    head = signed_out.client.head("/admin/sign-in", data={"api_token": BRAND_TOKEN})
+    assert head.status_code == 200 and "Set-Cookie" not in head.headers
+
+
+def test_text_the_database_cannot_store_is_refused_as_the_api_refuses_it(brand, client, token_for):
+    for more in ('{"metadata": {"k": "\\udfff"}}', '{"name": "\\u0000"}', "[" * 100_000):
+        refused = brand.post("/admin/coupons/new", code="EVIL", discount_type="PERCENT", more=more)
+        assert refused.status_code == 400, more[:40]
+    assert (
+        brand.post("/admin/coupons/new", code="EVIL\x00", discount_type="PERCENT").status_code
+        == 400
+    )
+    assert brand.get("/admin/coupons?q=%00").status_code == 400
+    listed = client.get("/coupon/v1/acme/coupons", headers=token_for())
+    assert listed.status_code == 200 and listed.get_json() == []
+
+
+def test_every_console_answer_has_the_page_headers(brand, console):
+    for response in (
+        brand.get("/admin/nope"),
+        brand.client.put("/admin/coupons"),
+        console.get("/admin/static/console.css"),
+        brand.client.post("/admin/discounts", data={}),
+    ):
+        assert response.headers["X-Frame-Options"] == "DENY", response.status_code
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["Referrer-Policy"] == "same-origin"
 
 
 def test_sign_in_is_rate_limited_like_the_token_endpoint(limited, tenant):
@@ -256,6 +319,23 @@ def test_a_redemption_is_counted_by_the_overview_and_rolled_back_from_the_consol
         f"/admin/coupons/WINTER_SALE/redemptions/{redemption_id}/rollback", reason="again"
     )
     assert again.status_code == 409
+
+
+def test_a_partial_rollback_is_checked_as_the_api_checks_it(brand, client, token_for):
+    manage, on_behalf = token_for(), token_for("hybris.coupon_redeem_on_behalf")
+    client.post("/coupon/v1/acme/coupons", json=coupon_body(), headers=manage)
+    redeemed = client.post(
+        "/coupon/v1/acme/coupons/WINTER_SALE/redemptions",
+        json=order(customerNumber="C1"),
+        headers=on_behalf,
+    ).get_json()["id"]
+    path = f"/admin/coupons/WINTER_SALE/redemptions/{redeemed}/rollback"
+    for amount in ("0.0000000001", "1e-999999", "lots"):
+        refused = brand.post(path, reason="r", amount=amount, currency="USD")
+        assert refused.status_code == 400, amount
+    assert brand.post(path, reason="r" * 5000).status_code == 400
+    assert brand.post(path, reason="partly", amount="5", currency="USD").status_code == 302
+    assert "PARTIALLY_ROLLED_BACK" in brand.text("/admin/coupons/WINTER_SALE/redemptions")
 
 
 def test_a_campaign_generates_exports_imports_and_changes(app, brand):
