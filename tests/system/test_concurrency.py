@@ -178,3 +178,48 @@ def test_promo_concurrent_adds_of_one_code(api, pg_tenant):
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 1, 409: 9}, statuses
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"PROMO_IS_EXISTS"}
+
+
+SLOW_COUPON_UPDATES = """
+CREATE FUNCTION slow_coupon_update() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_sleep(0.02); RETURN NEW; END $$;
+CREATE TRIGGER slow_coupon_update BEFORE UPDATE ON coupons
+  FOR EACH ROW EXECUTE FUNCTION slow_coupon_update();
+"""
+
+
+def test_the_autocommitted_redemption_stops_at_the_limit(fresh_pg, processes):
+    """The redemption without an order id is one autocommitted statement: its guard alone
+    keeps the limit. A slow update on the coupon row makes every racing worker read the
+    count before the others' bumps commit, so a missing guard over-redeems every run."""
+    from sqlalchemy import create_engine, text
+
+    from tests.system.conftest import sql
+    from tests.system.test_checkout import _service
+
+    api, _, manage, on_behalf = _service(fresh_pg, processes)
+    base = f"{api}/coupon/v1/acme/coupons"
+    body = coupon_body(code="TWENTY", maxRedemptions=20, restrictions=None)
+    requests.post(base, json=body, headers=manage, timeout=10).raise_for_status()
+    engine = create_engine(fresh_pg)
+    with engine.begin() as connection:
+        connection.execute(text(SLOW_COUPON_UPDATES))
+    engine.dispose()
+
+    responses = fire(
+        60,
+        lambda i: requests.post(
+            f"{base}/TWENTY/redemptions",
+            json=order(customerNumber=f"S{i:03d}"),
+            headers=on_behalf,
+            timeout=60,
+        ),
+    )
+    counts = Counter(outcome(r) for r in responses)
+    assert counts == {(201, None): 20, (400, "coupon_redemptions_exceeded"): 40}, counts
+    [(counter, rows)] = sql(
+        fresh_pg,
+        "SELECT c.redemption_count, (SELECT count(*) FROM redemptions r WHERE r.coupon_id = c.id)"
+        " FROM coupons c WHERE c.code = 'TWENTY'",
+    )
+    assert counter == rows == 20
