@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Connection, Engine, Row
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.sql.base import Executable
 
 # Called with (dbapi_connection, sql) before each statement: what counts round trips
@@ -32,12 +32,21 @@ TRACERS: list[Callable[[Any, str], None]] = []
 class _Compiled:
     """One statement compiled for one dialect, with its processors."""
 
-    __slots__ = ("binds", "defaults", "entries", "keys", "results", "sql")
+    __slots__ = ("binds", "defaults", "entries", "keys", "required", "results", "sql")
 
     def __init__(self, statement: Executable, dialect: Dialect):
         compiled = statement.compile(dialect=dialect)
-        if compiled.post_compile_params or compiled.literal_execute_params:
-            raise ValueError("a direct statement takes no expanding parameters")
+        if (
+            compiled.post_compile_params
+            or compiled.literal_execute_params
+            or compiled.escaped_bind_names
+        ):
+            raise ValueError("a direct statement takes no expanding or escaped parameters")
+        # Parameters with no value of their own: a call must give each (as SQLAlchemy
+        # refuses a call without one, instead of binding NULL).
+        self.required = frozenset(
+            name for bind, name in compiled.bind_names.items() if bind.required
+        )
         self.sql: str = compiled.string
         self.defaults: dict = compiled.construct_params(_check=False)
         self.binds = tuple(compiled._bind_processors.items())
@@ -46,6 +55,9 @@ class _Compiled:
         self.results: tuple | None = None  # known once a row description is seen
 
     def parameters(self, given: dict) -> dict:
+        missing = self.required.difference(given)
+        if missing:
+            raise InvalidRequestError(f"A value is required for {', '.join(sorted(missing))}")
         values = {**self.defaults, **given}
         for name, process in self.binds:
             values[name] = process(values[name])
@@ -78,16 +90,20 @@ class Direct:
         dialect = connection.dialect
         if dialect.name != "postgresql":
             return [row._mapping for row in connection.execute(self.statement, params)]
+        engine = connection.engine
         try:
-            return self._run(connection.connection.dbapi_connection, dialect, params)
+            return self._run(connection.connection.dbapi_connection, engine, params)
         except DBAPIError as error:
             if error.connection_invalidated:
-                connection.invalidate()
+                # As SQLAlchemy does: the pool's older connections are suspect too.
+                engine.pool._invalidate(connection.connection, error.orig, _checkin=False)
+                connection.invalidate(error.orig)
             raise
 
     def autocommit_rows(self, engine: Engine, params: dict) -> list[dict]:
         """Rows as mappings from a pooled connection in autocommit mode (one round trip:
-        no BEGIN, no ROLLBACK); the connection goes back to the pool at once."""
+        no BEGIN, no ROLLBACK); the connection goes back to the pool at once, out of
+        autocommit."""
         if engine.dialect.name != "postgresql":
             with engine.connect() as connection:
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -95,30 +111,30 @@ class Direct:
         try:
             pooled = engine.raw_connection()
         except psycopg.Error as error:  # the pool's connect: SQLAlchemy's engine would wrap it
-            raise DBAPIError.instance(
-                None,
-                None,
-                error,
-                psycopg.Error,
-                connection_invalidated=engine.dialect.is_disconnect(error, None, None),
-                dialect=engine.dialect,
-            ) from error
+            raise _wrapped(error, None, None, engine, None) from error
         try:
             driver = pooled.dbapi_connection
-            driver.autocommit = True
             try:
-                return self._run(driver, engine.dialect, params)
+                driver.autocommit = True
+            except psycopg.Error as error:
+                raise _wrapped(error, None, None, engine, driver) from error
+            try:
+                return self._run(driver, engine, params)
             finally:
-                if not driver.closed:
-                    driver.autocommit = False
+                try:
+                    if not driver.closed:
+                        driver.autocommit = False
+                except psycopg.Error:
+                    pooled.invalidate()  # never back in the pool in autocommit
         except DBAPIError as error:
             if error.connection_invalidated:
-                pooled.invalidate()
+                engine.pool._invalidate(pooled, error.orig)  # older ones too, and this one
             raise
         finally:
             pooled.close()
 
-    def _run(self, driver, dialect: Dialect, params: dict) -> list[dict]:
+    def _run(self, driver, engine: Engine, params: dict) -> list[dict]:
+        dialect = engine.dialect
         compiled = self.compiled(dialect)
         values = compiled.parameters(params)
         for tracer in TRACERS:
@@ -143,12 +159,17 @@ class Direct:
                     for row in cursor.fetchall()
                 ]
         except psycopg.Error as error:
-            invalidated = dialect.is_disconnect(error, driver, None)
-            raise DBAPIError.instance(
-                compiled.sql,
-                values,
-                error,
-                psycopg.Error,
-                connection_invalidated=invalidated,
-                dialect=dialect,
-            ) from error
+            raise _wrapped(error, compiled.sql, values, engine, driver) from error
+
+
+def _wrapped(error: psycopg.Error, sql, values, engine: Engine, driver) -> DBAPIError:
+    """The driver's error as SQLAlchemy's own, parameters hidden as the engine hides them."""
+    return DBAPIError.instance(
+        sql,
+        values,
+        error,
+        psycopg.Error,
+        hide_parameters=engine.hide_parameters,
+        connection_invalidated=engine.dialect.is_disconnect(error, driver, None),
+        dialect=engine.dialect,
+    )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import Integer, cast, create_engine, func, literal, select
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy import Integer, String, bindparam, cast, create_engine, func, literal, select
+from sqlalchemy.exc import DataError, InvalidRequestError, OperationalError
 
 from app.database import read, utcnow
 from app.direct import Direct
@@ -78,3 +78,35 @@ def test_a_server_that_cannot_be_reached_is_sqlalchemys_operational_error():
     with pytest.raises(OperationalError):
         Direct(select(literal(1).label("one"))).autocommit_rows(engine, {})
     engine.dispose()
+
+
+def test_a_killed_connection_marks_the_pools_older_connections_too(db, backend):
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    killer = Direct(select(func.pg_terminate_backend(func.pg_backend_pid()).label("killed")))
+    before = db.engine.pool._invalidate_time
+    with pytest.raises(OperationalError):
+        killer.autocommit_rows(db.engine, {})
+    assert db.engine.pool._invalidate_time > before  # as SQLAlchemy's own path does
+    with db.engine.connect() as connection:
+        with pytest.raises(OperationalError) as raised:
+            killer.rows(connection, {})  # inside a transaction
+        assert raised.value.connection_invalidated and connection.invalidated
+
+
+def test_a_parameter_not_given_is_refused_not_bound_as_null(db, backend):
+    statement = Direct(select(literal(1).label("one")).where(bindparam("limit") > 0))
+    with pytest.raises(InvalidRequestError, match="limit"):
+        statement.compiled(db.engine.dialect).parameters({})
+    assert statement.autocommit_rows(db.engine, {"limit": 1}) == [{"one": 1}]
+
+
+def test_a_failed_statement_hides_its_parameters_as_the_engine_does(db, backend):
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    secret = "jane.doe@example.com"  # 20 characters: the statement divides by zero
+    email = bindparam("email", type_=String)
+    statement = Direct(select((literal(1) / (func.length(email) - 20)).label("n")))
+    with pytest.raises(DataError) as raised:
+        statement.autocommit_rows(db.engine, {"email": secret})
+    assert secret not in str(raised.value) and "parameters hidden" in str(raised.value)

@@ -58,6 +58,9 @@ REDEMPTION_FIELDS = (
     "metadata",
 )
 EVENT_FIELDS = outbox.MESSAGE_FIELDS
+# A redemption whose order id its owner already redeemed is skipped (the order is taken);
+# any other conflict (a sequence behind its rows, say) fails the statement, bump and all.
+ORDER_ID_KEY = ("coupon_id", "order_owner", "order_id")
 
 
 class Written(enum.Enum):
@@ -143,7 +146,7 @@ def redeem_statement(per_customer: bool, locked: bool, with_event: bool = True):
             [*REDEMPTION_FIELDS, "coupon_id"],
             select(*typed_params(REDEMPTIONS, REDEMPTION_FIELDS, "r_"), bumped.c.id),
         )
-        .on_conflict_do_nothing()
+        .on_conflict_do_nothing(index_elements=ORDER_ID_KEY)
         .returning(R.id)
         .cte("added")
     )
@@ -183,7 +186,9 @@ GIVE_BACK = (
         updated_at=C.updated_at,
     )
 )
-_ADD_IN_STEPS = sqlite.insert(REDEMPTIONS).on_conflict_do_nothing().returning(R.id)
+_ADD_IN_STEPS = (
+    sqlite.insert(REDEMPTIONS).on_conflict_do_nothing(index_elements=ORDER_ID_KEY).returning(R.id)
+)
 _HOOKS_IN_STEPS = insert(_OUTBOX).from_select(
     list(webhooks.FAN_OUT_COLUMNS), webhooks.fan_out_select("sqlite")
 )
@@ -210,8 +215,8 @@ def write(
     statement = redeem_statement(per_customer, locked, event_row is not None)
     if alone:
         (counts,) = statement.autocommit_rows(session.get_bind(), params)
-        if counts["bumped"] and not counts["added"]:  # a fresh id and no order id: never
-            raise RuntimeError("a redemption without an order id conflicted")
+        if counts["bumped"] and not counts["added"]:  # no order id, so no order conflict
+            raise RuntimeError("a redemption without an order id was skipped")
         return Written.REDEEMED if counts["bumped"] else Written.REFUSED
     connection = session.connection()
     if connection.dialect.name != "postgresql":
