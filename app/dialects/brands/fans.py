@@ -10,6 +10,7 @@ mails the same link again.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -18,7 +19,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 
 from app.database import insert_or_ignore, utcnow
 from app.dialects.brands.adapter import (
@@ -55,8 +56,10 @@ def _number(value: Decimal | None) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _pick_discount(tenant: TenantRef, discount_id: int | None) -> Discount:
-    """The requested discount, else the brand's newest one that can still issue a code."""
+@functools.cache
+def _discount_query(by_id: bool):
+    """The discounts a fan may register for, newest first, built once (a fan registration
+    spent a fifth of its CPU building it anew). Parameters tenant_id, now, discount_id."""
     fixed_coupon_live = exists().where(
         Coupon.discount_id == Discount.id,
         Coupon.deleted.is_(False),
@@ -68,16 +71,32 @@ def _pick_discount(tenant: TenantRef, discount_id: int | None) -> Discount:
         Campaign.active.is_(True),
         exists().where(Code.campaign_id == Campaign.id, Code.position > Campaign.issue_cursor),
     )
+    now = bindparam("now", type_=Discount.date_expires.type)
     query = select(Discount).where(
-        Discount.tenant_id == tenant.id,
+        Discount.tenant_id == bindparam("tenant_id"),
         Discount.deleted.is_(False),
-        or_(Discount.date_expires.is_(None), Discount.date_expires > utcnow()),
+        or_(Discount.date_expires.is_(None), Discount.date_expires > now),
         or_(Discount.fixed_code.is_(None), fixed_coupon_live),
         or_(Discount.campaign_id.is_(None), campaign_has_codes),
     )
-    if discount_id is not None:
-        query = query.where(Discount.id == discount_id)
-    discount = db.session.scalars(query.order_by(Discount.id.desc()).limit(1)).first()
+    if by_id:
+        query = query.where(Discount.id == bindparam("discount_id"))
+    return query.order_by(Discount.id.desc()).limit(1)
+
+
+# The fan row of an inbox and discount, locked and read afresh.
+_LOCKED_FAN = (
+    select(Fan)
+    .where(Fan.discount_id == bindparam("discount_id"), Fan.email_key == bindparam("email_key"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+def _pick_discount(tenant: TenantRef, discount_id: int | None) -> Discount:
+    """The requested discount, else the brand's newest one that can still issue a code."""
+    params = {"tenant_id": tenant.id, "now": utcnow(), "discount_id": discount_id}
+    discount = db.session.scalars(_discount_query(discount_id is not None), params).first()
     if discount is None:
         raise NoActiveDiscount()
     return discount
@@ -143,12 +162,7 @@ def register_fan(
                 created_at=now,
             )
         )
-        fan = db.session.scalar(
-            select(Fan)
-            .where(Fan.discount_id == discount.id, Fan.email_key == key)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        fan = db.session.scalar(_LOCKED_FAN, {"discount_id": discount.id, "email_key": key})
         if fan.coupon_id is not None:
             return "already_issued"
         pending = (
