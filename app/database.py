@@ -19,6 +19,7 @@ from sqlalchemy import (
     cast,
     event,
     func,
+    inspect,
 )
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -99,6 +100,17 @@ def insert_or_ignore(session: Session, model: type, **values) -> Insert:
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(model).values(**values).on_conflict_do_nothing()
+
+
+def column_values(instance) -> dict:
+    """The values an ORM object holds, keyed by its table's column keys (for a Core
+    insert; the columns it does not hold take their defaults there)."""
+    state = inspect(instance)
+    return {
+        prop.columns[0].key: state.dict[prop.key]
+        for prop in state.mapper.column_attrs
+        if prop.key in state.dict
+    }
 
 
 def typed_params(table, names, prefix: str) -> list:

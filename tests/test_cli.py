@@ -140,8 +140,8 @@ def test_outbox_retry_dead_requeues_by_destination_and_time(runner, db):
     from app.models import OutboxMessage, OutboxStatus
 
     for destination in (outbox.EVENTS, outbox.COUPON_REALIZER):
-        message = outbox.enqueue(tenant_id=None, destination=destination, payload={})
-        message.status = OutboxStatus.DEAD
+        message_id = outbox.enqueue(tenant_id=None, destination=destination, payload={})
+        db.session.get(OutboxMessage, message_id).status = OutboxStatus.DEAD
     db.session.commit()
     later = runner.invoke(args=["outbox", "retry-dead", "--since", "2999-01-01"])
     assert later.output.strip() == "0 dead messages are due again"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from app.database import utcnow
 from app.engine.signatures import secret_key, sign
@@ -68,15 +68,15 @@ def enqueue(
     payload: dict,
     path: str = "",
     topic: str | None = None,
-) -> OutboxMessage:
-    """Add a message to the current transaction; the caller commits."""
-    message = OutboxMessage(
-        **message_values(
-            tenant_id=tenant_id, destination=destination, payload=payload, path=path, topic=topic
-        )
+) -> str:
+    """Insert a message in the current transaction (the caller commits); its id.
+
+    A Core insert, sent now: an ORM object would cost a flush's bookkeeping at commit."""
+    values = message_values(
+        tenant_id=tenant_id, destination=destination, payload=payload, path=path, topic=topic
     )
-    db.session.add(message)
-    return message
+    db.session.execute(insert(OutboxMessage.__table__), values)
+    return values["id"]
 
 
 MESSAGE_FIELDS = (

@@ -91,11 +91,10 @@ def test_a_poisoned_campaign_fails_alone_and_the_worker_serves_everyone_else(
     mock, url = start_mock()
     try:
         with outbox_app(app, url) as config:
-            message = outbox.enqueue(
+            message_id = outbox.enqueue(
                 tenant_id=None, destination=outbox.EMAIL_VERIFIER, payload={"x": 1}, path="/email"
             )
             db.session.commit()
-            message_id = message.id
             with running_worker(app, config):
                 wait_for(lambda: _status(db, healthy) == CampaignStatus.COMPLETED)
                 wait_for(lambda: _delivered(db, message_id))
