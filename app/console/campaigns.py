@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, current_app, g, redirect, request, stream_with_context, url_for
+from flask import current_app, g, redirect, request, url_for
 
-from app import heartbeat
 from app.console import forms
 from app.console.blueprint import bp
 from app.console.pages import (
@@ -19,6 +18,7 @@ from app.console.pages import (
     signed_in,
     writable,
 )
+from app.dialects.tenant.campaigns import codes_csv
 from app.dialects.tenant.schemas.campaigns import (
     CampaignPatchSchema,
     CampaignSchema,
@@ -157,16 +157,8 @@ def campaign_template(campaign_id: int):
 @bp.get(CAMPAIGN + "/codes.csv")
 @signed_in
 def campaign_codes(campaign_id: int):
-    """The codes as CSV, streamed page by page (the API's export)."""
-    found = campaigns.get_campaign(tenant=g.admin.tenant, campaign_id=campaign_id)
-    rows = transfer.export_rows(
-        found, current_app.config["CAMPAIGN_EXPORT_BATCH"], on_page=heartbeat.beat
-    )
-    return Response(
-        stream_with_context(rows),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="campaign-{found.id}.csv"'},
-    )
+    """The codes as CSV (the API's export)."""
+    return codes_csv(campaigns.get_campaign(tenant=g.admin.tenant, campaign_id=campaign_id))
 
 
 @bp.post(CAMPAIGN + "/imports")

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from marshmallow import Schema
 from marshmallow import ValidationError as SchemaError
 
-from app.dialects.common import check_storable, parse_json
+from app.dialects.common import check_storable
 from app.errors import DomainError, ValidationFailed
 
 
@@ -46,12 +46,11 @@ def json_object(form: Mapping, name: str) -> dict:
     if value is None:
         return {}
     try:
-        json.loads(value)
+        parsed = json.loads(value)
     except RecursionError:
-        pass  # parse_json says it in the API's words
+        raise ValidationFailed(f"{name}: nested too deeply") from None
     except ValueError as error:
         raise ValidationFailed(f"{name}: not JSON ({error.msg} at line {error.lineno})") from None
-    parsed = parse_json(value.encode())  # as the API parses a body
     if not isinstance(parsed, dict):
         raise ValidationFailed(f"{name}: a JSON object is expected ({{...}})")
     check_storable(parsed, root=name)  # "\u0000" and lone surrogates, as the API refuses them

@@ -311,11 +311,19 @@ def coupon_action(code: str, action: str):
 @bp.get("/coupons/<string:code>/redemptions")
 @signed_in
 def redemptions(code: str):
+    return _redemptions_page(code)
+
+
+def _redemptions_page(code: str, error: DomainError | None = None):
+    """A coupon's redemptions, a page at a time; with `error`, why a rollback was refused."""
     number = page_number()
     rows, total = redemption.list_redemptions(
         tenant=g.admin.tenant, code=code, page=number, page_size=PAGE_SIZE
     )
-    return page("redemptions.html", code=code, redemptions=rows, paging=paging_of(number, total))
+    values = {"code": code, "redemptions": rows, "paging": paging_of(number, total)}
+    if error is not None:
+        return refused("redemptions.html", error, **values)
+    return page("redemptions.html", **values)
 
 
 @bp.post("/coupons/<string:code>/redemptions/<string:redemption_id>/rollback")
@@ -338,11 +346,5 @@ def rollback(code: str, redemption_id: str):
             ),
         )
     except DomainError as error:
-        number = page_number()
-        rows, total = redemption.list_redemptions(
-            tenant=g.admin.tenant, code=code, page=number, page_size=PAGE_SIZE
-        )
-        return refused(
-            "redemptions.html", error, code=code, redemptions=rows, paging=paging_of(number, total)
-        )
+        return _redemptions_page(code, error)
     return redirect(url_for("console.redemptions", code=code))

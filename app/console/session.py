@@ -29,6 +29,7 @@ from app.engine.tenants import TenantRef, find_tenant
 from app.errors import Forbidden
 from app.extensions import db
 from app.models import Client, Tenant
+from app.security import hash_token
 
 LIFETIME_SECONDS = 8 * 3600
 CSRF_FIELD = "csrf_token"
@@ -48,11 +49,9 @@ class Admin:
         return Caller(kind="client", tenant=self.tenant.slug, scopes=frozenset({MANAGE}))
 
 
-def _brand_proof(slug: str) -> str | None:
-    rows = read(db.session, select(Tenant.api_token_hash).where(Tenant.slug == slug))
-    if not rows or not rows[0][0]:
-        return None
-    return hashlib.sha256(b"console:" + rows[0][0].encode()).hexdigest()[:32]
+def _brand_proof(api_token_hash: str) -> str:
+    """What a brand's session is bound to: its token's, so a rotated token ends it."""
+    return hashlib.sha256(b"console:" + api_token_hash.encode()).hexdigest()[:32]
 
 
 def sign_in_brand(api_token: str) -> Admin:
@@ -60,7 +59,7 @@ def sign_in_brand(api_token: str) -> Admin:
     the tenant's own credential (made with it, as its first client is), so a brand
     manages the whole tenant here, its coupons and webhooks included."""
     tenant = authenticate(api_token=api_token)
-    _start(tenant, "brand", tenant.slug, proof=_brand_proof(tenant.slug) or "")
+    _start(tenant, "brand", tenant.slug, proof=_brand_proof(hash_token(api_token)))
     return Admin(tenant, "brand", tenant.slug)
 
 
@@ -107,7 +106,7 @@ def current_admin() -> Admin | None:
     if tenant is None:
         return None
     if found.kind == "brand":
-        stands = _brand_proof(tenant.slug) == found.proof
+        stands = _brand_proof(found.api_token_hash) == found.proof
     else:
         stands = str(live_version(found.name)) == found.proof
     return Admin(tenant, found.kind, found.name) if stands else None

@@ -23,6 +23,7 @@ class Found:
     kind: str
     name: str
     proof: str
+    api_token_hash: str  # the tenant's now: a brand's proof is checked against it
 
 
 def start(*, tenant_id: int, kind: str, name: str, proof: str, lifetime: timedelta) -> str:
@@ -49,7 +50,13 @@ def find(token: str) -> Found | None:
     """The live session of this token (not ended, not expired), if any."""
     rows = read(
         db.session,
-        select(Tenant.slug, _SESSIONS.c.kind, _SESSIONS.c.name, _SESSIONS.c.proof)
+        select(
+            Tenant.slug,
+            _SESSIONS.c.kind,
+            _SESSIONS.c.name,
+            _SESSIONS.c.proof,
+            Tenant.api_token_hash,
+        )
         .join(Tenant, Tenant.id == _SESSIONS.c.tenant_id)
         .where(
             _SESSIONS.c.token_hash == hash_token(token),

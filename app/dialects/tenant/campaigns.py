@@ -47,6 +47,19 @@ _CSV_BODY = {
 }
 
 
+def codes_csv(campaign) -> Response:
+    """A campaign's codes as a CSV download, streamed page by page (the API's and the
+    console's)."""
+    rows = transfer.export_rows(
+        campaign, current_app.config["CAMPAIGN_EXPORT_BATCH"], on_page=heartbeat.beat
+    )
+    return Response(
+        stream_with_context(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign.id}.csv"'},
+    )
+
+
 def _created(tenant: str, campaign, status: int):
     location = link_to(f"/coupon/v1/{tenant}/campaigns/{campaign.id}")
     body = {"id": campaign.id, "status": campaign.status, "link": location}
@@ -154,15 +167,7 @@ class Codes(MethodView):
     @blp.errors(401, 403, 404)
     def get(self, tenant, campaign_id):
         """Export the codes as CSV, streamed page by page, whatever the campaign's size."""
-        campaign = campaigns.get_campaign(tenant=manager(tenant), campaign_id=campaign_id)
-        rows = transfer.export_rows(
-            campaign, current_app.config["CAMPAIGN_EXPORT_BATCH"], on_page=heartbeat.beat
-        )
-        return Response(
-            stream_with_context(rows),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="campaign-{campaign.id}.csv"'},
-        )
+        return codes_csv(campaigns.get_campaign(tenant=manager(tenant), campaign_id=campaign_id))
 
     @managers_only
     @accepts("text/csv", max_bytes=transfer.CSV_MAX_BYTES)
