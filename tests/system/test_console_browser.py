@@ -22,10 +22,10 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 from selenium.common.exceptions import (  # noqa: E402
     NoAlertPresentException,
     StaleElementReferenceException,
+    WebDriverException,
 )
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -97,19 +97,35 @@ def fill(driver, **labelled: str) -> None:
             control.send_keys(value)
 
 
-def _navigating(driver, element) -> None:
-    """Click `element` and wait until the next page replaced this one."""
-    page = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(driver, 30).until(staleness_of(page))
+def _navigating(driver, act) -> None:
+    """Run `act` (a click, a key press) and wait until the next page replaced this one.
+
+    The old page is marked with a window property the new one does not have. Asking an
+    element of the old page whether it is stale (`staleness_of`) races the navigation:
+    Chromium may answer "Node with given id does not belong to the document" instead
+    of a stale-element error, so any driver error while the page changes means "not
+    yet"."""
+    driver.execute_script("window.consoleTestLeaving = true;")
+    act()
+
+    def arrived(driver) -> bool:
+        try:
+            return driver.execute_script(
+                "return !window.consoleTestLeaving && document.readyState === 'complete';"
+            )
+        except WebDriverException:
+            return False
+
+    WebDriverWait(driver, 30).until(arrived)
 
 
 def press(driver, text: str) -> None:
-    _navigating(driver, driver.find_element(By.XPATH, f'//button[normalize-space(.)="{text}"]'))
+    button = driver.find_element(By.XPATH, f'//button[normalize-space(.)="{text}"]')
+    _navigating(driver, button.click)
 
 
 def follow(driver, text: str) -> None:
-    _navigating(driver, driver.find_element(By.LINK_TEXT, text))
+    _navigating(driver, driver.find_element(By.LINK_TEXT, text).click)
 
 
 def heading(driver) -> str:
@@ -153,9 +169,8 @@ def test_a_brand_admin_works_in_the_console(site, browser, downloads, tmp_path_f
     by_label(driver, "API token").click()
     active = driver.switch_to.active_element
     active.send_keys(TOKEN)
-    page = driver.find_element(By.TAG_NAME, "html")
-    active.send_keys(Keys.TAB, Keys.ENTER)  # the next control is the form's button
-    WebDriverWait(driver, 30).until(staleness_of(page))
+    # The next control is the form's button.
+    _navigating(driver, lambda: active.send_keys(Keys.TAB, Keys.ENTER))
     assert heading(driver) == "Overview"
 
     # A discount created in the console is listed; a fan registered through the API appears.
