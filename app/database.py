@@ -138,6 +138,14 @@ REPLICA_PAUSE_SECONDS = 30.0
 _PAUSED_UNTIL: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
+def engine_of(session: Session | scoped_session) -> Engine:
+    """The session's engine, without making a session to ask (building and closing one
+    per request cost a validation 2% of its CPU): Flask-SQLAlchemy's bind its `db`'s."""
+    if isinstance(session, scoped_session) and not session.registry.has():
+        return session.session_factory.kw["db"].engine
+    return session.get_bind()
+
+
 def add_replica(primary: Engine, replica: Engine) -> None:
     """Reads that may be stale (`read(..., replica=True)`) on `primary` go to `replica`."""
     _REPLICAS[primary] = replica
@@ -161,12 +169,20 @@ def read(
     is written), so the read goes to the read replica when there is one.
     """
     if isinstance(session, scoped_session):
+        if not session.registry.has():  # no session yet, so no transaction
+            return _read_outside(engine_of(session), statement, params, replica)
         session = session()
     if session.in_transaction():
         if isinstance(statement, Direct):
             return statement.rows(session.connection(), params or {})
         return session.execute(statement, params).all()
-    engine = session.get_bind()
+    return _read_outside(session.get_bind(), statement, params, replica)
+
+
+def _read_outside(
+    engine: Engine, statement: Executable | Direct, params: dict | None, replica: bool
+) -> list[Row]:
+    """`read` outside a transaction: autocommitted, on the replica if asked and there is one."""
     standby = _REPLICAS.get(engine) if replica else None
     if standby is not None and _PAUSED_UNTIL.get(standby, 0.0) <= time.monotonic():
         try:

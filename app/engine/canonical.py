@@ -27,6 +27,8 @@ def nfkc(text: str) -> str:
 
 def has_invisible(text: str) -> bool:
     """True when `text` holds a control or format (zero-width) character."""
+    if text.isascii():  # ASCII has no format characters: its invisibles are its controls
+        return not text.isprintable()
     return any(unicodedata.category(c) in _INVISIBLE for c in text)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.database import typed_params
+from app.database import engine_of, typed_params
 from app.direct import Direct
 from app.engine import outbox, rules, webhooks
 from app.engine.rules import Money
@@ -214,7 +214,7 @@ def write(
     params = _params(bump, row, event_row, hook_row)
     statement = redeem_statement(per_customer, locked, event_row is not None)
     if alone:
-        (counts,) = statement.autocommit_rows(session.get_bind(), params)
+        (counts,) = statement.autocommit_rows(engine_of(session), params)
         if counts["bumped"] and not counts["added"]:  # no order id, so no order conflict
             raise RuntimeError("a redemption without an order id was skipped")
         return Written.REDEEMED if counts["bumped"] else Written.REFUSED

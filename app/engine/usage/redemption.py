@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import Caller
-from app.database import paged, utcnow
+from app.database import engine_of, paged, utcnow
 from app.engine import observe, rules
 from app.engine.catalog import lookup
 from app.engine.rules import Money
@@ -193,7 +193,7 @@ def writes_alone(state: CouponState, row: dict) -> bool:
     work), with no order id (a taken order id is given back in the write's transaction)
     and no per-customer limit (that count is read after the row lock)."""
     return (
-        db.session.get_bind().dialect.name == "postgresql"
+        engine_of(db.session).dialect.name == "postgresql"
         and not in_unit_of_work()
         and row["order_id"] is None
         and not ledger.counts_customer(state, row["customer_number"])

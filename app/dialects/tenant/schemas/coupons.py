@@ -13,6 +13,7 @@ from marshmallow import (
 from app.database import utcnow
 from app.dialects.fields import Amount, CustomerNumber, Metadata, MoneySchema, UTCDateTime
 from app.dialects.tenant.schemas.budgets import BudgetUseSchema, CouponBudgetSchema
+from app.dialects.tenant.schemas.order_body import read_order
 from app.dialects.tenant.schemas.promotions import (
     BasketMixin,
     BuyXGetYSchema,
@@ -352,9 +353,16 @@ class RedemptionRequestSchema(BasketMixin):
     discount = fields.Nested(MoneySchema, required=True)
     order_id = fields.String(data_key="orderId", validate=_short, allow_none=True)
 
+    def fast_load(self, data) -> dict | None:
+        """What `load` answers for a body in the common shape, or None (order_body)."""
+        return read_order(data, discount_required=True)
+
 
 class ValidationRequestSchema(RedemptionRequestSchema):
     """Body of POST /validation: without `discount`, the answer computes it."""
+
+    def fast_load(self, data) -> dict | None:
+        return read_order(data, discount_required=False)
 
     discount = fields.Nested(
         MoneySchema,
