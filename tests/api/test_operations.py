@@ -181,6 +181,9 @@ def test_browsers_get_cors_answers_in_development(app, client, manage, another_a
     assert real.status_code == 201 and real.headers["Access-Control-Allow-Origin"] == "*"
     exposed = set(real.headers["Access-Control-Expose-Headers"].split(", "))
     assert {"Location", "Idempotent-Replayed", "Retry-After", "X-Total-Count"} <= exposed
+    # A server calling (no Origin) is not a browser: no CORS headers to read.
+    server = cors.get(BASE, headers=manage)
+    assert server.status_code == 200 and "Access-Control-Allow-Origin" not in server.headers
 
 
 def test_only_listed_origins_in_production_style_settings(app, manage, another_app):
