@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from app.database import typed_params, utcnow
+from app.direct import Direct
 from app.engine.uow import delete_in_batches, unit_of_work
 from app.errors import IdempotencyInProgress, IdempotencyKeyReused
 from app.extensions import db
@@ -177,6 +178,12 @@ def _insert_statement(dialect: str):
     )
 
 
+@functools.cache
+def _direct_insert() -> Direct:
+    """PostgreSQL's insert run on the driver (every keyed request makes one)."""
+    return Direct(_insert_statement("postgresql"))
+
+
 def _insert(session, values: dict, wait_seconds: float) -> bool:
     """Insert the record unless the key is taken; True when this request's row went in."""
     dialect = session.get_bind().dialect.name
@@ -186,6 +193,8 @@ def _insert(session, values: dict, wait_seconds: float) -> bool:
     else:
         params = values
     try:
+        if dialect == "postgresql":
+            return bool(_direct_insert().rows(session.connection(), params))
         return session.execute(_insert_statement(dialect), params).first() is not None
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
