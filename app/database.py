@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import select
 import time
 import weakref
@@ -91,15 +92,22 @@ class Base(DeclarativeBase):
     )
 
 
-def insert_or_ignore(session: Session, model: type, **values) -> Insert:
-    """`INSERT ... ON CONFLICT DO NOTHING` in the session's dialect (PostgreSQL or SQLite).
+@functools.cache
+def _insert_or_ignore(dialect_name: str, model: type) -> Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(model).on_conflict_do_nothing()
+
+
+def insert_or_ignore(session: Session, model: type) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` in the session's dialect (PostgreSQL or SQLite),
+    built once: execute it with the row as parameters (values written into a statement
+    make it a new one to key and compile, per request).
 
     On PostgreSQL a conflicting insert waits for the transaction that holds the
     other row, so it doubles as a lock: it returns nothing once that one commits
     and inserts once that one rolls back.
     """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).values(**values).on_conflict_do_nothing()
+    return _insert_or_ignore(session.get_bind().dialect.name, model)
 
 
 def column_values(instance) -> dict:

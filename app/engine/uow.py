@@ -57,8 +57,8 @@ def unit_of_work() -> Iterator[Session]:
 
 
 def in_unit_of_work() -> bool:
-    """True inside a `unit_of_work()` block."""
-    return db.session().info.get(_DEPTH, 0) > 0
+    """True inside a `unit_of_work()` block (none before this request's session exists)."""
+    return db.session.registry.has() and db.session().info.get(_DEPTH, 0) > 0
 
 
 def discard_session() -> None:

@@ -92,6 +92,9 @@ _LOCKED_FAN = (
     .execution_options(populate_existing=True)
 )
 
+# A brand's new coupon, its row given as parameters (Core: the row is all it needs).
+_NEW_COUPON = insert(Coupon.__table__).returning(Coupon.id)
+
 
 def _pick_discount(tenant: TenantRef, discount_id: int | None) -> Discount:
     """The requested discount, else the brand's newest one that can still issue a code."""
@@ -150,17 +153,16 @@ def register_fan(
     with unit_of_work():
         discount = _pick_discount(tenant, discount_id)
         db.session.execute(
-            insert_or_ignore(
-                db.session,
-                Fan,
-                tenant_id=tenant.id,
-                discount_id=discount.id,
-                email=email,
-                email_key=key,
-                name=name,
-                facebook_handle=facebook_handle,
-                created_at=now,
-            )
+            insert_or_ignore(db.session, Fan),
+            {
+                "tenant_id": tenant.id,
+                "discount_id": discount.id,
+                "email": email,
+                "email_key": key,
+                "name": name,
+                "facebook_handle": facebook_handle,
+                "created_at": now,
+            },
         )
         fan = db.session.scalar(_LOCKED_FAN, {"discount_id": discount.id, "email_key": key})
         if fan.coupon_id is not None:
@@ -213,9 +215,7 @@ def _issue(tenant: TenantRef, discount: Discount, fan: Fan) -> Coupon:
         coupon.discount_id = discount.id
         # A Core insert: the row is all this request needs (a flush's bookkeeping was a
         # fifth of a registration's CPU); the object stays a description of it.
-        coupon.id = db.session.execute(
-            insert(Coupon.__table__).values(column_values(coupon)).returning(Coupon.id)
-        ).scalar_one()
+        coupon.id = db.session.execute(_NEW_COUPON, column_values(coupon)).scalar_one()
     fan.coupon_id = coupon.id
     fan.issued_at = utcnow()
     fan.activation_token_hash = None  # used: the link answers 404 from now on

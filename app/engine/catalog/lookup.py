@@ -76,6 +76,6 @@ def materialize(tenant_id: int, code: str) -> bool:
             return False
         values = row_values(campaign)
         db.session.execute(
-            insert_or_ignore(db.session, Coupon, code=found[0].code, code_key=key, **values)
+            insert_or_ignore(db.session, Coupon), {"code": found[0].code, "code_key": key, **values}
         )
     return True
