@@ -129,7 +129,10 @@ def _allow_browsers(app: Flask) -> None:
 
     @app.after_request
     def _cors(response):
-        return cors(response) if "Origin" in request.headers else response
+        if "Origin" in request.headers:
+            return cors(response)
+        response.vary.add("Origin")  # no cache may hand this answer to a page's request
+        return response
 
 
 def _add_replica(app: Flask, primary) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 
-import orjson
+from app import json_text
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
 DEVELOPMENT_BASE_URL = "http://localhost:5000"
@@ -139,16 +138,6 @@ STATIC = {
 }
 
 
-def json_loads(text: str | bytes):
-    """JSON text as Python values, by orjson (parsing a coupon's JSON columns with the
-    standard library was 10% of a validation's CPU); orjson refuses integers beyond
-    64 bits, which the standard library reads."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-
-
 def engine_options(database_url: str) -> dict:
     """SQLAlchemy engine options for this database."""
     options: dict = {
@@ -159,7 +148,7 @@ def engine_options(database_url: str) -> dict:
         # Statement parameters (emails, token hashes) stay out of error messages and logs.
         "hide_parameters": True,
         # Rows' JSON columns (a coupon's targets, metadata) are parsed on every state read.
-        "json_deserializer": json_loads,
+        "json_deserializer": json_text.loads,
     }
     if database_url.startswith("postgresql"):
         # An unreachable server fails a request in seconds (503), it does not hang a worker.

@@ -8,14 +8,13 @@ from collections.abc import Callable
 from copy import deepcopy
 from functools import wraps
 
-import orjson
 from flask import Flask, Response, current_app, g, make_response, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import deepupdate
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from app import errors
+from app import errors, json_text
 from app.auth import bearer_caller
 from app.dialects.openapi import IDEMPOTENT_MARK
 from app.engine import idempotency
@@ -65,11 +64,7 @@ def check_storable(data, root: str = "") -> None:
 def parse_json(raw: bytes):
     """A JSON body, or ValidationFailed when it is malformed or nested past Python's limit."""
     try:
-        return orjson.loads(raw)  # a third of the standard library's time
-    except orjson.JSONDecodeError:
-        pass  # the standard library reads the rest (integers past 64 bits) or says why not
-    try:
-        return core.parse_json(raw)
+        return json_text.loads(raw, fallback=core.parse_json)
     except RecursionError:
         raise ValidationFailed("Malformed JSON body: nested too deeply") from None
     except ValueError:

@@ -184,6 +184,7 @@ def test_browsers_get_cors_answers_in_development(app, client, manage, another_a
     # A server calling (no Origin) is not a browser: no CORS headers to read.
     server = cors.get(BASE, headers=manage)
     assert server.status_code == 200 and "Access-Control-Allow-Origin" not in server.headers
+    assert "Origin" in server.headers["Vary"]  # so no cache serves it to a page
 
 
 def test_only_listed_origins_in_production_style_settings(app, manage, another_app):
