@@ -16,6 +16,13 @@ nothing is ever left claimed by nobody.
 A refusal (4xx) is stored too, but without the work's writes: the transaction
 is rolled back and the answer stored alone. 5xx answers and those a retry may
 cure (401, 403, 404, 429) are not stored.
+
+A work whose writes are one autocommitted statement (a redemption on the hot
+path) can take the request's `Offer` instead: it answers as if written, and the
+record goes in with that one statement once the answer is known (both or
+neither, no BEGIN, no COMMIT). The record is inserted after the work's rows and
+without ON CONFLICT, so a key taken meanwhile fails the whole statement and
+nothing is written; the work then runs again as above, and finds the answer.
 """
 
 from __future__ import annotations
@@ -27,13 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.sql.selectable import CTE
 
 from app.database import typed_params, utcnow
 from app.direct import Direct
-from app.engine.uow import delete_in_batches, unit_of_work
+from app.engine.uow import delete_in_batches, in_unit_of_work, unit_of_work
 from app.errors import IdempotencyInProgress, IdempotencyKeyReused
 from app.extensions import db
 from app.models import IdempotencyRecord
@@ -45,6 +53,7 @@ KEPT_HEADERS = ("Location", "Content-Type")
 NOT_STORED = frozenset({401, 403, 404, 429})
 _LOCK_NOT_AVAILABLE = "55P03"
 _RECORDS = IdempotencyRecord.__table__
+_OFFER = "idempotency_offer"
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,49 @@ class _Undo(Exception):
         self.answer = answer
 
 
+class _Again(Exception):
+    """An offer's write wrote nothing: the work runs again, without the offer."""
+
+
+class Offer:
+    """A keyed request's offer to its work: the key's record written by the work's one
+    autocommitted statement. The work `take`s it with that write, still to be made, and
+    answers as if it were made; the runner then makes it, with the answer's record."""
+
+    __slots__ = ("after", "write")
+
+    def __init__(self) -> None:
+        self.write: Callable[[dict], bool] | None = None
+        self.after: list[Callable[[], None]] = []
+
+    def take(self, write: Callable[[dict], bool]) -> None:
+        """`write(record_params)`: the statement, with `insert_after`'s record; True when
+        it wrote (False: its guard refused, nothing written)."""
+        self.write = write
+
+
+def offer() -> Offer | None:
+    """The running keyed request's offer, while the work may take it: not taken yet, and
+    no transaction begun (what it holds would not commit with the one statement)."""
+    if not in_unit_of_work():
+        return None
+    session = db.session()
+    found = session.info.get(_OFFER)
+    if found is None or found.write is not None or session.in_transaction():
+        return None
+    return found
+
+
+def when_written(callback: Callable[[], None]) -> None:
+    """Run `callback` once the work's writes are made: now, or after a taken offer's write
+    (never, if that write wrote nothing: the work runs again)."""
+    found = db.session().info.get(_OFFER) if in_unit_of_work() else None
+    if found is not None and found.write is not None:
+        found.after.append(callback)
+    else:
+        callback()
+
+
 def run_once(
     *,
     tenant_id: int,
@@ -86,8 +138,15 @@ def run_once(
     (`replayed`). `work` answers instead of raising."""
     record = {"tenant_id": tenant_id, "caller": caller, "key": key, "request_hash": fingerprint}
     try:
-        with unit_of_work():
-            response = work()
+        return _run(record, wait_seconds, work, offering=True)
+    except _Again:
+        return _run(record, wait_seconds, work, offering=False)
+
+
+def _run(record: dict, wait_seconds: float, work: Callable[[], Answer], offering: bool) -> Answer:
+    try:
+        with unit_of_work() as session:
+            response = _work(session, work, record, wait_seconds) if offering else work()
             status = response.status
             if status >= 500 or status in NOT_STORED:
                 raise _Undo(response)
@@ -104,41 +163,82 @@ def run_once(
         return _store(record, response, wait_seconds) or response
 
 
+def _work(session, work: Callable[[], Answer], record: dict, wait_seconds: float) -> Answer:
+    """`work` with the offer made; a taken offer's write is made here, with the answer."""
+    offered = session.info[_OFFER] = Offer()
+    try:
+        response = work()
+    finally:
+        del session.info[_OFFER]
+    if offered.write is None:
+        return response
+    if response.status >= 300 or session.in_transaction():
+        raise _Again()  # nothing of the offered write was made
+    try:
+        written = offered.write(_params(_values(record, response), wait_seconds, "k_"))
+    except IntegrityError:
+        # The key was taken meanwhile (nothing of ours was written): its answer, if kept,
+        # else the work again (it then waits for the key, or takes it over).
+        stored = _stored(session, record)
+        raise (_Undo(stored) if stored is not None else _Again()) from None
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            raise IdempotencyInProgress() from None
+        raise
+    if not written:
+        raise _Again()  # refused by the write's guard: decided again in a transaction
+    for callback in offered.after:
+        callback()
+    raise _Undo(response)  # stored; the (empty) unit of work has nothing to commit
+
+
 def _store(record: dict, response: Answer, wait_seconds: float) -> Answer | None:
     """Insert this answer under the key; returns the answer stored earlier instead, if any."""
-    values = {
+    values = _values(record, response)
+    session = db.session
+    for _ in range(3):
+        if _insert(session, values, wait_seconds):
+            return None
+        existing = _stored(session, record)
+        if existing is not None:
+            return existing
+    raise IdempotencyInProgress()
+
+
+def _stored(session, record: dict) -> Answer | None:
+    """The answer stored under the key, `replayed`; None when there is none (or it was past
+    retention, or a claim without an answer left by an older version: removed, to take over)."""
+    existing = session.execute(
+        select(_RECORDS).where(
+            _RECORDS.c.tenant_id == record["tenant_id"],
+            _RECORDS.c.caller == record["caller"],
+            _RECORDS.c.key == record["key"],
+        )
+    ).first()
+    if existing is None:
+        return None  # purged between the two statements
+    if existing.created_at < utcnow() - RETENTION or existing.status_code is None:
+        session.execute(delete(_RECORDS).where(_RECORDS.c.id == existing.id))
+        return None
+    if existing.request_hash != record["request_hash"]:
+        raise IdempotencyKeyReused()
+    return Answer(
+        existing.status_code,
+        existing.response_body or "",
+        existing.response_headers or {},
+        replayed=True,
+    )
+
+
+def _values(record: dict, response: Answer) -> dict:
+    """The record's columns for this answer."""
+    return {
         **record,
         "status_code": response.status,
         "response_body": response.body,
         "response_headers": {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers},
         "created_at": utcnow(),
     }
-    session = db.session
-    for _ in range(3):
-        if _insert(session, values, wait_seconds):
-            return None
-        existing = session.execute(
-            select(_RECORDS).where(
-                _RECORDS.c.tenant_id == record["tenant_id"],
-                _RECORDS.c.caller == record["caller"],
-                _RECORDS.c.key == record["key"],
-            )
-        ).first()
-        if existing is None:
-            continue  # purged between the two statements
-        if existing.created_at < utcnow() - RETENTION or existing.status_code is None:
-            # Past retention, or a claim without an answer left by an older version: take over.
-            session.execute(delete(_RECORDS).where(_RECORDS.c.id == existing.id))
-            continue
-        if existing.request_hash != record["request_hash"]:
-            raise IdempotencyKeyReused()
-        return Answer(
-            existing.status_code,
-            existing.response_body or "",
-            existing.response_headers or {},
-            replayed=True,
-        )
-    raise IdempotencyInProgress()
 
 
 _FIELDS = (
@@ -153,26 +253,39 @@ _FIELDS = (
 )
 
 
-@functools.cache
-def _insert_statement(dialect: str):
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once.
-
-    On PostgreSQL (parameters v_<column>) the wait for a duplicate in flight is
-    bounded by lock_timeout, set for the rest of the transaction by the row source
-    itself: no extra round trip. SQLite serializes writers and never waits here.
-    """
-    if dialect != "postgresql":
-        return sqlite.insert(_RECORDS).on_conflict_do_nothing().returning(_RECORDS.c.id)
+def _record_source(after: CTE | None, prefix: str):
+    """The record's row (parameters <prefix><column>), with PostgreSQL's lock_timeout set
+    for the rest of the transaction by the row source itself (no extra round trip): it
+    bounds the wait for a duplicate in flight. With `after`, one row per row of that CTE,
+    the setting made once those rows exist (the work's waits are not the key's)."""
     setting = select(
         func.set_config("lock_timeout", bindparam("lock_timeout"), True).label("lock_timeout")
-    ).subquery("settings")
-    # Referencing the setting makes it evaluated before the row is inserted.
-    source = select(*typed_params(_RECORDS, _FIELDS, "v_")).where(
-        setting.c.lock_timeout.is_not(None)
     )
+    if after is not None:
+        setting = setting.select_from(after)
+    settings = setting.subquery("settings")
+    # Referencing the setting makes it evaluated before the row is inserted.
+    return select(*typed_params(_RECORDS, _FIELDS, prefix)).where(
+        settings.c.lock_timeout.is_not(None)
+    )
+
+
+def insert_after(rows: CTE):
+    """The key's record inserted by the work's own statement (PostgreSQL), after `rows`: one
+    record per row there (none: nothing stored). No ON CONFLICT: a key taken meanwhile
+    fails the whole statement. Parameters: k_<column> and lock_timeout (see `Offer`)."""
+    return insert(_RECORDS).from_select(list(_FIELDS), _record_source(rows, "k_"))
+
+
+@functools.cache
+def _insert_statement(dialect: str):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once (PostgreSQL: parameters
+    v_<column> and lock_timeout). SQLite serializes writers and never waits here."""
+    if dialect != "postgresql":
+        return sqlite.insert(_RECORDS).on_conflict_do_nothing().returning(_RECORDS.c.id)
     return (
         postgresql.insert(_RECORDS)
-        .from_select(list(_FIELDS), source)
+        .from_select(list(_FIELDS), _record_source(None, "v_"))
         .on_conflict_do_nothing()
         .returning(_RECORDS.c.id)
     )
@@ -184,18 +297,20 @@ def _direct_insert() -> Direct:
     return Direct(_insert_statement("postgresql"))
 
 
+def _params(values: dict, wait_seconds: float, prefix: str) -> dict:
+    """A PostgreSQL record statement's parameters."""
+    params = {prefix + name: values[name] for name in _FIELDS}
+    params["lock_timeout"] = f"{max(int(wait_seconds * 1000), 1)}ms"
+    return params
+
+
 def _insert(session, values: dict, wait_seconds: float) -> bool:
     """Insert the record unless the key is taken; True when this request's row went in."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        params = {"v_" + name: values[name] for name in _FIELDS}
-        params["lock_timeout"] = f"{max(int(wait_seconds * 1000), 1)}ms"
-    else:
-        params = values
     try:
-        if dialect == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
+            params = _params(values, wait_seconds, "v_")
             return bool(_direct_insert().rows(session.connection(), params))
-        return session.execute(_insert_statement(dialect), params).first() is not None
+        return session.execute(_insert_statement("sqlite"), values).first() is not None
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
             raise IdempotencyInProgress() from None

@@ -6,10 +6,10 @@ nothing for a COMMIT or ROLLBACK when no transaction is open; on SQLite the app
 sends BEGIN IMMEDIATE itself, so it is a statement). Validation is one statement; a
 redemption on PostgreSQL is two, the read and the WITH statement that bumps the counter and
 inserts the redemption, its event and its webhook messages, autocommitted (one statement is
-its own transaction: no BEGIN, no COMMIT). With an order id (a taken one is given back in
-the same transaction) or an Idempotency-Key (its record commits with the work) the WITH
+its own transaction: no BEGIN, no COMMIT), an Idempotency-Key's record inserted by that same
+statement. With an order id (a taken one is given back in the same transaction) the WITH
 runs between BEGIN and COMMIT; the hot coupon's row lock is taken by the last statement
-before COMMIT (the key's insert may follow it). SQLite sends the writes one by one (the
+before COMMIT. SQLite sends the writes one by one (the
 redemption, the event, the webhook fan-out) in a transaction.
 """
 
@@ -166,7 +166,7 @@ def test_a_redemption_with_an_order_id_is_four_round_trips(client, on_behalf, ho
     )
 
 
-def test_keyed_redemption_is_five_round_trips(client, on_behalf, hot, trips, backend):
+def test_keyed_redemption_is_two_round_trips(client, on_behalf, hot, trips, backend):
     code = hot()
     headers = {**on_behalf, "Idempotency-Key": "trip-1"}
     body = order(customerNumber="C1")
@@ -176,7 +176,8 @@ def test_keyed_redemption_is_five_round_trips(client, on_behalf, hot, trips, bac
     assert response.status_code == 201
     assert sent == expect(
         backend,
-        ["SELECT", "BEGIN", "WITH", "INSERT", "COMMIT"],
+        # The key's record goes in with the redemption, in the one statement.
+        ["SELECT", "WITH"],
         ["SELECT", "BEGIN", "UPDATE", "INSERT", "INSERT", "INSERT", "INSERT", "COMMIT"],
     )
     replay, sent = trips.during(
@@ -184,6 +185,12 @@ def test_keyed_redemption_is_five_round_trips(client, on_behalf, hot, trips, bac
     )
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json() == response.get_json()
+    # The taken key fails the statement (nothing written); the stored answer is read.
+    assert sent == expect(
+        backend,
+        ["SELECT", "WITH", "BEGIN", "SELECT", "ROLLBACK"],
+        ["SELECT", "BEGIN", "UPDATE", "INSERT", "INSERT", "INSERT", "INSERT", "SELECT", "ROLLBACK"],
+    )
 
 
 def test_per_customer_limit_locks_before_counting(client, on_behalf, hot, trips, backend):
@@ -311,3 +318,67 @@ def test_a_redemption_that_cannot_be_inserted_takes_no_use(client, on_behalf, ho
             {"code": code},
         ).one()
     assert counter == rows == 1
+
+
+def test_a_keyed_redemption_refused_by_its_guard_runs_again_in_a_transaction(
+    client, on_behalf, hot, trips, backend, db, monkeypatch
+):
+    """The coupon changes between the read and the keyed statement: the guard refuses,
+    nothing is written, and the request is decided again in a transaction, its record
+    committed with that work; the redemption is counted once."""
+    if backend != "postgresql":
+        pytest.skip("the one keyed statement is PostgreSQL's")
+    from sqlalchemy import text
+
+    from app.engine import idempotency
+    from tests.api.test_metrics import sample
+
+    code = hot()
+    taken = idempotency.Offer.take
+
+    def changed_meanwhile(offer, write):
+        with db.engine.begin() as connection:  # another request edits the coupon
+            connection.execute(
+                text("UPDATE coupons SET updated_at = now() + interval '1 second' WHERE code = :c"),
+                {"c": code},
+            )
+        taken(offer, write)
+
+    monkeypatch.setattr(idempotency.Offer, "take", changed_meanwhile)
+    headers = {**on_behalf, "Idempotency-Key": "guarded-1"}
+    body = order(customerNumber="C1")
+    before = client.get("/metrics").get_data(as_text=True)
+    response, sent = trips.during(
+        lambda: client.post(f"{BASE}/{code}/redemptions", json=body, headers=headers)
+    )
+    after = client.get("/metrics").get_data(as_text=True)
+    assert response.status_code == 201, response.get_json()
+    # The refused statement, then the work again: its read and write in a transaction.
+    # The read, the edit (this test's), the refused statement, then the work again: its
+    # read, and its write with the record in a transaction.
+    assert sent == ["SELECT", "BEGIN", "UPDATE", "COMMIT", "WITH"] + [
+        "SELECT",
+        "BEGIN",
+        "WITH",
+        "INSERT",
+        "COMMIT",
+    ]
+    counted = {"outcome": "redeemed", "dialect": "tenant"}
+    assert (
+        sample(after, "coupon_redemptions_total", **counted)
+        - sample(before, "coupon_redemptions_total", **counted)
+        == 1
+    )
+    replay = client.post(f"{BASE}/{code}/redemptions", json=body, headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == response.get_json()
+    with db.engine.connect() as connection:
+        counter, rows, records = connection.execute(
+            text(
+                "SELECT c.redemption_count, (SELECT count(*) FROM redemptions r"
+                " WHERE r.coupon_id = c.id), (SELECT count(*) FROM idempotency_records"
+                " WHERE key = 'guarded-1') FROM coupons c WHERE c.code = :code"
+            ),
+            {"code": code},
+        ).one()
+    assert counter == rows == records == 1

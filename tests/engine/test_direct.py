@@ -10,7 +10,7 @@ from sqlalchemy import Integer, String, bindparam, cast, create_engine, func, li
 from sqlalchemy.exc import DataError, InvalidRequestError, OperationalError
 
 from app.database import read, utcnow
-from app.direct import Direct
+from app.direct import Direct, positional
 from app.engine.usage import state
 
 
@@ -110,3 +110,26 @@ def test_a_failed_statement_hides_its_parameters_as_the_engine_does(db, backend)
     with pytest.raises(DataError) as raised:
         statement.autocommit_rows(db.engine, {"email": secret})
     assert secret not in str(raised.value) and "parameters hidden" in str(raised.value)
+
+
+def test_placeholders_become_positional_once_per_name():
+    sql = "SELECT %(a)s, %(b)s, %(a)s WHERE x LIKE 'p%%' AND y = %(c_1)s"
+    assert positional(sql) == (b"SELECT $1, $2, $1 WHERE x LIKE 'p%' AND y = $3", ("a", "b", "c_1"))
+
+
+def test_a_long_statement_with_many_repeated_parameters_answers_as_sqlalchemy(db, backend):
+    """Past psycopg's 4 KB / 50 parameters its own conversion is skipped: the positional
+    SQL must bind every name, repeated ones included, and keep a literal percent sign."""
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    parts = [cast(bindparam(f"p{i}", type_=Integer), Integer) + bindparam("p0") for i in range(60)]
+    statement = select(
+        func.concat(*[cast(p, String) for p in parts]).label("joined"),
+        literal("100%").label("percent"),
+    ).where(cast(bindparam("p0"), String).like("%" + "0" * 4200 + "%%") | literal(True))
+    params = {f"p{i}": i for i in range(60)}
+    direct = Direct(statement).autocommit_rows(db.engine, params)
+    with db.engine.connect() as connection:
+        expected = [dict(row) for row in connection.execute(statement, params).mappings()]
+    assert direct == expected
+    assert direct[0]["joined"] == "".join(str(i) for i in range(60))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.database import engine_of, typed_params
 from app.direct import Direct
-from app.engine import outbox, rules, webhooks
+from app.engine import idempotency, outbox, rules, webhooks
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
 from app.engine.usage import budgets, rows
@@ -131,12 +131,13 @@ def _budgeted(discount):
 
 
 @functools.cache
-def redeem_statement(per_customer: bool, locked: bool, with_event: bool = True):
+def redeem_statement(per_customer: bool, locked: bool, with_event: bool = True, keyed=False):
     """PostgreSQL: the bump, the redemption and its event in one statement (built once, run
-    on the driver: see app/direct.py).
+    on the driver: see app/direct.py), and, `keyed`, the Idempotency-Key's record after
+    the redemption (`idempotency.insert_after`).
 
     Parameters: the bump's, r_<column> for the redemption, e_<column> for the event
-    (when `with_event`).
+    (when `with_event`), the record's (when `keyed`).
     Returns how many rows were bumped and added (0 or 1 each).
     """
     bumped = bump_statement(per_customer, locked).cte("bumped")
@@ -173,6 +174,8 @@ def redeem_statement(per_customer: bool, locked: bool, with_event: bool = True):
         select(func.count()).select_from(bumped).scalar_subquery().label("bumped"),
         select(func.count()).select_from(added).scalar_subquery().label("added"),
     ).add_cte(hooked)
+    if keyed:
+        counts = counts.add_cte(idempotency.insert_after(added).cte("kept"))
     return Direct(counts.add_cte(queued) if with_event else counts)
 
 
@@ -203,16 +206,20 @@ def write(
     *,
     locked: bool = False,
     alone: bool = False,
+    record: dict | None = None,
 ) -> Written:
     """Bump the counter and insert the redemption and its event (if any).
 
     Optimistic (not `locked`): guarded, see `bump_statement`. `alone`: the optimistic
     write as one autocommitted statement, its own transaction (no BEGIN, no COMMIT round
-    trip), for a use no row can conflict with (`redemption.writes_alone` says when).
+    trip), for a use no row can conflict with (`redemption.writes_alone` says when);
+    `record`: with an Idempotency-Key's record, its parameters (an `idempotency.Offer`).
     """
     per_customer, bump = _bump(state, row)
     params = _params(bump, row, event_row, hook_row)
-    statement = redeem_statement(per_customer, locked, event_row is not None)
+    statement = redeem_statement(per_customer, locked, event_row is not None, record is not None)
+    if record is not None:
+        params.update(record)
     if alone:
         (counts,) = statement.autocommit_rows(engine_of(session), params)
         if counts["bumped"] and not counts["added"]:  # no order id, so no order conflict

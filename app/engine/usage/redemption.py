@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import Caller
 from app.database import engine_of, paged, utcnow
-from app.engine import observe, rules
+from app.engine import idempotency, observe, rules
 from app.engine.catalog import lookup
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
@@ -153,7 +153,9 @@ def redeem(
     except NotFound:
         observe.redemption(rules.NOT_FOUND)
         raise
-    observe.redemption("redeemed" if outcome.created else "replayed")
+    # A keyed request's write may still be to make (`idempotency.Offer`): counted once made.
+    label = "redeemed" if outcome.created else "replayed"
+    idempotency.when_written(lambda: observe.redemption(label))
     return outcome
 
 
@@ -174,9 +176,21 @@ def _redeem(tenant, code, caller: Caller, order: Order, customer_hint, now) -> O
     optimistic = not state.holds_live(now) and not state.campaign_budgeted
     if optimistic and writes_alone(state, row):
         event, hook = rows.event(tenant, state, row), rows.hook(tenant, state, row)
-        if ledger.write(db.session, state, row, event, hook, alone=True) is Written.REDEEMED:
+        offer = idempotency.offer()
+        if offer is not None:
+            # Made with the key's record once the answer is known; if its guard refuses,
+            # the request runs again in a transaction (see app/engine/idempotency.py).
+            offer.take(
+                lambda record: (
+                    ledger.write(db.session, state, row, event, hook, alone=True, record=record)
+                    is Written.REDEEMED
+                )
+            )
             return state.outcome(row["id"], row["discount_amount"], created=True)
-        optimistic = False  # refused by the guard: decide again under the lock
+        if not in_unit_of_work():
+            if ledger.write(db.session, state, row, event, hook, alone=True) is Written.REDEEMED:
+                return state.outcome(row["id"], row["discount_amount"], created=True)
+            optimistic = False  # refused by the guard: decide again under the lock
     with unit_of_work() as session:
         if optimistic:
             event, hook = rows.event(tenant, state, row), rows.hook(tenant, state, row)
@@ -189,12 +203,11 @@ def _redeem(tenant, code, caller: Caller, order: Order, customer_hint, now) -> O
 
 def writes_alone(state: CouponState, row: dict) -> bool:
     """Whether the optimistic write can be one autocommitted statement, its own transaction:
-    on PostgreSQL, outside a unit of work (an Idempotency-Key's record commits with the
-    work), with no order id (a taken order id is given back in the write's transaction)
-    and no per-customer limit (that count is read after the row lock)."""
+    on PostgreSQL (outside a unit of work, or with an Idempotency-Key's offer), with no
+    order id (a taken order id is given back in the write's transaction) and no
+    per-customer limit (that count is read after the row lock)."""
     return (
         engine_of(db.session).dialect.name == "postgresql"
-        and not in_unit_of_work()
         and row["order_id"] is None
         and not ledger.counts_customer(state, row["customer_number"])
     )
