@@ -121,6 +121,28 @@ def column_values(instance) -> dict:
     }
 
 
+def every_column(table, held: dict, *, without: tuple[str, ...] = ("id",)) -> dict:
+    """A row naming every column of `table` but `without`: the values `held` has, each other
+    column's own default (None where it has none), for a statement built once that names
+    them all (the columns an ORM object holds vary with what was set on it)."""
+    row = {}
+    for column in table.columns:
+        if column.key in without:
+            continue
+        default = column.default
+        if column.key in held:
+            row[column.key] = held[column.key]
+        elif default is None:
+            row[column.key] = None
+        elif default.is_callable:
+            row[column.key] = default.arg(None)
+        elif default.is_scalar:
+            row[column.key] = default.arg
+        else:
+            raise ValueError(f"{table.name}.{column.key}: a default only the database knows")
+    return row
+
+
 def typed_params(table, names, prefix: str) -> list:
     """Named parameters `prefix + column`, cast to the columns' types, for a statement built
     once. `INSERT ... SELECT` needs the casts: PostgreSQL would read an untyped NULL as text."""

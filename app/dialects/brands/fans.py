@@ -20,8 +20,10 @@ from decimal import Decimal
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, exists, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 
-from app.database import column_values, insert_or_ignore, utcnow
+from app.database import column_values, engine_of, insert_or_ignore, read, utcnow
+from app.dialects.brands import fan_statement
 from app.dialects.brands.adapter import (
     CodeWithdrawn,
     InvalidEmail,
@@ -30,10 +32,11 @@ from app.dialects.brands.adapter import (
     fixed_coupon,
     issuable,
 )
+from app.direct import Direct
 from app.engine import canonical, outbox
 from app.engine.catalog import campaigns, coupons
 from app.engine.tenants import TenantRef
-from app.engine.uow import unit_of_work
+from app.engine.uow import in_unit_of_work, unit_of_work
 from app.errors import Gone, NotFound
 from app.extensions import db
 from app.models import (
@@ -96,13 +99,19 @@ _LOCKED_FAN = (
 _NEW_COUPON = insert(Coupon.__table__).returning(Coupon.id)
 
 
+@functools.cache
+def _discount_read(by_id: bool) -> Direct:
+    return Direct(_discount_query(by_id))
+
+
 def _pick_discount(tenant: TenantRef, discount_id: int | None) -> Discount:
-    """The requested discount, else the brand's newest one that can still issue a code."""
+    """The requested discount, else the brand's newest one that can still issue a code
+    (read on its own, autocommitted: a detached object, read for its values)."""
     params = {"tenant_id": tenant.id, "now": utcnow(), "discount_id": discount_id}
-    discount = db.session.scalars(_discount_query(discount_id is not None), params).first()
-    if discount is None:
+    found = read(db.session, _discount_read(discount_id is not None), params)
+    if not found:
         raise NoActiveDiscount()
-    return discount
+    return Discount(**found[0])
 
 
 @dataclass(frozen=True)
@@ -150,8 +159,20 @@ def register_fan(
         ) from None
     key = canonical.email_key(email)
     now = utcnow()
+    discount = _pick_discount(tenant, discount_id)
+    fan = Fan(
+        tenant_id=tenant.id,
+        discount_id=discount.id,
+        email=email,
+        email_key=key,
+        name=name,
+        facebook_handle=facebook_handle,
+        created_at=now,
+        issued_at=now,
+    )
+    if _issued_at_once(tenant, discount, fan):
+        return "issued"
     with unit_of_work():
-        discount = _pick_discount(tenant, discount_id)
         db.session.execute(
             insert_or_ignore(db.session, Fan),
             {
@@ -198,6 +219,33 @@ def register_fan(
             },
         )
         return "verification_sent"
+
+
+def _issued_at_once(tenant: TenantRef, discount: Discount, fan: Fan) -> bool:
+    """A new fan of a discount that issues a new code without verification: the fan, its
+    coupon and the realizer post in one statement (see fan_statement). False when the
+    registration is not of that kind or nothing was written (the inbox has a fan of the
+    discount, or the code drawn is taken): the general path then decides."""
+    if discount.verify_email or discount.fixed_code or discount.campaign_id is not None:
+        return False
+    if in_unit_of_work() or engine_of(db.session).dialect.name != "postgresql":
+        return False
+    coupon = coupons.new_coupon(
+        tenant=tenant, values=coupon_values(tenant, discount), origin=Origin.BRANDS
+    )
+    coupon.discount_id = discount.id
+    message = outbox.message_values(
+        tenant_id=tenant.id,
+        destination=outbox.COUPON_REALIZER,
+        path="/coupon",
+        payload=_realizer_payload(fan, discount, coupon),
+    )
+    params = fan_statement.parameters(column_values(fan), column_values(coupon), message)
+    try:
+        (row,) = fan_statement.statement().autocommit_rows(engine_of(db.session), params)
+    except IntegrityError:
+        return False  # a generated code already taken: the general path draws another
+    return row["issued"] == 1
 
 
 def _issue(tenant: TenantRef, discount: Discount, fan: Fan) -> Coupon:
