@@ -33,8 +33,9 @@ from sqlalchemy.sql.base import Executable
 # Called with (dbapi_connection, sql) before each statement: what counts round trips
 # (tests) listens here, as it listens to SQLAlchemy's before_cursor_execute.
 TRACERS: list[Callable[[Any, str], None]] = []
-# A named parameter, or an escaped percent sign, in SQL compiled for the psycopg dialect.
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+# A named parameter (any name up to the parenthesis, as psycopg reads it), or an escaped
+# percent sign, in SQL compiled for the psycopg dialect.
+_PLACEHOLDER = re.compile(r"%\(([^)]+)\)s|%%")
 
 
 def positional(sql: str) -> tuple[bytes, tuple[str, ...]]:

@@ -41,6 +41,7 @@ from sqlalchemy.sql.selectable import CTE
 
 from app.database import typed_params, utcnow
 from app.direct import Direct
+from app.engine import observe
 from app.engine.uow import delete_in_batches, in_unit_of_work, unit_of_work
 from app.errors import IdempotencyInProgress, IdempotencyKeyReused
 from app.extensions import db
@@ -91,11 +92,10 @@ class Offer:
     autocommitted statement. The work `take`s it with that write, still to be made, and
     answers as if it were made; the runner then makes it, with the answer's record."""
 
-    __slots__ = ("after", "write")
+    __slots__ = ("write",)
 
     def __init__(self) -> None:
         self.write: Callable[[dict], bool] | None = None
-        self.after: list[Callable[[], None]] = []
 
     def take(self, write: Callable[[dict], bool]) -> None:
         """`write(record_params)`: the statement, with `insert_after`'s record; True when
@@ -115,16 +115,6 @@ def offer() -> Offer | None:
     return found
 
 
-def when_written(callback: Callable[[], None]) -> None:
-    """Run `callback` once the work's writes are made: now, or after a taken offer's write
-    (never, if that write wrote nothing: the work runs again)."""
-    found = db.session().info.get(_OFFER) if in_unit_of_work() else None
-    if found is not None and found.write is not None:
-        found.after.append(callback)
-    else:
-        callback()
-
-
 def run_once(
     *,
     tenant_id: int,
@@ -137,10 +127,17 @@ def run_once(
     """The answer of `work` for this key: computed now, or the one stored earlier
     (`replayed`). `work` answers instead of raising."""
     record = {"tenant_id": tenant_id, "caller": caller, "key": key, "request_hash": fingerprint}
-    try:
-        return _run(record, wait_seconds, work, offering=True)
-    except _Again:
-        return _run(record, wait_seconds, work, offering=False)
+    # What the work reports (a redemption, a refusal) is told only if its answer is given.
+    outcomes: list[tuple[str, str]] = []
+    with observe.holding(outcomes):
+        try:
+            answer = _run(record, wait_seconds, work, offering=True)
+        except _Again:
+            outcomes.clear()
+            answer = _run(record, wait_seconds, work, offering=False)
+    if not answer.replayed:
+        observe.tell(outcomes)
+    return answer
 
 
 def _run(record: dict, wait_seconds: float, work: Callable[[], Answer], offering: bool) -> Answer:
@@ -187,8 +184,6 @@ def _work(session, work: Callable[[], Answer], record: dict, wait_seconds: float
         raise
     if not written:
         raise _Again()  # refused by the write's guard: decided again in a transaction
-    for callback in offered.after:
-        callback()
     raise _Undo(response)  # stored; the (empty) unit of work has nothing to commit
 
 

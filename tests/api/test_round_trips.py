@@ -382,3 +382,51 @@ def test_a_keyed_redemption_refused_by_its_guard_runs_again_in_a_transaction(
             {"code": code},
         ).one()
     assert counter == rows == records == 1
+
+
+def _redemptions_counted(client, outcome: str) -> float:
+    from tests.api.test_metrics import sample
+
+    text = client.get("/metrics").get_data(as_text=True)
+    return sample(text, "coupon_redemptions_total", outcome=outcome, dialect="tenant")
+
+
+def test_a_replayed_key_counts_nothing_again(client, on_behalf, hot):
+    """The work a replay runs (and rolls back) is not counted: neither its redemption
+    (a per-customer limit takes the transaction) nor a refusal the stored answer replaces."""
+    code = hot(maxRedemptionsPerCustomer=5, maxRedemptions=1)
+    headers = {**on_behalf, "Idempotency-Key": "counted-1"}
+    body = order(customerNumber="C1")
+    redeemed = _redemptions_counted(client, "redeemed")
+    exceeded = _redemptions_counted(client, "coupon_redemptions_exceeded")
+    for _ in range(3):
+        answer = client.post(f"{BASE}/{code}/redemptions", json=body, headers=headers)
+        assert answer.status_code == 201
+    assert _redemptions_counted(client, "redeemed") - redeemed == 1
+    # The coupon is used up now: the replayed 201 is no refusal.
+    assert _redemptions_counted(client, "coupon_redemptions_exceeded") == exceeded
+
+
+def test_a_new_fan_is_two_round_trips(client, tenant, trips, backend):
+    """The discount's read, then the fan, its coupon and the realizer post in one
+    statement; an inbox registered before takes the general path under its lock."""
+    token = {"X-API-Token": "acme-api-token-1"}
+    discount = {"name": "d", "discount_type": "PERCENT", "discount_amount": 10}
+    assert client.post("/brands/acme/discounts", json=discount, headers=token).status_code == 200
+    fan = {"name": "Fan", "email": "fan@example.com"}
+    response, sent = trips.during(lambda: client.post("/brands/acme/fans", json=fan, headers=token))
+    assert response.status_code == 200
+    assert sent == expect(
+        backend,
+        ["SELECT", "WITH"],
+        ["SELECT", "BEGIN", "INSERT", "SELECT", "INSERT", "UPDATE", "INSERT", "COMMIT"],
+    )
+    again, sent = trips.during(
+        lambda: client.post(
+            "/brands/acme/fans", json={**fan, "email": "FAN@example.com"}, headers=token
+        )
+    )
+    assert again.status_code == 200
+    assert sent[:4] == expect(
+        backend, ["SELECT", "WITH", "BEGIN", "INSERT"], ["SELECT", "BEGIN", "INSERT", "SELECT"]
+    )

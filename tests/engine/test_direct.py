@@ -133,3 +133,13 @@ def test_a_long_statement_with_many_repeated_parameters_answers_as_sqlalchemy(db
         expected = [dict(row) for row in connection.execute(statement, params).mappings()]
     assert direct == expected
     assert direct[0]["joined"] == "".join(str(i) for i in range(60))
+
+
+def test_a_parameter_named_with_any_character_is_bound(db, backend):
+    """SQLAlchemy leaves names like `a-b` as they are; psycopg read any name up to the
+    parenthesis, and so must the positional conversion."""
+    assert positional("SELECT %(a-b)s, %(a$b)s, %(a-b)s") == (b"SELECT $1, $2, $1", ("a-b", "a$b"))
+    if backend != "postgresql":
+        return
+    statement = select(bindparam("a-b", type_=Integer).label("v"))
+    assert Direct(statement).autocommit_rows(db.engine, {"a-b": 7}) == [{"v": 7}]

@@ -153,9 +153,7 @@ def redeem(
     except NotFound:
         observe.redemption(rules.NOT_FOUND)
         raise
-    # A keyed request's write may still be to make (`idempotency.Offer`): counted once made.
-    label = "redeemed" if outcome.created else "replayed"
-    idempotency.when_written(lambda: observe.redemption(label))
+    observe.redemption("redeemed" if outcome.created else "replayed")
     return outcome
 
 
