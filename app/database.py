@@ -181,6 +181,23 @@ def add_replica(primary: Engine, replica: Engine) -> None:
     _REPLICAS[primary] = replica
 
 
+def standby_of(engine: Engine) -> Engine | None:
+    """The engine's read replica, unless there is none or it is paused after a failure."""
+    standby = _REPLICAS.get(engine)
+    if standby is None or _PAUSED_UNTIL.get(standby, 0.0) > time.monotonic():
+        return None
+    return standby
+
+
+def replica_failed(standby: Engine, error: DBAPIError) -> bool:
+    """Whether `error` says the replica is unreachable (then it is paused: its reads go to
+    the primary for REPLICA_PAUSE_SECONDS); False for any other error."""
+    if not (is_disconnect(error) or isinstance(error, OperationalError)):
+        return False
+    _PAUSED_UNTIL[standby] = time.monotonic() + REPLICA_PAUSE_SECONDS
+    return True
+
+
 def read(
     session: Session | scoped_session,
     statement: Executable | Direct,
@@ -213,14 +230,13 @@ def _read_outside(
     engine: Engine, statement: Executable | Direct, params: dict | None, replica: bool
 ) -> list[Row]:
     """`read` outside a transaction: autocommitted, on the replica if asked and there is one."""
-    standby = _REPLICAS.get(engine) if replica else None
-    if standby is not None and _PAUSED_UNTIL.get(standby, 0.0) <= time.monotonic():
+    standby = standby_of(engine) if replica else None
+    if standby is not None:
         try:
             return _autocommit_read(standby, statement, params)
         except DBAPIError as error:
-            if not (is_disconnect(error) or isinstance(error, OperationalError)):
+            if not replica_failed(standby, error):
                 raise
-            _PAUSED_UNTIL[standby] = time.monotonic() + REPLICA_PAUSE_SECONDS
     try:
         return _autocommit_read(engine, statement, params)
     except DBAPIError as error:

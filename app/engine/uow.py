@@ -10,16 +10,20 @@ an IntegrityError and recovers from it wraps the statement in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import psycopg
 from sqlalchemy import delete, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.database import engine_of, replica_failed, standby_of
 from app.extensions import db
+
+T = TypeVar("T")
 
 # What a database failure raises: SQLAlchemy's errors, and psycopg's own (COPY runs on the
 # driver's cursor).
@@ -36,6 +40,7 @@ OUTAGE_ERRORS = (
 )
 
 _DEPTH = "unit_of_work_depth"
+_REPLICA_SESSION = "replica_session"
 
 
 @contextmanager
@@ -61,6 +66,31 @@ def in_unit_of_work() -> bool:
     return db.session.registry.has() and db.session().info.get(_DEPTH, 0) > 0
 
 
+def stale_reads(reading: Callable[[Session], T]) -> T:
+    """`reading(session)` on a session of the read replica (DATABASE_READ_URL) when there is
+    one: for reads that may be a little stale because they decide nothing that is written
+    (lists, qualifications). The primary's session when there is no replica, it is paused,
+    or a unit of work is open (its own writes must be seen). A replica that cannot be
+    reached is paused, and `reading` runs again on the primary.
+
+    The replica's session lives until the request ends, as the primary's does, so what
+    it loaded can still be read while the answer is rendered."""
+    standby = None if in_unit_of_work() else standby_of(engine_of(db.session))
+    if standby is None:
+        return reading(db.session())
+    info = db.session().info
+    replica = info.get(_REPLICA_SESSION)
+    if replica is None or replica.get_bind() is not standby:
+        replica = info[_REPLICA_SESSION] = Session(bind=standby)
+    try:
+        return reading(replica)
+    except DBAPIError as error:
+        if not replica_failed(standby, error):
+            raise
+        replica.close()
+    return reading(db.session())
+
+
 def discard_session() -> None:
     """Close and forget the session, even when its connection died under it.
 
@@ -69,6 +99,13 @@ def discard_session() -> None:
     the end of every app context (instead of letting the error escape the app,
     where gunicorn answers 500) and by the worker after a database error.
     """
+    if db.session.registry.has():
+        replica = db.session().info.pop(_REPLICA_SESSION, None)
+        if replica is not None:
+            try:
+                replica.close()
+            except SQLAlchemyError:
+                pass  # its connection is gone: nothing of it is reused
     try:
         db.session.remove()
     except SQLAlchemyError:

@@ -1,6 +1,7 @@
 """A streaming replica (a second local cluster made with pg_basebackup) behind
-DATABASE_READ_URL: validation reads it, every redemption decision stays on the primary,
-so a replica that lags (replay paused) may say yes but never lets a limit be passed."""
+DATABASE_READ_URL: validation and lists read it, every redemption decision stays on the
+primary, so a replica that lags (replay paused) may say yes but never lets a limit be
+passed."""
 
 import contextlib
 import json
@@ -59,6 +60,11 @@ def test_a_paused_replica_says_yes_but_the_limit_holds(fresh_pg, replica, proces
     assert validate() == (200, None)
     [(seen,)] = sql(replica, "SELECT redemption_count FROM coupons WHERE code = 'FIVE'")
     assert seen == 0
+    # A list reads the replica (as stale as it is); a read by code, the primary.
+    listed = requests.get(base, headers=manage, timeout=10).json()
+    assert [c["redemptionCount"] for c in listed] == [0]
+    read = requests.get(f"{base}/FIVE", headers=manage, timeout=10).json()
+    assert read["redemptionCount"] == 5
     # ... and the primary still decides: nothing past the limit.
     assert counters_match(fresh_pg, "FIVE") == (5, True)
     sql(replica, "SELECT pg_wal_replay_resume()")

@@ -32,7 +32,7 @@ from app.engine.definition import (
 )
 from app.engine.money import MAX_AMOUNT
 from app.engine.tenants import TenantRef
-from app.engine.uow import unit_of_work
+from app.engine.uow import stale_reads, unit_of_work
 from app.engine.usage import budgets
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
@@ -161,7 +161,8 @@ def list_campaigns(*, tenant: TenantRef, page: int, page_size: int) -> tuple[lis
         .where(Campaign.tenant_id == tenant.id, Campaign.deleted.is_(False))
         .order_by(Campaign.id)
     )
-    return paged(db.session, query, page, page_size)
+    # A list may be a little stale: it reads the replica when there is one.
+    return stale_reads(lambda session: paged(session, query, page, page_size))
 
 
 def update_campaign(*, tenant: TenantRef, campaign_id: int, changes: dict) -> Campaign:

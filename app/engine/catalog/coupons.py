@@ -24,7 +24,7 @@ from app.engine.definition import (
     validated,
 )
 from app.engine.tenants import TenantRef
-from app.engine.uow import unit_of_work
+from app.engine.uow import stale_reads, unit_of_work
 from app.engine.usage import budgets
 from app.errors import Conflict, CouponNotFound, RuleViolated, ValidationFailed
 from app.extensions import db
@@ -152,7 +152,8 @@ def list_coupons(
     if origin is not None:
         conditions.append(Coupon.origin == origin)
     query = select(Coupon).where(*conditions).order_by(Coupon.id)
-    return paged(db.session, query, page, page_size)
+    # A list may be a little stale: it reads the replica when there is one.
+    return stale_reads(lambda session: paged(session, query, page, page_size))
 
 
 def replace_coupon(*, tenant: TenantRef, code: str, values: dict) -> Coupon:

@@ -23,7 +23,7 @@ from app.auth import Caller
 from app.database import paged, utcnow
 from app.engine import observe, rules, webhooks
 from app.engine.tenants import TenantRef
-from app.engine.uow import unit_of_work
+from app.engine.uow import stale_reads, unit_of_work
 from app.engine.usage import budgets, ledger, rows
 from app.engine.usage.redemption import Step, decide, own_hold
 from app.engine.usage.state import (
@@ -294,7 +294,8 @@ def list_holds(
         if customer is None:
             return [], 0
         query = query.where(Hold.customer_number == customer)
-    return paged(db.session, query, page, page_size)
+    # A list may be a little stale: it reads the replica when there is one.
+    return stale_reads(lambda session: paged(session, query, page, page_size))
 
 
 def get_hold(

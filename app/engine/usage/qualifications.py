@@ -14,14 +14,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy.orm import Session
 
 from app.auth import Caller
 from app.database import utcnow
 from app.engine import promotions, rules
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
+from app.engine.uow import stale_reads
 from app.errors import InsufficientScope, Unauthorized
-from app.extensions import db
 from app.models import Coupon, Hold, HoldStatus, Origin, Redemption, RedemptionStatus
 
 # Qualifications evaluate at most this many of a tenant's coupons (after the SQL filters,
@@ -62,38 +63,9 @@ def qualifications(
         )
     customer = caller.acting_customer(customer_hint)
     now = utcnow()
-    c = Coupon
-    candidates = db.session.scalars(
-        select(c)
-        .where(
-            c.tenant_id == tenant.id,
-            c.deleted.is_(False),
-            c.active.is_(True),
-            # Only what the tenant offers: a code meant for one person is never listed.
-            # Automatic promotions need no code: they are for everyone whose cart fits.
-            or_(c.listable.is_(True), c.automatic.is_(True)),
-            c.origin.in_((Origin.COUPON, Origin.PROMO)),
-            or_(c.valid_from.is_(None), c.valid_from <= now),
-            or_(c.valid_until.is_(None), c.valid_until >= now),
-            or_(c.max_redemptions == rules.UNLIMITED, c.redemption_count < c.max_redemptions),
-            or_(c.budget_amount.is_(None), c.discount_used < c.budget_amount),
-            or_(c.currency.is_(None), c.currency == order_total.currency),
-            or_(c.min_order_amount.is_(None), c.min_order_amount <= order_total.amount),
-            or_(c.required_product.is_(None), c.required_product.in_(sorted(products))),
-        )
-        # Best first already, so a tenant with more candidates than the scan limit
-        # loses only its smallest discounts (the exact amounts are computed below).
-        .order_by(_discount_on(order_total.amount).desc(), c.id)
-        .limit(QUALIFICATION_SCAN_LIMIT)
-    ).all()
-    live = _live_holds([x.id for x in candidates if x.held_until and x.held_until > now], now)
-    mine = _customer_uses(
-        [x.id for x in candidates if x.max_redemptions_per_customer != rules.UNLIMITED],
-        customer,
-        now,
-    )
-    held = _held_discounts(
-        [x.id for x in candidates if x.budget_amount is not None and x.held_until], now
+    # Decides nothing that is written (a redemption asks again): may read the replica.
+    candidates, live, mine, held = stale_reads(
+        lambda session: _read(session, tenant, order_total, products, customer, now)
     )
     qualified = []
     for coupon in candidates:
@@ -120,6 +92,47 @@ def qualifications(
     return qualified[start : start + page_size], len(qualified)
 
 
+def _read(session: Session, tenant: TenantRef, order_total: Money, products, customer, now):
+    """The candidates, their live holds, the customer's uses and what holds keep of budgets."""
+    c = Coupon
+    candidates = session.scalars(
+        select(c)
+        .where(
+            c.tenant_id == tenant.id,
+            c.deleted.is_(False),
+            c.active.is_(True),
+            # Only what the tenant offers: a code meant for one person is never listed.
+            # Automatic promotions need no code: they are for everyone whose cart fits.
+            or_(c.listable.is_(True), c.automatic.is_(True)),
+            c.origin.in_((Origin.COUPON, Origin.PROMO)),
+            or_(c.valid_from.is_(None), c.valid_from <= now),
+            or_(c.valid_until.is_(None), c.valid_until >= now),
+            or_(c.max_redemptions == rules.UNLIMITED, c.redemption_count < c.max_redemptions),
+            or_(c.budget_amount.is_(None), c.discount_used < c.budget_amount),
+            or_(c.currency.is_(None), c.currency == order_total.currency),
+            or_(c.min_order_amount.is_(None), c.min_order_amount <= order_total.amount),
+            or_(c.required_product.is_(None), c.required_product.in_(sorted(products))),
+        )
+        # Best first already, so a tenant with more candidates than the scan limit
+        # loses only its smallest discounts (the exact amounts are computed below).
+        .order_by(_discount_on(order_total.amount).desc(), c.id)
+        .limit(QUALIFICATION_SCAN_LIMIT)
+    ).all()
+    live = _live_holds(
+        session, [x.id for x in candidates if x.held_until and x.held_until > now], now
+    )
+    mine = _customer_uses(
+        session,
+        [x.id for x in candidates if x.max_redemptions_per_customer != rules.UNLIMITED],
+        customer,
+        now,
+    )
+    held = _held_discounts(
+        session, [x.id for x in candidates if x.budget_amount is not None and x.held_until], now
+    )
+    return candidates, live, mine, held
+
+
 def _discount_on(total: Decimal):
     """About what a coupon gives on `total`, in SQL (before rounding to the currency)."""
     total = literal(total, Coupon.discount_amount.type)
@@ -133,10 +146,10 @@ def _discount_on(total: Decimal):
     )
 
 
-def _live_holds(coupon_ids: list[int], now: datetime) -> dict[int, int]:
+def _live_holds(session: Session, coupon_ids: list[int], now: datetime) -> dict[int, int]:
     if not coupon_ids:
         return {}
-    rows = db.session.execute(
+    rows = session.execute(
         select(Hold.coupon_id, func.count())
         .where(
             Hold.coupon_id.in_(coupon_ids),
@@ -148,11 +161,11 @@ def _live_holds(coupon_ids: list[int], now: datetime) -> dict[int, int]:
     return dict(rows.all())
 
 
-def _held_discounts(coupon_ids: list[int], now: datetime) -> dict[int, Decimal]:
+def _held_discounts(session: Session, coupon_ids: list[int], now: datetime) -> dict[int, Decimal]:
     """What live holds keep of each coupon's budget."""
     if not coupon_ids:
         return {}
-    rows = db.session.execute(
+    rows = session.execute(
         select(Hold.coupon_id, func.sum(Hold.discount_amount))
         .where(
             Hold.coupon_id.in_(coupon_ids),
@@ -164,7 +177,9 @@ def _held_discounts(coupon_ids: list[int], now: datetime) -> dict[int, Decimal]:
     return {coupon_id: Decimal(amount or 0) for coupon_id, amount in rows}
 
 
-def _customer_uses(coupon_ids: list[int], customer: str | None, now: datetime) -> dict[int, int]:
+def _customer_uses(
+    session: Session, coupon_ids: list[int], customer: str | None, now: datetime
+) -> dict[int, int]:
     """The customer's redemptions and live holds per coupon."""
     if not coupon_ids or customer is None:
         return {}
@@ -173,7 +188,7 @@ def _customer_uses(coupon_ids: list[int], customer: str | None, now: datetime) -
         (Redemption, (Redemption.status != RedemptionStatus.ROLLED_BACK,)),
         (Hold, (Hold.status == HoldStatus.HELD, Hold.expires_at > now)),
     ):
-        rows = db.session.execute(
+        rows = session.execute(
             select(model.coupon_id, func.count())
             .where(model.coupon_id.in_(coupon_ids), model.customer_number == customer, *extra)
             .group_by(model.coupon_id)

@@ -30,7 +30,7 @@ from app.engine import idempotency, observe, rules
 from app.engine.catalog import lookup
 from app.engine.rules import Money
 from app.engine.tenants import TenantRef
-from app.engine.uow import in_unit_of_work, unit_of_work
+from app.engine.uow import in_unit_of_work, stale_reads, unit_of_work
 from app.engine.usage import budgets, ledger, rows
 from app.engine.usage.ledger import Written
 from app.engine.usage.state import (
@@ -286,7 +286,8 @@ def list_redemptions(*, tenant: TenantRef, code: str, page: int, page_size: int)
     """One page of a coupon's redemptions in creation order, and the total."""
     coupon = lookup.get_coupon(tenant=tenant, code=code)
     query = select(Redemption).where(Redemption.coupon_id == coupon.id).order_by(Redemption.seq)
-    return paged(db.session, query, page, page_size)
+    # A list may be a little stale: it reads the replica when there is one.
+    return stale_reads(lambda session: paged(session, query, page, page_size))
 
 
 def get_redemption(
