@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from app.dialects.fields import Amount, UTCDateTime, json_number
+from app.dialects.promo.check_body import read_check
 from app.engine import rules
 
 _code = validate.Length(min=1, max=64)
@@ -151,6 +152,10 @@ class PromoCheckSchema(Schema):
     )
     order = fields.Nested(PromoOrderSchema, allow_none=True)
     customer = fields.Nested(PromoCustomerSchema, allow_none=True)
+
+    def fast_load(self, data) -> dict | None:
+        """What `load` answers for a body in the common shape, or None (check_body)."""
+        return read_check(data)
 
     @post_load
     def products(self, data, **kwargs):

@@ -21,20 +21,29 @@ _MONEY = {"orderTotal": "order_total", "discount": "discount"}
 _TEXT = {"customerNumber": "customer_number", "orderId": "order_id"}
 
 
+def amount(value) -> Decimal | None:
+    """A JSON number as the `Amount` field loads it (0 to MAX_AMOUNT, at most 4 decimal
+    places), or None."""
+    if type(value) is int:
+        number = Decimal(value)
+    elif type(value) is float and math.isfinite(value):
+        number = Decimal(str(value))  # as marshmallow's Decimal field reads a float
+    else:
+        return None  # text, booleans, null: the schema says what is wrong
+    if not 0 <= number <= MAX_AMOUNT or number.as_tuple().exponent < -4:
+        return None
+    return number
+
+
 def _money(value) -> dict | None:
     """An amount and currency as MoneySchema loads them, or None."""
     if type(value) is not dict or len(value) != 2:
         return None
-    amount, currency = value.get("amount"), value.get("currency")
+    currency = value.get("currency")
     if type(currency) is not str or not is_currency(currency):
         return None
-    if type(amount) is int:
-        number = Decimal(amount)
-    elif type(amount) is float and math.isfinite(amount):
-        number = Decimal(str(amount))  # as marshmallow's Decimal field reads a float
-    else:
-        return None  # text, booleans, null: the schema says what is wrong
-    if not 0 <= number <= MAX_AMOUNT or number.as_tuple().exponent < -4:
+    number = amount(value.get("amount"))
+    if number is None:
         return None
     return {"amount": number, "currency": currency} if on_grid(number, currency) else None
 
