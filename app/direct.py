@@ -14,18 +14,27 @@ cursor: psycopg re-parses a `%(name)s` query on every call once it is longer tha
 4 KB or has more than 50 parameters (a keyed redemption's statement is both), a
 third of that statement's CPU in the driver.
 
+Autocommitted statements run on a connection each thread keeps (`_Kept`): checking
+one out of the pool and back in, and switching it into autocommit and out, for every
+statement was 8% of a redemption's CPU in a worker under load.
+
 A database error leaves here as SQLAlchemy's own (`DBAPIError` and its kinds),
 with the connection invalidated when the server is gone, as SQLAlchemy does it.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import select
+import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Connection, Engine, Row, event
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.sql.base import Executable
@@ -138,37 +147,21 @@ class Direct:
             raise
 
     def autocommit_rows(self, engine: Engine, params: dict) -> list[dict]:
-        """Rows as mappings from a pooled connection in autocommit mode (one round trip:
-        no BEGIN, no ROLLBACK); the connection goes back to the pool at once, out of
-        autocommit."""
+        """Rows as mappings, in autocommit mode (one round trip: no BEGIN, no ROLLBACK), on
+        the connection this thread keeps for that (see `_Kept`)."""
         if engine.dialect.name != "postgresql":
             with engine.connect() as connection:
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")
                 return [row._mapping for row in connection.execute(self.statement, params)]
+        kept = _Kept.of(engine)
+        pooled = kept.connection()
         try:
-            pooled = engine.raw_connection()
-        except psycopg.Error as error:  # the pool's connect: SQLAlchemy's engine would wrap it
-            raise _wrapped(error, None, None, engine, None) from error
-        try:
-            driver = pooled.dbapi_connection
-            try:
-                driver.autocommit = True
-            except psycopg.Error as error:
-                raise _wrapped(error, None, None, engine, driver) from error
-            try:
-                return self._run(driver, engine, params)
-            finally:
-                try:
-                    if not driver.closed:
-                        driver.autocommit = False
-                except psycopg.Error:
-                    pooled.invalidate()  # never back in the pool in autocommit
+            return self._run(pooled.dbapi_connection, engine, params)
         except DBAPIError as error:
             if error.connection_invalidated:
+                kept.forget()
                 engine.pool._invalidate(pooled, error.orig)  # older ones too, and this one
             raise
-        finally:
-            pooled.close()
 
     def _run(self, driver, engine: Engine, params: dict) -> list[dict]:
         dialect = engine.dialect
@@ -197,6 +190,80 @@ class Direct:
                 ]
         except psycopg.Error as error:
             raise _wrapped(error, compiled.sql, values, engine, driver) from error
+
+
+class _Kept:
+    """A thread's connection for autocommitted statements on one engine: checked out of the
+    pool once, switched into autocommit once, and kept. Before each use it is checked as
+    the pool checks a connection at checkout (an idle connection's socket turns readable
+    only when the server ends it): a dead one, or one older than the pool's recycle age, is
+    invalidated and another checked out.
+    After a fork the parent's is left alone. Disposing of the engine closes them all."""
+
+    _engines: weakref.WeakKeyDictionary[Engine, dict[int, tuple[int, float, Any]]] = (
+        weakref.WeakKeyDictionary()
+    )
+    _lock = threading.Lock()
+
+    def __init__(self, engine: Engine, by_thread: dict[int, tuple[int, float, Any]]):
+        self.engine, self.by_thread, self.thread = engine, by_thread, threading.get_ident()
+
+    @classmethod
+    def of(cls, engine: Engine) -> _Kept:
+        by_thread = cls._engines.get(engine)
+        if by_thread is None:
+            with cls._lock:
+                by_thread = cls._engines.get(engine)
+                if by_thread is None:
+                    by_thread = cls._engines[engine] = {}
+                    event.listen(engine, "engine_disposed", cls._close_all)
+        return cls(engine, by_thread)
+
+    def connection(self):
+        found = self.by_thread.get(self.thread)
+        if found is not None:
+            pid, since, pooled = found
+            recycle = self.engine.pool._recycle  # the pool's pool_recycle, -1 for none
+            fresh = recycle < 0 or time.monotonic() - since < recycle
+            if pid == os.getpid() and fresh and _alive(pooled.dbapi_connection):
+                return pooled
+            self.forget()
+            if pid == os.getpid():
+                pooled.invalidate()  # ended by the server, or as old as the pool recycles
+        try:
+            pooled = self.engine.raw_connection()
+        except psycopg.Error as error:  # the pool's connect: SQLAlchemy's engine would wrap it
+            raise _wrapped(error, None, None, self.engine, None) from error
+        driver = pooled.dbapi_connection
+        try:
+            driver.autocommit = True
+        except psycopg.Error as error:
+            pooled.invalidate()
+            raise _wrapped(error, None, None, self.engine, driver) from error
+        self.by_thread[self.thread] = (os.getpid(), time.monotonic(), pooled)
+        return pooled
+
+    def forget(self) -> None:
+        self.by_thread.pop(self.thread, None)
+
+    @classmethod
+    def _close_all(cls, engine: Engine) -> None:
+        # Never back in a pool in autocommit: closed (they were the disposed pool's).
+        for pid, _since, pooled in (cls._engines.pop(engine, None) or {}).values():
+            if pid == os.getpid():
+                pooled.invalidate()
+
+
+def _alive(driver) -> bool:
+    """Whether a kept connection is still open: the server has sent it nothing (it sends an
+    idle connection something only to end it)."""
+    if driver is None or driver.closed:
+        return False
+    try:
+        readable, _, _ = select.select([driver.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def _wrapped(error: psycopg.Error, sql, values, engine: Engine, driver) -> DBAPIError:

@@ -3,10 +3,11 @@ leave pooled connections as they found them, and fail as SQLAlchemy's own errors
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import Integer, String, bindparam, cast, create_engine, func, literal, select
+from sqlalchemy import Integer, String, bindparam, cast, create_engine, func, literal, select, text
 from sqlalchemy.exc import DataError, InvalidRequestError, OperationalError
 
 from app.database import read, utcnow
@@ -143,3 +144,49 @@ def test_a_parameter_named_with_any_character_is_bound(db, backend):
         return
     statement = select(bindparam("a-b", type_=Integer).label("v"))
     assert Direct(statement).autocommit_rows(db.engine, {"a-b": 7}) == [{"v": 7}]
+
+
+def _backend(engine) -> int:
+    return Direct(select(func.pg_backend_pid().label("pid"))).autocommit_rows(engine, {})[0]["pid"]
+
+
+def test_a_thread_keeps_its_autocommit_connection(db, backend):
+    """No checkout, checkin or autocommit switch per statement: the same backend answers."""
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    assert _backend(db.engine) == _backend(db.engine)
+    pooled = db.engine.raw_connection()  # the pool's own connections stay transactional
+    try:
+        assert pooled.dbapi_connection.autocommit is False
+    finally:
+        pooled.close()
+
+
+def test_a_kept_connection_the_server_ended_is_replaced_before_use(db, backend):
+    """As after a restart: the idle connection was ended; the next statement runs on a new
+    one instead of failing."""
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    first = _backend(db.engine)
+    with db.engine.connect() as other:
+        other.execute(select(func.pg_terminate_backend(first)))
+    gone = text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid")
+    for _ in range(100):  # the backend ends a moment after it is told to
+        with db.engine.connect() as other:
+            if other.execute(gone, {"pid": first}).scalar():
+                break
+        time.sleep(0.05)
+    assert _backend(db.engine) != first
+
+
+def test_disposing_the_engine_closes_the_kept_connections(db, backend):
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    engine = create_engine(db.engine.url)
+    kept = _backend(engine)
+    engine.dispose()
+    with db.engine.connect() as other:
+        alive = other.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": kept}
+        ).scalar()
+    assert alive == 0
