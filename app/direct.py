@@ -14,9 +14,9 @@ cursor: psycopg re-parses a `%(name)s` query on every call once it is longer tha
 4 KB or has more than 50 parameters (a keyed redemption's statement is both), a
 third of that statement's CPU in the driver.
 
-Autocommitted statements run on a connection each thread keeps (`_Kept`): checking
-one out of the pool and back in, and switching it into autocommit and out, for every
-statement was 8% of a redemption's CPU in a worker under load.
+Autocommitted statements run on a connection each thread keeps while it lives
+(`_Kept`): checking one out of the pool and back in, and switching it into autocommit
+and out, for every statement was 8% of a redemption's CPU in a worker under load.
 
 A database error leaves here as SQLAlchemy's own (`DBAPIError` and its kinds),
 with the connection invalidated when the server is gone, as SQLAlchemy does it.
@@ -192,44 +192,83 @@ class Direct:
             raise _wrapped(error, compiled.sql, values, engine, driver) from error
 
 
+class _Holder:
+    """One thread's kept connection to one engine."""
+
+    __slots__ = ("__weakref__", "finalizer", "pid", "pooled", "since")
+
+
+# Connections a forked child inherited from its parent: never used, returned or closed
+# (returning one would hand the parent's session to the child's pool; closing it would
+# end the parent's), only kept referenced so that nothing checks them in.
+_INHERITED: list = []
+
+
+def _give_back(pooled, pid: int) -> None:
+    """A kept connection whose thread ended: back to the pool, out of autocommit."""
+    if pid != os.getpid():
+        _INHERITED.append(pooled)
+        return
+    driver = pooled.dbapi_connection
+    if driver is None:
+        return  # invalidated already
+    try:
+        if driver.closed:
+            raise psycopg.OperationalError("the connection is closed")
+        driver.autocommit = False
+    except psycopg.Error:
+        pooled.invalidate()  # never back in the pool in autocommit
+        return
+    pooled.close()
+
+
 class _Kept:
     """A thread's connection for autocommitted statements on one engine: checked out of the
-    pool once, switched into autocommit once, and kept. Before each use it is checked as
-    the pool checks a connection at checkout (an idle connection's socket turns readable
-    only when the server ends it): a dead one, or one older than the pool's recycle age, is
-    invalidated and another checked out.
-    After a fork the parent's is left alone. Disposing of the engine closes them all."""
+    pool once, switched into autocommit once, and kept while the thread lives (then it
+    goes back to the pool). Before each use it is checked as the pool checks a
+    connection at checkout (an idle connection's socket turns readable only when the
+    server ends it): a dead one, or one older than the pool's recycle age, is
+    invalidated and another checked out. A forked child leaves its parent's alone.
+    Disposing of the engine closes them all.
 
-    _engines: weakref.WeakKeyDictionary[Engine, dict[int, tuple[int, float, Any]]] = (
+    A sync gunicorn worker so holds two connections at most: this one and, for a
+    transaction, the session's."""
+
+    _local = threading.local()
+    _engines: weakref.WeakKeyDictionary[Engine, weakref.WeakSet[_Holder]] = (
         weakref.WeakKeyDictionary()
     )
     _lock = threading.Lock()
 
-    def __init__(self, engine: Engine, by_thread: dict[int, tuple[int, float, Any]]):
-        self.engine, self.by_thread, self.thread = engine, by_thread, threading.get_ident()
+    def __init__(self, engine: Engine):
+        self.engine = engine
 
     @classmethod
     def of(cls, engine: Engine) -> _Kept:
-        by_thread = cls._engines.get(engine)
-        if by_thread is None:
+        if engine not in cls._engines:
             with cls._lock:
-                by_thread = cls._engines.get(engine)
-                if by_thread is None:
-                    by_thread = cls._engines[engine] = {}
+                if engine not in cls._engines:
+                    cls._engines[engine] = weakref.WeakSet()
                     event.listen(engine, "engine_disposed", cls._close_all)
-        return cls(engine, by_thread)
+        return cls(engine)
+
+    def _holders(self) -> weakref.WeakKeyDictionary[Engine, _Holder]:
+        holders = getattr(self._local, "holders", None)
+        if holders is None:
+            holders = self._local.holders = weakref.WeakKeyDictionary()
+        return holders
 
     def connection(self):
-        found = self.by_thread.get(self.thread)
-        if found is not None:
-            pid, since, pooled = found
+        holder = self._holders().get(self.engine)
+        if holder is not None:
             recycle = self.engine.pool._recycle  # the pool's pool_recycle, -1 for none
-            fresh = recycle < 0 or time.monotonic() - since < recycle
-            if pid == os.getpid() and fresh and _alive(pooled.dbapi_connection):
-                return pooled
-            self.forget()
-            if pid == os.getpid():
-                pooled.invalidate()  # ended by the server, or as old as the pool recycles
+            fresh = recycle < 0 or time.monotonic() - holder.since < recycle
+            driver = holder.pooled.dbapi_connection
+            if holder.pid == os.getpid() and fresh and _alive(driver):
+                return holder.pooled
+            stale = self.forget()
+            if stale is not None and stale.dbapi_connection is not None:
+                stale.invalidate()  # ended by the server, or as old as the pool recycles
         try:
             pooled = self.engine.raw_connection()
         except psycopg.Error as error:  # the pool's connect: SQLAlchemy's engine would wrap it
@@ -240,18 +279,39 @@ class _Kept:
         except psycopg.Error as error:
             pooled.invalidate()
             raise _wrapped(error, None, None, self.engine, driver) from error
-        self.by_thread[self.thread] = (os.getpid(), time.monotonic(), pooled)
+        holder = _Holder()
+        holder.pid, holder.since, holder.pooled = os.getpid(), time.monotonic(), pooled
+        holder.finalizer = weakref.finalize(holder, _give_back, pooled, holder.pid)
+        holder.finalizer.atexit = False
+        self._holders()[self.engine] = holder
+        with self._lock:
+            self._engines[self.engine].add(holder)
         return pooled
 
-    def forget(self) -> None:
-        self.by_thread.pop(self.thread, None)
+    def forget(self):
+        """Stop keeping this thread's connection; returns it for the caller to invalidate
+        (None when there is none, or it is an inherited one, never to be touched)."""
+        holder = self._holders().pop(self.engine, None)
+        if holder is None:
+            return None
+        holder.finalizer.detach()
+        if holder.pid != os.getpid():
+            _INHERITED.append(holder.pooled)
+            return None
+        return holder.pooled
 
     @classmethod
     def _close_all(cls, engine: Engine) -> None:
         # Never back in a pool in autocommit: closed (they were the disposed pool's).
-        for pid, _since, pooled in (cls._engines.pop(engine, None) or {}).values():
-            if pid == os.getpid():
-                pooled.invalidate()
+        with cls._lock:
+            holders = list(cls._engines.get(engine, ()))
+        for holder in holders:
+            if holder.finalizer.detach() is None:
+                continue  # its thread is giving it back, or it was forgotten
+            if holder.pid != os.getpid():
+                _INHERITED.append(holder.pooled)
+            elif holder.pooled.dbapi_connection is not None:
+                holder.pooled.invalidate()
 
 
 def _alive(driver) -> bool:

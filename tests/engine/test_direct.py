@@ -3,12 +3,16 @@ leave pooled connections as they found them, and fail as SQLAlchemy's own errors
 
 from __future__ import annotations
 
+import gc
+import os
+import threading
 import time
 from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import Integer, String, bindparam, cast, create_engine, func, literal, select, text
 from sqlalchemy.exc import DataError, InvalidRequestError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from app.database import read, utcnow
 from app.direct import Direct, positional
@@ -190,3 +194,48 @@ def test_disposing_the_engine_closes_the_kept_connections(db, backend):
             text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": kept}
         ).scalar()
     assert alive == 0
+
+
+def test_a_threads_kept_connection_goes_back_to_the_pool_when_the_thread_ends(db, backend):
+    """Threads that come and go (a server with a thread per request) must not drain the
+    pool: each one's kept connection returns, out of autocommit."""
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    _backend(db.engine)  # this thread's own, kept for the test's length
+    before = db.engine.pool.checkedout()
+    for _ in range(3):
+        threads = [threading.Thread(target=_backend, args=(db.engine,)) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    gc.collect()
+    assert db.engine.pool.checkedout() == before
+    pooled = db.engine.raw_connection()
+    try:
+        assert pooled.dbapi_connection.autocommit is False
+    finally:
+        pooled.close()
+
+
+def test_a_forked_child_leaves_its_parents_kept_connection_alone(db, backend):
+    """The child shares the parent's socket: it must neither check that connection into
+    its pool (where a transaction would run on it in autocommit) nor close it."""
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    engine = create_engine(db.engine.url, poolclass=NullPool)  # a checkin closes
+    try:
+        parent = _backend(engine)
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through its exit code
+            try:
+                mine = _backend(engine)
+                gc.collect()
+                os._exit(0 if mine != parent else 1)
+            except BaseException:
+                os._exit(2)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert _backend(engine) == parent  # still open: the child did not end it
+    finally:
+        engine.dispose()
