@@ -24,6 +24,7 @@ def test_bench_harness_runs_every_scenario(tmp_path):
         "BENCH_WORKERS": "2",
         "BENCH_CONNECTIONS": "4",
         "BENCH_SECONDS": "1",
+        "BENCH_ROUNDS": "1",
         "BENCH_COUPONS": "1000",
         "BENCH_REDEMPTIONS": "5000",
         "BENCH_LIMIT": "10",
