@@ -266,9 +266,7 @@ class _Kept:
             driver = holder.pooled.dbapi_connection
             if holder.pid == os.getpid() and fresh and _alive(driver):
                 return holder.pooled
-            stale = self.forget()
-            if stale is not None and stale.dbapi_connection is not None:
-                stale.invalidate()  # ended by the server, or as old as the pool recycles
+            _invalidate(self.forget())  # ended by the server, or as old as the pool recycles
         try:
             pooled = self.engine.raw_connection()
         except psycopg.Error as error:  # the pool's connect: SQLAlchemy's engine would wrap it
@@ -292,13 +290,7 @@ class _Kept:
         """Stop keeping this thread's connection; returns it for the caller to invalidate
         (None when there is none, or it is an inherited one, never to be touched)."""
         holder = self._holders().pop(self.engine, None)
-        if holder is None:
-            return None
-        holder.finalizer.detach()
-        if holder.pid != os.getpid():
-            _INHERITED.append(holder.pooled)
-            return None
-        return holder.pooled
+        return None if holder is None else _let_go(holder)
 
     @classmethod
     def _close_all(cls, engine: Engine) -> None:
@@ -306,12 +298,24 @@ class _Kept:
         with cls._lock:
             holders = list(cls._engines.get(engine, ()))
         for holder in holders:
-            if holder.finalizer.detach() is None:
-                continue  # its thread is giving it back, or it was forgotten
-            if holder.pid != os.getpid():
-                _INHERITED.append(holder.pooled)
-            elif holder.pooled.dbapi_connection is not None:
-                holder.pooled.invalidate()
+            _invalidate(_let_go(holder))
+
+
+def _let_go(holder: _Holder):
+    """Stop keeping a holder's connection: it, for the caller to invalidate; None when it
+    was let go already (given back, or closed) or is a forked parent's (kept referenced)."""
+    if holder.finalizer.detach() is None:
+        return None
+    if holder.pid != os.getpid():
+        _INHERITED.append(holder.pooled)
+        return None
+    return holder.pooled
+
+
+def _invalidate(pooled) -> None:
+    """Close a connection let go of, unless there is none or it is closed already."""
+    if pooled is not None and pooled.dbapi_connection is not None:
+        pooled.invalidate()
 
 
 def _alive(driver) -> bool:

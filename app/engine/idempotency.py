@@ -30,7 +30,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -172,16 +173,13 @@ def _work(session, work: Callable[[], Answer], record: dict, wait_seconds: float
     if response.status >= 300 or session.in_transaction():
         raise _Again()  # nothing of the offered write was made
     try:
-        written = offered.write(_params(_values(record, response), wait_seconds, "k_"))
+        with _waiting_for_the_key():
+            written = offered.write(_params(_values(record, response), wait_seconds, "k_"))
     except IntegrityError:
         # The key was taken meanwhile (nothing of ours was written): its answer, if kept,
         # else the work again (it then waits for the key, or takes it over).
         stored = _stored(session, record)
         raise (_Undo(stored) if stored is not None else _Again()) from None
-    except OperationalError as error:
-        if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-            raise IdempotencyInProgress() from None
-        raise
     if not written:
         raise _Again()  # refused by the write's guard: decided again in a transaction
     raise _Undo(response)  # stored; the (empty) unit of work has nothing to commit
@@ -299,17 +297,24 @@ def _params(values: dict, wait_seconds: float, prefix: str) -> dict:
     return params
 
 
-def _insert(session, values: dict, wait_seconds: float) -> bool:
-    """Insert the record unless the key is taken; True when this request's row went in."""
+@contextmanager
+def _waiting_for_the_key() -> Iterator[None]:
+    """A statement that may wait for a duplicate in flight: its lock timeout is the 409."""
     try:
-        if session.get_bind().dialect.name == "postgresql":
-            params = _params(values, wait_seconds, "v_")
-            return bool(_direct_insert().rows(session.connection(), params))
-        return session.execute(_insert_statement("sqlite"), values).first() is not None
+        yield
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
             raise IdempotencyInProgress() from None
         raise
+
+
+def _insert(session, values: dict, wait_seconds: float) -> bool:
+    """Insert the record unless the key is taken; True when this request's row went in."""
+    with _waiting_for_the_key():
+        if session.get_bind().dialect.name == "postgresql":
+            params = _params(values, wait_seconds, "v_")
+            return bool(_direct_insert().rows(session.connection(), params))
+        return session.execute(_insert_statement("sqlite"), values).first() is not None
 
 
 def purge_expired(*, batch: int = 1000) -> int:

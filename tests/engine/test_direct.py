@@ -48,15 +48,20 @@ def test_the_state_read_answers_what_sqlalchemy_answers(db, shop, coupon, custom
     assert state.CouponState(**direct[0]).max_redemptions == 5
 
 
-def test_a_pooled_connection_goes_back_out_of_autocommit(db, backend):
-    if backend != "postgresql":
-        pytest.skip("the driver path is PostgreSQL's")
-    Direct(select(literal(1).label("one"))).autocommit_rows(db.engine, {})
-    pooled = db.engine.raw_connection()
+def _assert_the_pool_hands_out_transactions(engine) -> None:
+    """The pool's own connections are never left in autocommit."""
+    pooled = engine.raw_connection()
     try:
         assert pooled.dbapi_connection.autocommit is False
     finally:
         pooled.close()
+
+
+def test_a_pooled_connection_goes_back_out_of_autocommit(db, backend):
+    if backend != "postgresql":
+        pytest.skip("the driver path is PostgreSQL's")
+    Direct(select(literal(1).label("one"))).autocommit_rows(db.engine, {})
+    _assert_the_pool_hands_out_transactions(db.engine)
 
 
 def test_a_refused_statement_raises_sqlalchemys_error(db, backend):
@@ -159,11 +164,7 @@ def test_a_thread_keeps_its_autocommit_connection(db, backend):
     if backend != "postgresql":
         pytest.skip("the driver path is PostgreSQL's")
     assert _backend(db.engine) == _backend(db.engine)
-    pooled = db.engine.raw_connection()  # the pool's own connections stay transactional
-    try:
-        assert pooled.dbapi_connection.autocommit is False
-    finally:
-        pooled.close()
+    _assert_the_pool_hands_out_transactions(db.engine)
 
 
 def test_a_kept_connection_the_server_ended_is_replaced_before_use(db, backend):
@@ -211,11 +212,7 @@ def test_a_threads_kept_connection_goes_back_to_the_pool_when_the_thread_ends(db
             thread.join()
     gc.collect()
     assert db.engine.pool.checkedout() == before
-    pooled = db.engine.raw_connection()
-    try:
-        assert pooled.dbapi_connection.autocommit is False
-    finally:
-        pooled.close()
+    _assert_the_pool_hands_out_transactions(db.engine)
 
 
 def test_a_forked_child_leaves_its_parents_kept_connection_alone(db, backend):

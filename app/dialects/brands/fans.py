@@ -228,7 +228,8 @@ def _issued_at_once(tenant: TenantRef, discount: Discount, fan: Fan) -> bool:
     discount, or the code drawn is taken): the general path then decides."""
     if discount.verify_email or discount.fixed_code or discount.campaign_id is not None:
         return False
-    if in_unit_of_work() or engine_of(db.session).dialect.name != "postgresql":
+    engine = engine_of(db.session)
+    if in_unit_of_work() or engine.dialect.name != "postgresql":
         return False
     coupon = coupons.new_coupon(
         tenant=tenant, values=coupon_values(tenant, discount), origin=Origin.BRANDS
@@ -242,7 +243,7 @@ def _issued_at_once(tenant: TenantRef, discount: Discount, fan: Fan) -> bool:
     )
     params = fan_statement.parameters(column_values(fan), column_values(coupon), message)
     try:
-        (row,) = fan_statement.statement().autocommit_rows(engine_of(db.session), params)
+        (row,) = fan_statement.statement().autocommit_rows(engine, params)
     except IntegrityError:
         return False  # a generated code already taken: the general path draws another
     return row["issued"] == 1
