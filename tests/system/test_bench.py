@@ -54,18 +54,23 @@ def test_bench_harness_runs_every_scenario(tmp_path):
     ]
     for r in report["results"]:
         for side in ("service", "baseline"):
-            statuses = r[side]["statuses"]
-            assert r[side]["requests"] > 0 and r[side]["socket_errors"] == 0, r
-            # The cost was measured: app and database CPU per request, on both sides
-            # (the clock ticks in 10 ms: a run of a handful of requests may read 0).
-            assert r[side]["app_us"] >= 0 and r[side]["db_us"] >= 0, r
-            if r[side]["requests"] >= 100:
-                assert r[side]["app_us"] > 0 and r[side]["db_us"] > 0, r
+            # Each side alone (speed), and both at once (the cost ratios' figures).
+            for figures in (r[side], r["together"][side]):
+                statuses = figures["statuses"]
+                assert figures["requests"] > 0 and figures["socket_errors"] == 0, r
+                # The cost was measured: app and database CPU per request, on both
+                # sides (the clock ticks in 10 ms: a handful of requests may read 0).
+                assert figures["app_us"] >= 0 and figures["db_us"] >= 0, r
+                if figures["requests"] >= 100:
+                    assert figures["app_us"] > 0 and figures["db_us"] > 0, r
+                if "limit" not in r["scenario"]:
+                    # Every answer a success, so the numbers measure the real paths.
+                    assert all(code.startswith("2") for code in statuses), r
             if "limit" in r["scenario"]:
-                assert statuses["201"] == 10, r  # the limit, exactly; the rest refused
-            else:
-                # Every answer a success, so the numbers measure the real paths.
-                assert all(code.startswith("2") for code in statuses), r
+                # The limit, exactly, over the runs alone and together; the rest refused.
+                created = [f["statuses"].get("201", 0) for f in (r[side], r["together"][side])]
+                assert sum(created) == 10, r
+        assert len(r["app_cost_ratio_rounds"]) == len(r["app_cost_ratio_rounds_alone"]) == 1
     assert all(line.startswith("ok: ") for line in report["checks"]), report["checks"]
     campaigns = report["campaigns"]
     assert campaigns["generate"]["generated"] == 20000
