@@ -69,13 +69,18 @@ SECRET = "bench-secret-key-0123456789abcdef0123"
 API_TOKEN = "bench-api-token-1"
 TENANT = "bench"
 
-# Per scenario: the least app CPU cost ratio (baseline / service CPU per request), the
-# least database one (None: no target) and the most p99 (ms). CPU per request is what
-# steers the work: throughput on a shared 2-core machine swings 20-50% between rounds.
-TARGETS = {
-    "validation": (0.8, None, 50),
-    "redemption (hot coupon)": (0.8, 1.0, 100),
-    "redemption (hot coupon, Idempotency-Key)": (0.8, None, 100),
+# Per scenario, the least of each ratio ("app" and "db": baseline / service CPU per
+# request; "speed": service / baseline requests/s). CPU per request is what steers the
+# work: throughput on a shared 2-core machine swings 20-50% between rounds. Latency has
+# no target here: its absolute figures move with the machine (every p99 doubled, the
+# baseline's too, on a machine running twice as slow), so it is shown beside the
+# baseline's in the speed table.
+TARGETS: dict[str, dict[str, float]] = {
+    "validation": {"app": 0.8},
+    "redemption (hot coupon)": {"app": 0.8, "db": 1.0},
+    "redemption (hot coupon, Idempotency-Key)": {"app": 0.8},
+    # At least 0.8 of the synchronous design's requests/s and CPU.
+    "fan registration": {"app": 0.8, "speed": 0.8},
 }
 
 
@@ -794,13 +799,14 @@ def verdict(result: dict) -> str:
     target = TARGETS.get(result["scenario"])
     if target is None or result["workers"] != WORKERS:
         return ""
-    app, db, p99 = target
-    met = (result["app_cost_ratio"] or 0) >= app and result["service"]["p99_ms"] <= p99
-    wanted = f"app >= {app}"
-    if db is not None:
-        met = met and (result["db_cost_ratio"] or 0) >= db
-        wanted += f", db >= {db}"
-    return f"{'ok' if met else 'MISSED'} ({wanted}, p99 <= {p99} ms)"
+    measured = {
+        "app": result["app_cost_ratio"],
+        "db": result["db_cost_ratio"],
+        "speed": result["ratio"],
+    }
+    met = all((measured[name] or 0) >= least for name, least in target.items())
+    wanted = ", ".join(f"{name} >= {least}" for name, least in target.items())
+    return f"{'ok' if met else 'MISSED'} ({wanted})"
 
 
 def print_row(r: dict) -> None:
