@@ -129,7 +129,7 @@ def _allow_browsers(app: Flask) -> None:
 
     @app.after_request
     def _cors(response):
-        if "Origin" in request.headers:
+        if "HTTP_ORIGIN" in request._get_current_object().environ:
             return cors(response)
         # No cache may hand this answer to a page's request. (`response.vary.add` parses
         # and rewrites the header: twice the cost where no view set one.)

@@ -34,6 +34,7 @@ REQUEST_SECONDS = Histogram(
     ["method", "route", "status"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REDEMPTIONS = Counter(
     "coupon_redemptions",
     "Redemption attempts by outcome (redeemed, replayed, or the refusal type) and dialect.",
@@ -107,15 +108,24 @@ def count_reservation(outcome: str) -> None:
 def init_app(app: Flask) -> None:
     """Time every request, and build the registry GET /metrics serves (app/api/ops.py)."""
 
+    # A labelled child per method, route and status, looked up once: labels() takes a
+    # lock and converts its values on every call.
+    children: dict[tuple[str, str, int], Histogram] = {}
+
     @app.after_request
     def _observe(response):
-        started = g.get("request_started")  # set by observability.init_request_ids
+        started = g._get_current_object().get("request_started")  # see init_request_ids
         if started is not None:
+            req = request._get_current_object()
             # The route template, never the raw path: codes and ids stay out of labels.
-            route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(
-                time.perf_counter() - started
-            )
+            route = req.url_rule.rule if req.url_rule is not None else "unmatched"
+            # Any token is a method to gunicorn: the others are one label, not one each.
+            method = req.method if req.method in _METHODS else "OTHER"
+            key = (method, route, response.status_code)
+            child = children.get(key)
+            if child is None:
+                child = children[key] = REQUEST_SECONDS.labels(method, route, str(key[2]))
+            child.observe(time.perf_counter() - started)
         return response
 
     app.extensions["coupon.metrics"] = _registry(app)

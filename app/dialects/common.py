@@ -171,28 +171,40 @@ _FORM_PATHS = ("/oauth2/", "/admin/")
 def install_request_guards(app: Flask) -> None:
     """Reject paths naming what cannot exist and bodies that are not JSON, before any view."""
 
+    # The hooks that run on every request read the request object itself: each read
+    # through the `request` proxy costs a context lookup (about as much as the read).
+
     @app.before_request
     def _refuse_unstorable_path():
         # A lookup by a value the database cannot hold finds nothing: 404, not a DataError.
-        if any(isinstance(v, str) and unstorable(v) for v in (request.view_args or {}).values()):
+        view_args = request._get_current_object().view_args
+        if view_args and any(isinstance(v, str) and unstorable(v) for v in view_args.values()):
             raise NotFound()
+
+    accepted: dict[tuple[str | None, str], tuple[tuple[str, ...], int | None]] = {}
 
     @app.before_request
     def _require_json_body():
-        if request.method not in ("POST", "PUT", "PATCH") or request.routing_exception:
+        req = request._get_current_object()
+        if req.method not in ("POST", "PUT", "PATCH") or req.routing_exception:
             return None
-        if request.path.startswith(_FORM_PATHS):
+        if req.path.startswith(_FORM_PATHS):
             return None
-        media_types, max_bytes = _accepted(request.endpoint, request.method)
+        # A view's accepted bodies are fixed once it is registered.
+        key = (req.endpoint, req.method)
+        found = accepted.get(key)
+        if found is None:
+            found = accepted[key] = _accepted(req.endpoint, req.method)
+        media_types, max_bytes = found
         if media_types:
-            request.max_content_length = max_bytes  # before anything reads the body
-        if not request.content_length and not request.data:
+            req.max_content_length = max_bytes  # before anything reads the body
+        if not req.content_length and not req.data:
             return None
         if media_types:
-            if request.mimetype not in media_types:
+            if req.mimetype not in media_types:
                 raise UnsupportedMediaType(f"Send {' or '.join(media_types)}")
             return None
-        if not request.is_json:
+        if not req.is_json:
             raise UnsupportedMediaType()
         return None
 
@@ -214,7 +226,8 @@ def _accepted(endpoint: str | None, method: str) -> tuple[tuple[str, ...], int |
 
 
 # Request headers that carry credentials: answers to them are private to the caller.
-_CREDENTIAL_HEADERS = ("Authorization", "X-API-Token")
+# (Authorization and X-API-Token, as their WSGI environ keys.)
+_CREDENTIAL_KEYS = ("HTTP_AUTHORIZATION", "HTTP_X_API_TOKEN")
 
 
 def install_response_headers(app: Flask) -> None:
@@ -223,7 +236,8 @@ def install_response_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if any(name in request.headers for name in _CREDENTIAL_HEADERS):
+        environ = request._get_current_object().environ
+        if any(key in environ for key in _CREDENTIAL_KEYS):
             response.headers["Cache-Control"] = "no-store"
         if response.status_code == 204:
             response.set_data(b"")  # flask-smorest renders the view's None as `null`

@@ -57,6 +57,19 @@ def test_durations_are_labelled_by_route_template_never_the_code(client, manage,
     assert count >= 1
 
 
+def test_made_up_methods_share_one_label(client):
+    """A client cannot grow the label set with a method per request (any token is a
+    method to the server)."""
+    for method in ("FOO1", "FOO2", "FOO3"):
+        assert client.open("/health", method=method).status_code == 405
+    client.open("/health", method="FOO4")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "FOO" not in text
+    count = sample(text, "http_request_duration_seconds_count", method="OTHER", route="unmatched")
+    assert count >= 4
+    assert sample(text, "http_request_duration_seconds_count", method="GET") >= 1
+
+
 def test_outbox_gauges_read_the_database(client, manage, on_behalf, db):
     from app.models import OutboxMessage, OutboxStatus
 
