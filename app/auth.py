@@ -183,9 +183,10 @@ def _verify(token: str) -> tuple[Caller, float]:
 
 def bearer_caller() -> Caller:
     """The caller named by this request's bearer token, or ANONYMOUS (kept on g)."""
-    caller = g.get("caller")
+    here = g._get_current_object()  # asked twice a request: one proxy lookup each time
+    caller = here.get("caller")
     if caller is None:
-        header = request.headers.get("Authorization", "")
+        header = request._get_current_object().environ.get("HTTP_AUTHORIZATION", "")
         if not header:
             caller = ANONYMOUS
         else:
@@ -193,7 +194,7 @@ def bearer_caller() -> Caller:
             if scheme.lower() != "bearer" or not token.strip():
                 raise InvalidToken("Use an 'Authorization: Bearer <token>' header")
             caller = decode_token(token.strip())
-        g.caller = caller
+        here.caller = caller
     return caller
 
 

@@ -308,7 +308,7 @@ def idempotent(tenant_id_of: Callable[..., int]):
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            key = request.headers.get("Idempotency-Key")
+            key = request._get_current_object().environ.get("HTTP_IDEMPOTENCY_KEY")
             if key is None:
                 return view(*args, **kwargs)
             if not 1 <= len(key) <= 255 or unstorable(key):

@@ -47,8 +47,9 @@ blp = Blueprint(
 @blp.before_request
 def authenticate():
     """Decode the token before any body is parsed: a bad token is a 401, not a 400."""
-    tenant = (request.view_args or {}).get("tenant")
-    if tenant is not None and not request.routing_exception:
+    req = request._get_current_object()
+    tenant = (req.view_args or {}).get("tenant")
+    if tenant is not None and not req.routing_exception:
         current_caller(tenant)
 
 
