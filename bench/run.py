@@ -92,6 +92,9 @@ class Scenario:
     body: str
     headers: dict[str, str] = field(default_factory=dict)
     keyed: bool = False
+    # Seconds to wait after each run: requests wrk gave up on at the end of a run are still
+    # served by sync workers (a slow downstream's take seconds) and would eat into the next.
+    settle: float = 0.0
 
 
 LUA = r"""
@@ -635,8 +638,10 @@ def compare(sides: Sides, scenario: Scenario, seconds: float = SECONDS) -> dict:
     for _ in range(ROUNDS):
         for side in alone:
             alone[side].append(measured(sides, scenario, side, seconds))
+            time.sleep(scenario.settle)
         for side, figures in measured_together(sides, scenario, seconds).items():
             together[side].append(figures)
+        time.sleep(scenario.settle)
     service, baseline = combined(alone["service"]), combined(alone["baseline"])
     both = {side: combined(runs) for side, runs in together.items()}
     return {
@@ -713,6 +718,8 @@ def main() -> int:
                 FANS.path,
                 FANS.body.replace("fan-", "slow-"),
                 FANS.headers,
+                # The baseline's workers each finish their queue of 500 ms requests.
+                settle=0.5 * -(-CONNECTIONS // WORKERS) + 0.5,
             )
             sides = Sides(url, slow_url, WORKERS)
             try:
