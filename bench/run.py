@@ -31,8 +31,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,9 +55,9 @@ PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
-# Rounds per scenario, the sides taking turns (service, baseline, service, ...): one
-# 5-second run's CPU per request moves up to a quarter on a shared machine, so each
-# side's figures are summed over its rounds.
+# Rounds per scenario (each: service alone, baseline alone, both at once): one 5-second
+# run's CPU per request moves up to a quarter on a shared machine, so each side's
+# figures are summed over its rounds.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 OUTPUT = Path(os.environ.get("BENCH_OUTPUT", ROOT / "bench" / "results.json"))
 # Smaller values make a smoke run (tests/system/test_bench.py); the defaults are the benchmark.
@@ -68,6 +68,8 @@ SCALING = [int(w) for w in os.environ.get("BENCH_SCALING", "1,2").split(",") if 
 SECRET = "bench-secret-key-0123456789abcdef0123"
 API_TOKEN = "bench-api-token-1"
 TENANT = "bench"
+# How long the slow downstream takes to answer (the "downstream 500 ms" scenario).
+SLOW_SECONDS = 0.5
 
 # Per scenario, the least of each ratio ("app" and "db": baseline / service CPU per
 # request; "speed": service / baseline requests/s). CPU per request is what steers the
@@ -571,22 +573,11 @@ def measured_together(sides: Sides, scenario: Scenario, seconds: float) -> dict[
     """
     names = ("service", "baseline")
     before = {side: sides.usage(side) for side in names}
-    figures: dict[str, dict] = {}
-    failures: list[BaseException] = []
-
-    def drive(side: str) -> None:
-        try:
-            figures[side] = wrk(sides.base(side), scenario, side, seconds)
-        except BaseException as error:  # re-raised below, in the caller's thread
-            failures.append(error)
-
-    threads = [threading.Thread(target=drive, args=(side,)) for side in names]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
+    with ThreadPoolExecutor(len(names)) as pool:
+        running = {
+            side: pool.submit(wrk, sides.base(side), scenario, side, seconds) for side in names
+        }
+        figures = {side: run.result() for side, run in running.items()}  # a failure re-raised
     return {
         side: {
             **figures[side],
@@ -683,7 +674,7 @@ def main() -> int:
     campaign_figures = campaigns.run(PG_URL, sys.modules[__name__])
     campaigns.print_summary(campaign_figures)
     fast_mock, fast_url = start_mock()
-    slow_mock, slow_url = start_mock(delay=0.5)
+    slow_mock, slow_url = start_mock(delay=SLOW_SECONDS)
     try:
         with new_postgres_database(PG_URL, "coupon_bench") as url:
             env = service_env(url, fast_url)
@@ -718,8 +709,8 @@ def main() -> int:
                 FANS.path,
                 FANS.body.replace("fan-", "slow-"),
                 FANS.headers,
-                # The baseline's workers each finish their queue of 500 ms requests.
-                settle=0.5 * -(-CONNECTIONS // WORKERS) + 0.5,
+                # The baseline's workers each finish their queue of slow requests.
+                settle=SLOW_SECONDS * (-(-CONNECTIONS // WORKERS) + 1),
             )
             sides = Sides(url, slow_url, WORKERS)
             try:
@@ -806,12 +797,12 @@ def verdict(result: dict) -> str:
     target = TARGETS.get(result["scenario"])
     if target is None or result["workers"] != WORKERS:
         return ""
-    measured = {
+    ratios = {
         "app": result["app_cost_ratio"],
         "db": result["db_cost_ratio"],
         "speed": result["ratio"],
     }
-    met = all((measured[name] or 0) >= least for name, least in target.items())
+    met = all((ratios[name] or 0) >= least for name, least in target.items())
     wanted = ", ".join(f"{name} >= {least}" for name, least in target.items())
     return f"{'ok' if met else 'MISSED'} ({wanted})"
 
